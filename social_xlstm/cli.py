@@ -1,0 +1,126 @@
+"""The ``social-xlstm`` command.
+
+    social-xlstm synth --out DIR [--vds N --days D --seed S]     simulate a road network
+    social-xlstm ingest FORMAT SRC... --out DIR [options]        import real data
+    social-xlstm validate DIR                                    check a dataset (exit 0 usable, 2 not)
+    social-xlstm fit|test|predict --config FILE [...]            train / score / forecast (LightningCLI)
+    social-xlstm evaluate --config FILE --ckpt_path CKPT         metrics.json for the model and baselines
+    social-xlstm plot --forecasts F --metrics M --out DIR        PNG plots
+    social-xlstm demo --out DIR                                  synth -> fit -> test -> predict -> plots
+
+Mistakes the user made (a bad file, a bad option) print one message and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from social_xlstm.errors import UserError
+
+LIGHTNING_COMMANDS = ("fit", "test", "predict", "evaluate")
+
+
+def _add_synth(sub) -> None:
+    from social_xlstm.data import synth
+
+    p = sub.add_parser("synth", help="simulate a freeway network and write a canonical dataset",
+                       description="Simulate corridors with ramps and a junction (cell transmission model) "
+                       "and write a canonical dataset (flow, speed, occupancy).")
+    synth.add_arguments(p)
+    p.set_defaults(handler=synth.run)
+
+
+def _add_ingest(sub) -> None:
+    from social_xlstm.data.importers import IMPORTERS, load_importer
+
+    p = sub.add_parser("ingest", help="import data in a source format into a canonical dataset",
+                       description="Import source files into a canonical dataset directory.")
+    formats = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
+    for name, (_, help_text) in IMPORTERS.items():
+        fp = formats.add_parser(name, help=help_text, description=help_text)
+        fp.add_argument("sources", nargs="+", metavar="SRC", help="source files, directories or archives")
+        fp.add_argument("--out", required=True, help="output dataset directory (must not exist)")
+        fp.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+        module = load_importer(name)
+        module.add_arguments(fp)
+        fp.set_defaults(handler=lambda args, m=module: m.run(args.sources, args.out, args))
+
+
+def _run_validate(args) -> int:
+    from social_xlstm.data.validate import validate_dataset
+
+    report = validate_dataset(args.directory)
+    print(report.render())
+    return 0 if report.ok else 2
+
+
+def _run_plot(args) -> int:
+    from social_xlstm.viz import write_plots
+
+    for path in write_plots(args.forecasts, args.metrics, args.out, stations=args.stations, vds=args.vds,
+                            variable=args.variable):
+        print(f"plot: {path}")
+    return 0
+
+
+def _run_demo(args) -> int:
+    from social_xlstm.demo import run_demo
+
+    run_demo(args.out, config=args.config, vds=args.vds, days=args.days, seed=args.seed,
+             max_epochs=args.max_epochs, overwrite=args.overwrite)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="social-xlstm",
+        description="Traffic forecasting on vehicle-detector networks with sLSTM encoders and a social mLSTM layer.",
+        epilog="fit | test | predict | evaluate take LightningCLI options: social-xlstm fit --help",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_synth(sub)
+    _add_ingest(sub)
+    p = sub.add_parser("validate", help="check a canonical dataset directory",
+                       description="Check a dataset; exit 0 when usable, 2 with the list of problems otherwise.")
+    p.add_argument("directory", help="canonical dataset directory")
+    p.set_defaults(handler=_run_validate)
+    for name, text in (("fit", "train a model"), ("test", "score a checkpoint on the test windows"),
+                       ("predict", "write forecasts.parquet for the test windows"),
+                       ("evaluate", "metrics.json for a checkpoint and the baselines")):
+        sub.add_parser(name, help=f"{text} (LightningCLI; see social-xlstm {name} --help)", add_help=False)
+    p = sub.add_parser("plot", help="plot forecasts and errors", description="Write PNG plots of a run.")
+    p.add_argument("--forecasts", required=True, help="forecasts.parquet")
+    p.add_argument("--metrics", required=True, help="metrics.json")
+    p.add_argument("--stations", default=None, help="stations.parquet (for the error map)")
+    p.add_argument("--out", required=True, help="directory for the PNG files")
+    p.add_argument("--vds", nargs="*", default=None, help="VDs to draw (default: the 3 with most data)")
+    p.add_argument("--variable", default=None, help="variable to draw (default: the first target)")
+    p.set_defaults(handler=_run_plot)
+    p = sub.add_parser("demo", help="simulate, train, evaluate and plot in one go (about 5 minutes on a laptop)",
+                       description="synth -> fit -> test -> predict -> plots, then a table of errors.")
+    p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
+    p.add_argument("--config", default=None, help="training config (default configs/demo.yaml)")
+    p.add_argument("--vds", type=int, default=60, help="simulated VDs (default 60)")
+    p.add_argument("--days", type=int, default=14, help="simulated days (default 14)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the simulation and the training")
+    p.add_argument("--max-epochs", type=int, default=None, help="override the config's trainer.max_epochs")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
+    p.set_defaults(handler=_run_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in LIGHTNING_COMMANDS:
+            from social_xlstm.lightning_cli import run_lightning_cli
+
+            run_lightning_cli(argv)
+            return 0
+        args = build_parser().parse_args(argv)
+        return int(args.handler(args) or 0)
+    except UserError as err:
+        print(f"social-xlstm: error: {err}", file=sys.stderr)
+        return 2
+

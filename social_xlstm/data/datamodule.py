@@ -1,0 +1,164 @@
+"""The Lightning datamodule: panel, scaler, graph, chronological split and window loaders in one place.
+
+Everything is loaded in ``__init__`` so that :meth:`TrafficDataModule.info` works right after construction
+(LightningCLI links it into the model's constructor). Windows belong to a split by their target steps
+(see :mod:`social_xlstm.data.split`); the scaler is fitted on the observed training steps only.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_edges
+from social_xlstm.data.info import DataInfo
+from social_xlstm.data.panel import Panel, load_panel
+from social_xlstm.data.reader import load_dataset
+from social_xlstm.data.scaler import StandardScaler
+from social_xlstm.data.split import chronological_split, window_starts
+from social_xlstm.data.windows import WindowArrays, WindowDataset
+from social_xlstm.errors import DataError, UserError
+
+
+class TrafficDataModule(L.LightningDataModule):
+    """Windows of a canonical dataset directory for training, validation, testing and prediction.
+
+    Args:
+        data_dir: canonical dataset directory (see ``social_xlstm.data.schema``).
+        variables: input variables in order; None = all variables of the dataset.
+        targets: forecast variables (subset of ``variables``); None = all input variables.
+        window: input steps W.
+        horizon: forecast steps H.
+        stride: step between training window starts (val and test always use every window).
+        split: train, val, test shares of the time axis; ``(0.8, 0.0, 0.2)`` is the T-GCN protocol.
+        batch_size: training batch size.
+        eval_batch_size: batch size of val/test/predict loaders; None = ``batch_size``.
+        num_workers: DataLoader worker processes.
+        graph_k: nearest neighbours per VD for a graph from coordinates (ignored with ``edges.parquet``).
+        graph_radius_km: optional radius limit for the graph from coordinates.
+        max_train_windows: draw this many random training windows per epoch (quick runs); None = all.
+
+    Attributes:
+        panel: the loaded :class:`Panel` (original units, NaN where missing).
+        scaler: the :class:`StandardScaler` fitted on observed training values.
+        graph: the :class:`Graph`.
+        split_ranges: ``{"train"|"val"|"test": (start, stop)}`` on the panel's time axis.
+
+    An empty validation part (T-GCN protocol) gives ``val_dataloader() == []``; the caller decides whether
+    to validate on something else.
+    """
+
+    def __init__(
+        self,
+        data_dir: str,
+        variables: list[str] | None = None,
+        targets: list[str] | None = None,
+        window: int = 12,
+        horizon: int = 12,
+        stride: int = 1,
+        split: tuple[float, float, float] = (0.7, 0.1, 0.2),
+        batch_size: int = 32,
+        eval_batch_size: int | None = None,
+        num_workers: int = 0,
+        graph_k: int = 8,
+        graph_radius_km: float | None = None,
+        max_train_windows: int | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
+            raise UserError(f"batch_size ({batch_size}) and eval_batch_size ({eval_batch_size}) must be >= 1")
+        if max_train_windows is not None and max_train_windows < 1:
+            raise UserError(f"max_train_windows must be >= 1 or None, got {max_train_windows}")
+        self.data_dir = Path(data_dir)
+        self.window, self.horizon, self.stride = window, horizon, stride
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size or batch_size
+        self.num_workers = num_workers
+        self.max_train_windows = max_train_windows
+
+        dataset = load_dataset(self.data_dir, check_rows=False)
+        self.dataset = dataset
+        self.panel: Panel = load_panel(dataset, variables)
+        self.targets = list(self.panel.variables if targets is None else targets)
+        self.panel.variable_index(self.targets)  # raises on unknown names
+
+        self.split_ranges = chronological_split(self.panel.num_steps, split)
+        train_lo, train_hi = self.split_ranges["train"]
+        self.scaler = StandardScaler().fit(self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi],
+                                           self.panel.variables)
+        if dataset.edges is not None:
+            self.graph: Graph = graph_from_edges(dataset.stations, dataset.edges)
+        else:
+            self.graph = graph_from_coordinates(dataset.stations, k=graph_k, radius_km=graph_radius_km)
+
+        self.arrays = WindowArrays.from_panel(self.panel, self.scaler, self.targets)
+        self.datasets = {
+            name: WindowDataset(self.arrays, window, horizon,
+                                window_starts(rng, window, horizon, stride if name == "train" else 1))
+            for name, rng in self.split_ranges.items()
+        }
+        if len(self.datasets["train"]) == 0:
+            raise DataError(f"{self.data_dir}: the training part {self.split_ranges['train']} of "
+                            f"{self.panel.num_steps} steps holds no window of W={window} + H={horizon} steps")
+        if len(self.datasets["test"]) == 0:
+            raise DataError(f"{self.data_dir}: the test part {self.split_ranges['test']} of "
+                            f"{self.panel.num_steps} steps holds no window of H={horizon} target steps")
+
+    def info(self) -> DataInfo:
+        """Facts the model and the checkpoint need (see :class:`DataInfo`)."""
+        return DataInfo(
+            vd_ids=list(self.panel.vd_ids),
+            variables=list(self.panel.variables),
+            targets=list(self.targets),
+            mean=self.scaler.mean.tolist(),
+            std=self.scaler.std.tolist(),
+            edge_index=self.graph.edge_index.T.tolist(),
+            edge_attr=self.graph.edge_attr.tolist(),
+            edge_attr_names=list(self.graph.edge_attr_names),
+            freq_minutes=self.panel.freq_minutes,
+            window=self.window,
+            horizon=self.horizon,
+            timezone=self.panel.timezone,
+        )
+
+    def window_starts(self, split: str) -> np.ndarray:
+        """(M,) panel start steps of the windows of ``split`` ("train", "val" or "test")."""
+        return self.datasets[split].starts
+
+    def test_window_starts(self) -> np.ndarray:
+        """(M,) start steps of the test windows, in loader order (for baselines on the same windows)."""
+        return self.datasets["test"].starts
+
+    def _loader(self, dataset: WindowDataset, batch_size: int, **kwargs) -> DataLoader:
+        return DataLoader(dataset, batch_size=batch_size, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0, **kwargs)
+
+    def train_dataloader(self) -> DataLoader:
+        data = self.datasets["train"]
+        if self.max_train_windows is not None and self.max_train_windows < len(data):
+            # A fresh random subset every epoch, drawn from torch's seeded global generator.
+            sampler = RandomSampler(data, replacement=False, num_samples=self.max_train_windows)
+            return self._loader(data, self.batch_size, sampler=sampler, drop_last=False)
+        return self._loader(data, self.batch_size, shuffle=True, drop_last=False)
+
+    def val_dataloader(self) -> DataLoader | list:
+        """The validation loader, or ``[]`` when the split has no validation part."""
+        data = self.datasets["val"]
+        if len(data) == 0:
+            return []
+        return self._loader(data, self.eval_batch_size, shuffle=False, drop_last=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.datasets["test"], self.eval_batch_size, shuffle=False, drop_last=False)
+
+    def predict_dataloader(self) -> DataLoader:
+        return self.test_dataloader()
+
+    def issue_times(self, t0: torch.Tensor | np.ndarray):
+        """UTC timestamps of panel steps ``t0`` (e.g. a batch's issue times)."""
+        return self.panel.timestamps[np.asarray(t0, dtype=np.int64)]

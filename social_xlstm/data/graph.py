@@ -1,0 +1,191 @@
+"""The spatial graph over VDs: from a road network (``edges.parquet``) or from coordinates (k nearest).
+
+Edges follow PyG's convention: ``edge_index[0]`` is the source ``j``, ``edge_index[1]`` the destination ``i``;
+messages flow ``j -> i`` (VD ``i`` reads neighbour ``j``). Every VD has a self loop (distance 0). Edge features
+say where the neighbour is and whether it is up- or downstream on the same road:
+
+    distance      great-circle (or road) distance / distance_scale_km
+    bearing_sin   sin of the initial bearing from dst to src (0 when a coordinate is unknown or self loop)
+    bearing_cos   cos of that bearing
+    same_road     1 when both VDs have the same ``road`` (and ``direction`` when both have one), self loop 1
+    road_offset   (km_src - km_dst) / distance_scale_km on the same road, else 0 (``km`` = along-road position)
+    is_self       1 for the self loop
+    weight        ``weight`` from edges.parquet, else the Gaussian kernel exp(-(distance / scale)^2)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+
+from social_xlstm.data.schema import EDGES, STATIONS
+from social_xlstm.errors import DataError, UserError
+
+EARTH_RADIUS_KM = 6371.0088
+EDGE_ATTR_NAMES = ["distance", "bearing_sin", "bearing_cos", "same_road", "road_offset", "is_self", "weight"]
+_ROW_CHUNK = 512
+
+
+@dataclass
+class Graph:
+    """A static directed graph with edge features.
+
+    Shapes:
+        edge_index: (2, E) int64, rows ``[src, dst]``, self loops included.
+        edge_attr: (E, Fe) float32, columns named by ``edge_attr_names``.
+    """
+
+    edge_index: torch.Tensor
+    edge_attr: torch.Tensor
+    edge_attr_names: list[str]
+    num_nodes: int
+    distance_scale_km: float = 1.0
+    """Distances and road offsets are divided by this (median neighbour distance), so features are O(1)."""
+
+    @property
+    def num_edges(self) -> int:
+        return self.edge_index.shape[1]
+
+    def connected_components(self) -> np.ndarray:
+        """(N,) int64 component label of each node, ignoring edge direction."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        src, dst = self.edge_index.numpy()
+        adj = coo_matrix((np.ones(len(src)), (src, dst)), shape=(self.num_nodes, self.num_nodes))
+        _, labels = connected_components(adj, directed=True, connection="weak")
+        return labels.astype(np.int64)
+
+    def __repr__(self) -> str:
+        return f"Graph(nodes={self.num_nodes}, edges={self.num_edges}, edge_attr={self.edge_attr_names})"
+
+
+def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Great-circle distance in km between points given in degrees (numpy broadcasting)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dphi, dlmb = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
+    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
+    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
+
+
+def bearing_rad(lat1, lon1, lat2, lon2) -> np.ndarray:
+    """Initial bearing from point 1 to point 2, radians clockwise from north (numpy broadcasting)."""
+    p1, p2 = np.radians(lat1), np.radians(lat2)
+    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
+    return np.arctan2(np.sin(dlmb) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlmb))
+
+
+def graph_from_coordinates(stations: pd.DataFrame, k: int | None = 8, radius_km: float | None = None) -> Graph:
+    """Connect every VD to its nearest neighbours by great-circle distance.
+
+    Args:
+        stations: one row per VD (panel order) with ``lat``, ``lon`` [, ``road``, ``direction``, ``km``].
+        k: number of nearest neighbours per VD (fewer when there are fewer VDs); None = no limit.
+        radius_km: keep only neighbours within this distance; None = no limit.
+
+    Returns:
+        The :class:`Graph` with edges ``neighbour -> VD`` plus self loops.
+    """
+    if k is None and radius_km is None:
+        raise UserError("graph: give k (nearest neighbours) and/or radius_km")
+    if k is not None and k < 0:
+        raise UserError(f"graph: k must be >= 0, got {k}")
+    lat, lon = stations["lat"].to_numpy(np.float64), stations["lon"].to_numpy(np.float64)
+    missing = np.flatnonzero(np.isnan(lat) | np.isnan(lon))
+    if missing.size:
+        raise DataError(f"{STATIONS}: columns 'lat'/'lon': {missing.size} VD(s) without coordinates, e.g. "
+                        f"{stations['vd_id'].iloc[missing[:5]].tolist()}; a graph from coordinates needs all "
+                        f"of them (or give {EDGES})")
+    n = len(stations)
+    k_eff = n - 1 if k is None else min(k, n - 1)
+    src_parts, dst_parts, dist_parts = [], [], []
+    # Rows in chunks keep the distance matrix at (chunk, N) for networks of any size.
+    for lo in range(0, n, _ROW_CHUNK):
+        dst = np.arange(lo, min(lo + _ROW_CHUNK, n))
+        d = haversine_km(lat[dst, None], lon[dst, None], lat[None, :], lon[None, :])  # (c, N)
+        d[np.arange(len(dst)), dst] = np.inf
+        if k_eff <= 0:
+            continue
+        nearest = np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n - 1 else np.argsort(d, axis=1)[:, :-1]
+        near_d = np.take_along_axis(d, nearest, axis=1)  # (c, k)
+        keep = np.isfinite(near_d) if radius_km is None else near_d <= radius_km
+        rows, cols = np.nonzero(keep)
+        src_parts.append(nearest[rows, cols])
+        dst_parts.append(dst[rows])
+        dist_parts.append(near_d[rows, cols])
+    src = np.concatenate(src_parts) if src_parts else np.zeros(0, np.int64)
+    dst = np.concatenate(dst_parts) if dst_parts else np.zeros(0, np.int64)
+    dist = np.concatenate(dist_parts) if dist_parts else np.zeros(0)
+    return _build(stations, src, dst, dist, weight=None)
+
+
+def graph_from_edges(stations: pd.DataFrame, edges: pd.DataFrame) -> Graph:
+    """The graph of ``edges.parquet`` (``src, dst, distance_m [, weight]``) plus self loops.
+
+    Self loops in the file are replaced by the standard ones. Coordinates may be unknown (NaN); bearings
+    are then 0.
+    """
+    index = pd.Index(stations["vd_id"].astype(str))
+    src = index.get_indexer(edges["src"].astype(str))
+    dst = index.get_indexer(edges["dst"].astype(str))
+    for col, idx in (("src", src), ("dst", dst)):
+        if (idx < 0).any():
+            bad = edges.iloc[np.flatnonzero(idx < 0)[:5]]
+            raise DataError(f"{EDGES}: column {col!r} names VDs missing from {STATIONS}, e.g.\n{bad.to_string()}")
+    keep = src != dst
+    weight = edges["weight"].to_numpy(np.float64)[keep] if "weight" in edges else None
+    dist = edges["distance_m"].to_numpy(np.float64)[keep] / 1000.0
+    return _build(stations, src[keep].astype(np.int64), dst[keep].astype(np.int64), dist, weight)
+
+
+def _build(stations: pd.DataFrame, src: np.ndarray, dst: np.ndarray, dist_km: np.ndarray,
+           weight: np.ndarray | None) -> Graph:
+    """Add self loops, compute the edge features and sort edges by (dst, src)."""
+    n = len(stations)
+    positive = dist_km[dist_km > 0]
+    scale = float(np.median(positive)) if positive.size else 1.0
+    loops = np.arange(n, dtype=np.int64)
+    src = np.concatenate([src.astype(np.int64), loops])
+    dst = np.concatenate([dst.astype(np.int64), loops])
+    dist_km = np.concatenate([dist_km, np.zeros(n)])
+    is_self = src == dst
+    if weight is None:
+        weight = np.exp(-((dist_km / scale) ** 2))
+    else:
+        weight = np.concatenate([weight, np.ones(n)])
+
+    lat, lon = stations["lat"].to_numpy(np.float64), stations["lon"].to_numpy(np.float64)
+    bearing = bearing_rad(lat[dst], lon[dst], lat[src], lon[src])
+    known = np.isfinite(bearing) & ~is_self
+    bearing_sin = np.where(known, np.sin(bearing), 0.0)
+    bearing_cos = np.where(known, np.cos(bearing), 0.0)
+
+    same_road = np.zeros(len(src), dtype=bool)
+    if "road" in stations:
+        road = stations["road"].to_numpy(dtype=object)
+        road_known = pd.notna(road)
+        same_road = road_known[src] & road_known[dst] & (road[src] == road[dst])
+        if "direction" in stations:
+            direction = stations["direction"].to_numpy(dtype=object)
+            dir_known = pd.notna(direction)
+            same_road &= ~(dir_known[src] & dir_known[dst]) | (direction[src] == direction[dst])
+    same_road = same_road | is_self
+    offset = np.zeros(len(src))
+    if "km" in stations:
+        km = pd.to_numeric(stations["km"], errors="coerce").to_numpy(np.float64)
+        along = same_road & np.isfinite(km[src]) & np.isfinite(km[dst]) & ~is_self
+        offset[along] = (km[src] - km[dst])[along] / scale
+
+    attr = np.stack([dist_km / scale, bearing_sin, bearing_cos, same_road.astype(np.float64), offset,
+                     is_self.astype(np.float64), weight], axis=1)  # (E, Fe)
+    order = np.lexsort((src, dst))
+    return Graph(
+        edge_index=torch.from_numpy(np.stack([src[order], dst[order]])),  # (2, E)
+        edge_attr=torch.from_numpy(attr[order].astype(np.float32)),  # (E, Fe)
+        edge_attr_names=list(EDGE_ATTR_NAMES),
+        num_nodes=n,
+        distance_scale_km=scale,
+    )

@@ -1,0 +1,180 @@
+"""Importer for the DCRNN releases of METR-LA and PEMS-BAY (formats ``metr-la`` and ``pems-bay``).
+
+Source files (given one by one in SRC, or as a directory holding them), recognised by name/extension:
+
+* ``*.h5``: pandas HDF5 of a wide DataFrame: a naive DatetimeIndex at 5 minutes in local time (Los Angeles
+  / Bay Area), one column per sensor id, speed in mph, ``0.0`` = no reading (recorded as
+  ``zero_is_missing: ["speed"]``; the zeros are kept as they are). Reading needs PyTables (``tables``).
+* ``graph_sensor_locations*.csv``: ``index,sensor_id,latitude,longitude`` (METR-LA) or headerless
+  ``sensor_id,latitude,longitude`` (PEMS-BAY).
+* ``*.pkl``: ``[sensor_ids, sensor_id_to_ind, adj_mx]`` (Python 2 pickle, read with ``encoding="latin1"``);
+  ``adj_mx[i, j]`` is the weight of the edge i -> j (thresholded Gaussian kernel of road distance).
+* ``distances*.csv``: ``from,to,cost`` road distances in metres (header in the LA file, none in the Bay one).
+
+Graph: with a pickle, its non-zero off-diagonal entries are the edges (``weight``); their ``distance_m`` is
+the road distance from ``distances*.csv`` when given, else the haversine distance of the coordinates.
+Without a pickle, the distance file's pairs among the series' sensors are the edges. With neither, no
+``edges.parquet`` is written (the graph then comes from coordinates).
+
+Time: the naive timestamps are localised to ``--tz`` and stored in UTC. The releases are regular 5-minute
+grids that ignore daylight saving, so they contain the hour skipped when clocks go forward (METR-LA
+2012-03-11 02:00-02:55, PEMS-BAY 2017-03-12): those 12 rows per year do not exist in local time and are
+dropped with a warning (``--dst-gap drop``, default) or rejected (``--dst-gap raise``). A wall-clock time
+that occurs twice (clocks going back) is read as daylight time on its first and standard time on its
+second occurrence.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from social_xlstm.data.importers import common
+from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.errors import DataError, UserError
+
+DEFAULT_TZ = "America/Los_Angeles"
+SOURCES = {
+    "metr-la": "DCRNN release (github.com/liyaguang/DCRNN): metr-la.h5, LA County loop detectors, Mar-Jun 2012",
+    "pems-bay": "DCRNN release (github.com/liyaguang/DCRNN): pems-bay.h5, Caltrans PeMS Bay Area, Jan-Jun 2017",
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``social-xlstm ingest metr-la|pems-bay``."""
+    parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})")
+    parser.add_argument(
+        "--dst-gap",
+        choices=("drop", "raise"),
+        default="drop",
+        help="rows at local times skipped by daylight saving: drop them with a warning, or fail (default: drop)",
+    )
+    parser.add_argument("--key", default=None, help="HDF5 key of the table (default: the only one in the file)")
+
+
+def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
+    files = common.expand_sources(sources)
+    h5 = common.pick_file(files, "HDF5 series", "*.h5", "*.hdf5", "*.hdf")
+    locations = common.pick_file(files, "locations", "*locations*.csv", required=False)
+    pickle_file = common.pick_file(files, "adjacency pickle", "*.pkl", "*.pickle", required=False)
+    distances = common.pick_file(files, "distances", "*distances*.csv", required=False)
+    name = getattr(args, "format", None) or ("pems-bay" if "bay" in h5.name.lower() else "metr-la")
+    return import_dcrnn(
+        h5,
+        out,
+        name=name,
+        locations=locations,
+        adjacency=pickle_file,
+        distances=distances,
+        tz=getattr(args, "tz", DEFAULT_TZ),
+        dst_gap=getattr(args, "dst_gap", "drop"),
+        key=getattr(args, "key", None),
+        overwrite=getattr(args, "overwrite", False),
+    )
+
+
+def read_h5(path: str | Path, key: str | None = None) -> pd.DataFrame:
+    """The wide speed table of a DCRNN ``.h5`` file (T rows, N sensor columns).
+
+    Raises:
+        UserError: PyTables is not installed.
+        DataError: unreadable file, or not a table with a DatetimeIndex.
+    """
+    path = common.check_file(path, "HDF5 file")
+    try:
+        import tables  # noqa: F401  (pandas needs it for read_hdf; import here to say so clearly)
+    except ImportError as err:
+        raise UserError(f"{path}: reading HDF5 needs PyTables: pip install tables") from err
+    try:
+        frame = pd.read_hdf(path, key=key)
+    except ImportError as err:
+        raise UserError(f"{path}: reading HDF5 needs PyTables: pip install tables") from err
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
+        raise DataError(f"{path}: not a readable pandas HDF5 file, truncated or corrupt ({err})") from err
+    if not isinstance(frame, pd.DataFrame) or not isinstance(frame.index, pd.DatetimeIndex):
+        raise DataError(f"{path}: expected a wide DataFrame with a DatetimeIndex, got {type(frame).__name__}")
+    if frame.empty:
+        raise DataError(f"{path}: the table has no rows or no columns")
+    return frame
+
+
+def import_dcrnn(
+    h5: str | Path,
+    out: str | Path,
+    *,
+    name: str = "metr-la",
+    locations: str | Path | None = None,
+    adjacency: str | Path | None = None,
+    distances: str | Path | None = None,
+    tz: str = DEFAULT_TZ,
+    dst_gap: str = "drop",
+    key: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Convert a DCRNN release (METR-LA or PEMS-BAY) to a canonical dataset.
+
+    Args:
+        h5: the speed table (``metr-la.h5`` / ``pems-bay.h5``).
+        out: output dataset directory.
+        name: dataset name written to ``dataset.json``.
+        locations: ``graph_sensor_locations*.csv``; without it, a graph (``adjacency``/``distances``) is needed.
+        adjacency: ``adj_mx*.pkl``.
+        distances: ``distances_*.csv`` (``from,to,cost`` in metres).
+        tz: time zone of the naive timestamps.
+        dst_gap: ``"drop"`` or ``"raise"`` for rows at non-existent local times (see module docstring).
+        key: HDF5 key.
+        overwrite: replace an existing ``out``.
+
+    Returns:
+        The dataset directory (observations: T*N rows, speed in mph).
+    """
+    frame = read_h5(h5, key)
+    ids = list(common.normalise_ids(frame.columns))
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{h5}: sensor ids repeat among the columns")
+    if frame.index.has_duplicates:
+        raise DataError(f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})")
+    if frame.index.tz is not None:
+        times, keep = frame.index.tz_convert("UTC"), np.ones(len(frame), dtype=bool)
+    else:
+        times, keep = common.localise(frame.index, tz, h5, column="index", gap=dst_gap)
+    values = np.column_stack([common.to_float(frame[c], h5, str(c)) for c in frame.columns])[keep]  # (T, N)
+    stations = common.read_stations(locations) if locations is not None else None
+    edges = _graph(ids, adjacency, distances)
+    stations = common.stations_for(ids, stations, edges, h5)
+    if edges is not None:
+        edges = common.finish_edges(edges, stations, adjacency or distances)
+    meta = DatasetMeta(
+        name=name,
+        freq=common.check_freq(times, h5, None, column="index"),
+        variables={"speed": "mph"},
+        timezone=tz,
+        source=SOURCES.get(name, "DCRNN release (github.com/liyaguang/DCRNN)"),
+        licence="graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence",
+        zero_is_missing=["speed"],
+    )
+    observations = common.wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
+    return write_dataset(out, observations, stations, meta, edges, overwrite=overwrite)
+
+
+def _graph(ids: list[str], adjacency: str | Path | None, distances: str | Path | None) -> pd.DataFrame | None:
+    """Edges from the pickle and/or the distance file (see the module docstring)."""
+    road = None
+    if distances is not None:
+        road = common.read_edge_list(distances, value="distance", cost_unit="m")
+        known = set(ids)
+        road = road[road["src"].isin(known) & road["dst"].isin(known) & (road["src"] != road["dst"])]
+        road = road.drop_duplicates(["src", "dst"]).reset_index(drop=True)
+    if adjacency is None:
+        return road
+    pkl_ids, adj = common.read_adjacency_pickle(adjacency)
+    extra = sorted(set(pkl_ids) - set(ids))
+    if extra:
+        raise DataError(f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. {extra[:3]})")
+    edges = common.matrix_to_edges(adj, pkl_ids)
+    if road is not None:
+        edges = edges.merge(road[["src", "dst", "distance_m"]], on=["src", "dst"], how="left")
+    return edges

@@ -1,0 +1,69 @@
+"""What a model needs to know about its data, and what a checkpoint must carry to predict.
+
+The datamodule builds a :class:`DataInfo`; LightningCLI hands it to the LightningModule, which stores it
+in its hyper-parameters so that a checkpoint alone can rebuild the model, unscale its outputs and name
+its rows (VD ids, variables, graph).
+
+Batches (dicts of tensors) produced by the datamodule, shapes in DESIGN.md's alphabet:
+
+    x          (B, W, N, F) float32   scaled inputs, 0 where missing
+    x_mask     (B, W, N, F) bool      True where observed
+    time       (B, W, 4)    float32   sin/cos time of day, sin/cos day of week of each input step
+    y          (B, H, N, O) float32   targets in original units, 0 where missing
+    y_mask     (B, H, N, O) bool      True where the target was observed
+    t0         (B,)         int64     panel index of the last input step (the issue time)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+
+@dataclass
+class DataInfo:
+    """Static facts about a dataset that the model and the prediction writer need."""
+
+    vd_ids: list[str]
+    """VD ids in panel order (length N)."""
+    variables: list[str]
+    """Input variables in feature order (length F)."""
+    targets: list[str]
+    """Forecast variables in output order (length O); a subset of ``variables``."""
+    mean: list[float]
+    """Scaler mean per input variable (length F), fitted on observed training values."""
+    std: list[float]
+    """Scaler standard deviation per input variable (length F)."""
+    edge_index: list[list[int]]
+    """Graph as ``[src, dst]`` rows of length E (PyG convention: messages flow src -> dst); self-loops included."""
+    edge_attr: list[list[float]]
+    """Edge features (E, Fe)."""
+    edge_attr_names: list[str] = field(default_factory=list)
+    """Names of the edge feature columns."""
+    freq_minutes: float = 5.0
+    """Sampling interval in minutes."""
+    window: int = 12
+    """Input window W."""
+    horizon: int = 12
+    """Number of forecast steps H."""
+    timezone: str = "UTC"
+    """Time zone used for time-of-day features."""
+
+    @property
+    def num_vds(self) -> int:
+        return len(self.vd_ids)
+
+    @property
+    def target_index(self) -> list[int]:
+        """Position of each target in ``variables``."""
+        return [self.variables.index(t) for t in self.targets]
+
+    def edge_index_tensor(self) -> torch.Tensor:
+        """(2, E) int64."""
+        return torch.tensor(self.edge_index, dtype=torch.long).reshape(-1, 2).T.contiguous()
+
+    def edge_attr_tensor(self) -> torch.Tensor:
+        """(E, Fe) float32."""
+        n_edges = len(self.edge_index)
+        return torch.tensor(self.edge_attr, dtype=torch.float32).reshape(n_edges, -1)

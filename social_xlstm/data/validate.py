@@ -1,0 +1,158 @@
+"""``social-xlstm validate DIR``: check a canonical dataset and summarise what is in it.
+
+Hard problems (anything :func:`~social_xlstm.data.reader.load_dataset` or the panel loader rejects) end up
+in ``problems``; things a user should know but that do not stop training (gaps, VDs that never report, a
+graph in pieces) are ``warnings``; ``summary`` holds the numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_edges
+from social_xlstm.data.panel import Panel, load_panel
+from social_xlstm.data.reader import Dataset, load_dataset
+from social_xlstm.data.schema import KEY_COLS
+from social_xlstm.errors import DataError
+
+WORST = 10
+MISSING_WARN = 0.5
+_VD_CHUNK = 256
+
+
+@dataclass
+class ValidationReport:
+    """Outcome of :func:`validate_dataset`."""
+
+    root: str
+    """The checked directory."""
+    problems: list[str] = field(default_factory=list)
+    """Errors that make the dataset unusable (each names file, column and example rows)."""
+    warnings: list[str] = field(default_factory=list)
+    """Things worth knowing that do not stop loading."""
+    summary: dict[str, Any] = field(default_factory=dict)
+    """Statistics: VDs, time span, frequency, missing shares, outages, graph connectivity."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def render(self) -> str:
+        """The report as readable plain text."""
+        s = self.summary
+        lines = [f"Dataset {self.root}: {'OK' if self.ok else 'PROBLEMS FOUND'}"]
+        for problem in self.problems:
+            lines.append("  ERROR " + problem.replace("\n", "\n        "))
+        if s:
+            lines.append(f"  {s['num_vds']} VDs x {s['num_steps']} steps of {s['freq']} "
+                         f"({s['start']} .. {s['end']}), time zone {s['timezone']}")
+            lines.append(f"  observation rows {s['num_rows']}, duplicates {s['duplicates']}, "
+                         f"VDs without coordinates {s['vds_without_coordinates']}")
+            lines.append("  missing share per variable: "
+                         + ", ".join(f"{k} {v:.1%}" for k, v in s["missing_per_variable"].items()))
+            lines.append(f"  worst VDs by missing share: "
+                         + ", ".join(f"{k} {v:.1%}" for k, v in s["worst_missing_vds"].items()))
+            lines.append(f"  longest outages (steps with no variable observed): "
+                         + ", ".join(f"{k} {v}" for k, v in s["longest_outage_steps"].items()))
+            g = s["graph"]
+            lines.append(f"  graph ({g['source']}): {g['edges']} edges incl. self loops, "
+                         f"{g['components']} connected component(s), largest {g['largest_component']} VDs")
+        for warning in self.warnings:
+            lines.append("  warning: " + warning)
+        return "\n".join(lines)
+
+
+def validate_dataset(root: str | Path, graph_k: int = 8) -> ValidationReport:
+    """Check a dataset directory completely and gather statistics.
+
+    Args:
+        root: the dataset directory.
+        graph_k: neighbours per VD for the coordinate graph (when there is no ``edges.parquet``).
+
+    Returns:
+        The :class:`ValidationReport`; ``report.ok`` is False when the dataset cannot be loaded.
+    """
+    report = ValidationReport(str(root))
+    try:
+        dataset = load_dataset(root, check_rows=False)
+        panel = load_panel(dataset)  # streams every row once, with the same checks as check_rows
+        graph = graph_from_edges(dataset.stations, dataset.edges) if dataset.edges is not None else \
+            graph_from_coordinates(dataset.stations, k=graph_k)
+    except DataError as err:
+        report.problems.append(str(err))
+        return report
+    _summarise(report, dataset, panel, graph)
+    return report
+
+
+def longest_gap(observed: np.ndarray) -> np.ndarray:
+    """Longest run of False along axis 0 of ``observed (T, N)`` for each column -> (N,) int64."""
+    num_steps, num_vds = observed.shape
+    out = np.zeros(num_vds, dtype=np.int64)
+    for lo in range(0, num_vds, _VD_CHUNK):
+        block = observed[:, lo:lo + _VD_CHUNK].T  # (n, T)
+        padded = np.ones((block.shape[0], num_steps + 2), dtype=bool)  # (n, T + 2) observed sentinels at both ends
+        padded[:, 1:-1] = block
+        rows, cols = np.nonzero(padded)
+        same = rows[1:] == rows[:-1]
+        gaps = np.diff(cols) - 1
+        np.maximum.at(out[lo:lo + _VD_CHUNK], rows[1:][same], gaps[same])
+    return out
+
+
+def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: Graph) -> None:
+    observed = panel.mask.any(axis=2)  # (T, N) any variable observed
+    vd_ids = np.asarray(panel.vd_ids, dtype=object)
+    num_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.observation_files)
+    missing_var = 1.0 - panel.mask.mean(axis=(0, 1))  # (F,)
+    missing_vd = 1.0 - panel.mask.mean(axis=(0, 2))  # (N,)
+    worst = np.argsort(-missing_vd, kind="stable")[:WORST]
+    outage = longest_gap(observed)
+    worst_out = np.argsort(-outage, kind="stable")[:WORST]
+    labels = graph.connected_components()
+    sizes = np.bincount(labels)
+    no_coord = int((dataset.stations["lat"].isna() | dataset.stations["lon"].isna()).sum())
+    report.summary = {
+        "num_vds": panel.num_vds,
+        "num_steps": panel.num_steps,
+        "num_rows": int(num_rows),
+        "start": str(panel.timestamps[0]),
+        "end": str(panel.timestamps[-1]),
+        "freq": panel.freq,
+        "timezone": panel.timezone,
+        "variables": list(panel.variables),
+        "duplicates": 0,  # any duplicate is a problem and stops the check
+        "vds_without_coordinates": no_coord,
+        "missing_per_variable": {v: float(m) for v, m in zip(panel.variables, missing_var)},
+        "worst_missing_vds": {str(vd_ids[i]): float(missing_vd[i]) for i in worst},
+        "longest_outage_steps": {str(vd_ids[i]): int(outage[i]) for i in worst_out},
+        "graph": {"source": "edges.parquet" if dataset.edges is not None else "coordinates (k nearest)",
+                  "edges": graph.num_edges, "components": int(len(sizes)),
+                  "largest_component": int(sizes.max())},
+    }
+    for var, share in zip(panel.variables, missing_var):
+        if share > MISSING_WARN:
+            report.warnings.append(f"variable {var!r} is missing in {share:.1%} of (step, VD) cells")
+    silent = np.flatnonzero(~observed.any(axis=0))
+    if silent.size:
+        report.warnings.append(f"{silent.size} VD(s) never report a value, e.g. {vd_ids[silent[:5]].tolist()}")
+    if no_coord:
+        report.warnings.append(f"{no_coord} VD(s) have no coordinates (the graph comes from edges.parquet)")
+    if len(sizes) > 1:
+        report.warnings.append(f"the graph has {len(sizes)} connected components (sizes "
+                               f"{sorted(sizes.tolist(), reverse=True)[:5]}...); VDs in different components "
+                               "never exchange information")
+    isolated = np.flatnonzero(sizes[labels] == 1)
+    if isolated.size:
+        report.warnings.append(f"{isolated.size} VD(s) have no neighbour but themselves, e.g. "
+                               f"{vd_ids[isolated[:5]].tolist()}")
+    extra = [c for c in pq.read_schema(dataset.observation_files[0]).names
+             if c not in (*KEY_COLS, *panel.variables)]
+    if extra:
+        report.warnings.append(f"{dataset.observation_files[0]}: columns {extra} are not listed in dataset.json "
+                               "'variables' and are ignored")

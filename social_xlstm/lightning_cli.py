@@ -1,0 +1,94 @@
+"""``social-xlstm fit|test|predict|evaluate``: LightningCLI over ForecastModule and TrafficDataModule.
+
+The datamodule's :class:`~social_xlstm.data.info.DataInfo` (VD ids, variables, scaler, graph) is linked
+into the model when both are instantiated, so configs never repeat dataset facts and checkpoints carry
+them. LightningCLI's own ``validate`` subcommand is not exposed: ``social-xlstm validate`` checks datasets.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import torch
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+
+from social_xlstm.data.datamodule import TrafficDataModule
+from social_xlstm.errors import UserError
+from social_xlstm.forecast.evaluate import MetricsWriter, evaluate, write_json_atomic
+from social_xlstm.forecast.writer import ForecastWriter
+from social_xlstm.training.module import ForecastModule
+
+
+def progress_enabled() -> bool:
+    """Progress bars only for a person at a terminal: off under CI and when output is piped."""
+    return not os.environ.get("CI") and sys.stdout.isatty()
+
+
+class SocialXLSTMCLI(LightningCLI):
+    """LightningCLI with the data -> model link, the result writers and our progress-bar policy."""
+
+    def __init__(self, *args, evaluate_mode: bool = False, **kwargs):
+        self.evaluate_mode = evaluate_mode
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {k: v for k, v in LightningCLI.subcommands().items() if k != "validate"}
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments("data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate")
+        parser.add_lightning_class_args(ForecastWriter, "forecasts")
+        parser.add_lightning_class_args(MetricsWriter, "metrics")
+        parser.set_defaults({"trainer.enable_progress_bar": progress_enabled()})
+        if self.evaluate_mode:
+            parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
+
+    def _instantiate_trainer(self, config, callbacks):
+        callbacks = list(callbacks)
+        user_bars = [c for c in (config.get("callbacks") or []) if isinstance(c, ProgressBar)]
+        if config.get("enable_progress_bar", True) and not user_bars:
+            callbacks.append(RichProgressBar(leave=True))
+        return super()._instantiate_trainer(config, callbacks)
+
+
+CLI_KWARGS = dict(
+    model_class=ForecastModule,
+    datamodule_class=TrafficDataModule,
+    seed_everything_default=42,
+    save_config_kwargs={"overwrite": True},
+    auto_configure_optimizers=False,
+)
+
+
+def run_lightning_cli(argv: list[str]) -> SocialXLSTMCLI:
+    """Run ``fit``/``test``/``predict`` (argv[0]) or ``evaluate`` with the remaining options."""
+    if argv[0] == "evaluate":
+        cli = SocialXLSTMCLI(args=argv[1:], run=False, evaluate_mode=True, **CLI_KWARGS)
+        run_evaluate(cli.model, cli.datamodule, cli.config["ckpt_path"], cli.config["metrics"]["output"],
+                     cli.trainer.default_root_dir)
+        return cli
+    return SocialXLSTMCLI(args=argv, **CLI_KWARGS)
+
+
+def load_weights(model: ForecastModule, ckpt_path: str) -> None:
+    """Load a checkpoint's weights into an already built module (same config and data)."""
+    path = Path(ckpt_path)
+    if not path.exists():
+        raise UserError(f"{path}: checkpoint not found")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if "state_dict" not in state:
+        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    model.load_state_dict(state["state_dict"])
+
+
+def run_evaluate(model, datamodule, ckpt_path: str, output: str | None, root: str) -> dict:
+    """Score a checkpoint and the baselines on the test windows and write ``metrics.json``."""
+    load_weights(model, ckpt_path)
+    metrics = evaluate(datamodule, {model.model_config.arch: model}, mape_floor=model.mape_floor)
+    path = output or str(Path(root) / "metrics.json")
+    write_json_atomic(metrics, path)
+    print(f"metrics: {path}")
+    return metrics

@@ -1,0 +1,19 @@
+"""Modules: input embedding, sLSTM encoder, social mLSTM layer, head, full model, baselines."""
+
+from .baselines import GRUGCNBaseline, LSTMBaseline, NeighbourPool
+from .config import ARCHS, ModelConfig, ModelConfigError
+from .factory import build_model
+from .model import SocialXLSTM
+from .social import SocialMLSTM
+
+__all__ = [
+    "ARCHS",
+    "GRUGCNBaseline",
+    "LSTMBaseline",
+    "ModelConfig",
+    "ModelConfigError",
+    "NeighbourPool",
+    "SocialMLSTM",
+    "SocialXLSTM",
+    "build_model",
+]

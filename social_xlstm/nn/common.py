@@ -1,0 +1,57 @@
+"""Small helpers shared by the model and the baselines: edge-feature scaling, targets, the last-value skip."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def standardise_edge_attr(edge_attr: Tensor) -> Tensor:
+    """Z-score each edge-feature column over the edges (constant columns become 0).
+
+    Edge features arrive in raw units (distances in metres, bearings in degrees); projecting them
+    unscaled would saturate the social gates at initialisation.
+
+    Shapes:
+        edge_attr: (E, Fe) -> (E, Fe) float32
+    """
+    attr = edge_attr.float()
+    if attr.numel() == 0:
+        return attr
+    mean = attr.mean(0, keepdim=True)  # (1, Fe)
+    std = attr.std(0, unbiased=False, keepdim=True)  # (1, Fe)
+    return torch.where(std > 1e-8, (attr - mean) / std.clamp_min(1e-8), torch.zeros_like(attr))
+
+
+def last_observed(x: Tensor, x_mask: Tensor, index: Tensor) -> Tensor:
+    """Last observed value of the selected variables in each window (0, the scaled mean, if none).
+
+    Args:
+        x: scaled inputs, 0 where missing.
+        x_mask: True where observed.
+        index: positions of the variables to read (the targets) in the feature axis.
+
+    Returns:
+        (B, N, O) the value at the latest observed step of each (VD, variable).
+
+    Shapes:
+        x, x_mask: (B, W, N, F); index: (O,)
+    """
+    values = x.index_select(-1, index)  # (B, W, N, O)
+    mask = x_mask.index_select(-1, index)  # (B, W, N, O)
+    steps = torch.arange(1, x.shape[1] + 1, device=x.device).view(1, -1, 1, 1)  # (1, W, 1, 1)
+    latest = (mask * steps).argmax(dim=1, keepdim=True)  # (B, 1, N, O) last observed step (0 if none)
+    picked = values.gather(1, latest)[:, 0]  # (B, N, O)
+    return torch.where(mask.any(dim=1), picked, torch.zeros_like(picked))
+
+
+def target_index_tensor(target_index: list[int] | None, num_features: int, num_outputs: int) -> Tensor:
+    """Positions of the O targets among the F inputs (default: the first O), checked.
+
+    Raises:
+        ValueError: wrong length or a position outside [0, F).
+    """
+    index = list(range(num_outputs)) if target_index is None else list(target_index)
+    if len(index) != num_outputs or any(not 0 <= i < num_features for i in index):
+        raise ValueError(f"target_index {index} must list {num_outputs} feature positions in [0, {num_features})")
+    return torch.tensor(index, dtype=torch.long)

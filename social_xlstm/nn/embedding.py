@@ -1,0 +1,81 @@
+"""Input embedding (DESIGN.md 5.1): values, missing mask, calendar and VD identity -> width D."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class InputEmbedding(nn.Module):
+    """Embed each (step, VD) reading into D channels.
+
+    The sum of three projections: the scaled values with their observed-mask (a 0 that is missing must
+    look different from a 0 that is the mean), the four calendar features (computed once per step and
+    broadcast over VDs), and a learned VD embedding. The embedding table has ``num_vds + 1`` rows: row
+    ``num_vds`` is a shared fallback for VDs unseen in training. With ``fallback_prob > 0`` training
+    replaces each VD's row by the fallback with that probability, so the fallback row learns an "average
+    VD" instead of staying at its random initialisation.
+
+    Args:
+        num_features: input variables F.
+        num_vds: VDs N seen in training.
+        d_model: output width D.
+        vd_dim: width of the VD embedding table.
+        fallback_prob: training-time probability of using the fallback row.
+
+    Shapes:
+        x, x_mask: (B, W, N, F); time: (B, W, 4); vd_index: (N,) or (B, N) int64 in [0, num_vds];
+        output: (B, W, N, D).
+    """
+
+    def __init__(self, num_features: int, num_vds: int, d_model: int, vd_dim: int, fallback_prob: float = 0.0):
+        super().__init__()
+        self.num_features = num_features
+        self.num_vds = num_vds
+        self.fallback_prob = fallback_prob
+        self.value_proj = nn.Linear(2 * num_features, d_model)
+        self.time_proj = nn.Linear(4, d_model, bias=False)
+        self.vd_table = nn.Embedding(num_vds + 1, vd_dim)
+        self.vd_proj = nn.Linear(vd_dim, d_model, bias=False)
+        self.register_buffer("default_index", torch.arange(num_vds), persistent=False)
+        self.reset_parameters()
+
+    @property
+    def fallback_index(self) -> int:
+        """Row of the shared fallback embedding."""
+        return self.num_vds
+
+    def reset_parameters(self) -> None:
+        self.value_proj.reset_parameters()
+        self.time_proj.reset_parameters()
+        self.vd_proj.reset_parameters()
+        nn.init.normal_(self.vd_table.weight, std=0.1)
+
+    def vd_embedding(self, batch: int, vd_index: Tensor | None = None) -> Tensor:
+        """Per-VD embedding after projection, with training-time fallback dropout.
+
+        Shapes:
+            vd_index: (N,) or (B, N); returns (B, N, D) or (1, N, D).
+        """
+        index = self.default_index if vd_index is None else vd_index
+        if vd_index is not None and vd_index.numel() and (vd_index.min() < 0 or vd_index.max() > self.num_vds):
+            raise ValueError(f"vd_index must lie in [0, {self.num_vds}] ({self.num_vds} = fallback)")
+        if index.dim() == 1:
+            index = index[None]  # (1, N)
+        if self.training and self.fallback_prob > 0:
+            index = index.expand(batch, -1)  # (B, N)
+            drop = torch.rand(index.shape, device=index.device) < self.fallback_prob
+            index = index.masked_fill(drop, self.fallback_index)
+        return self.vd_proj(self.vd_table(index))  # (B|1, N, D)
+
+    def forward(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
+        if x.shape[-1] != self.num_features:
+            raise ValueError(f"x has {x.shape[-1]} features, the model was built for {self.num_features}")
+        values = self.value_proj(torch.cat([x, x_mask.to(x.dtype)], dim=-1))  # (B, W, N, D)
+        calendar = self.time_proj(time.to(x.dtype))[:, :, None, :]  # (B, W, 1, D)
+        identity = self.vd_embedding(x.shape[0], vd_index)[:, None]  # (B|1, 1, N, D)
+        return values + calendar + identity
+
+    def extra_repr(self) -> str:
+        return f"num_features={self.num_features}, num_vds={self.num_vds} (+1 fallback), " \
+               f"fallback_prob={self.fallback_prob}"

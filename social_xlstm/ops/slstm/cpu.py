@@ -1,0 +1,195 @@
+"""Fast sLSTM path for CPUs: one ``autograd.Function`` with a hand-written backward through time.
+
+Why it is faster than autograd through the reference loop:
+
+* the recurrent matmul of all four gates of a head is one ``baddbmm`` over heads, written in
+  place into a buffer that already holds ``wx + b`` (so the pre-activations are kept for free);
+* states and gate activations go into preallocated ``(NH, T, B, ...)`` buffers, with
+  ``out=`` and in-place ops, instead of a graph of small tensors per step;
+* the backward pass is one loop of elementwise ops plus one ``baddbmm`` per step, and the
+  weight gradient is a single ``bmm`` over all steps at the end.
+
+Internal layout: heads first, ``(NH, T, B, 4, DH)``, so each step's slice is a batch of ``NH``
+matrices for ``bmm`` and ``T*B`` merge into one contraction dimension for the weight gradient.
+Works on any device and dtype (fp64 for exactness tests); states are fp32 (fp64 for fp64).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .reference import SLSTMState, check_inputs, compute_dtype
+
+
+def _to_rcat(r: Tensor) -> Tensor:
+    """(4, NH, DH, DH) -> (NH, DH, 4*DH): all four gates of a head side by side."""
+    heads, width = r.shape[1], r.shape[2]
+    return r.permute(1, 2, 0, 3).reshape(heads, width, 4 * width)  # (NH, DH, 4*DH)
+
+
+def _state_in(s: Tensor, dtype: torch.dtype) -> Tensor:
+    return s.to(dtype).transpose(0, 1)  # (B, NH, DH) -> (NH, B, DH)
+
+
+class _SLSTMFunction(torch.autograd.Function):
+    """Forward stores pre-activations, gates and states; backward walks them in reverse."""
+
+    @staticmethod
+    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):  # noqa: D401
+        batch, steps, _, heads, width = wx.shape
+        dtype = compute_dtype(wx.dtype)
+        opts = {"dtype": dtype, "device": wx.device}
+        rcat = _to_rcat(r.to(dtype))  # (NH, DH, 4*DH)
+
+        # pre = wx + b, heads first; the recurrent term is added in place step by step.
+        pre = torch.empty(heads, steps, batch, 4, width, **opts)  # (NH, T, B, 4, DH)
+        torch.add(wx.permute(3, 1, 0, 2, 4), b.to(dtype).transpose(0, 1)[:, None, None], out=pre)
+        gates = torch.empty(heads, steps, batch, 4, width, **opts)  # i', f', tanh z, sigmoid o
+        sel_f = torch.empty(heads, steps, batch, width, dtype=torch.bool, device=wx.device)
+        # index 0 holds the initial state, index t+1 the state after step t
+        hs = torch.empty(heads, steps + 1, batch, width, **opts)  # (NH, T+1, B, DH)
+        cs = torch.empty_like(hs)
+        ns = torch.empty_like(hs)
+        ms = torch.empty_like(hs)
+        has_state = h0 is not None
+        if has_state:
+            for buf, s in zip((hs, cs, ns, ms), (h0, c0, n0, m0), strict=True):
+                buf[:, 0] = _state_in(s, dtype)
+        else:
+            hs[:, 0] = 0.0
+            cs[:, 0] = 0.0
+            ns[:, 0] = 0.0
+            ms[:, 0] = 0.0  # never read: the first step sets m_1 = pre_i
+
+        for t in range(steps):
+            p = pre[:, t].view(heads, batch, 4 * width)  # (NH, B, 4*DH)
+            p.baddbmm_(hs[:, t], rcat)
+            pre_i, pre_f, pre_z, pre_o = pre[:, t].unbind(2)  # each (NH, B, DH)
+            g_i, g_f, g_z, g_o = gates[:, t].unbind(2)
+            m = ms[:, t + 1]
+            torch.tanh(pre_z, out=g_z)
+            torch.sigmoid(pre_o, out=g_o)
+            if t == 0 and not has_state:
+                # c_0 = n_0 = 0 and m_1 = pre_i: i' = 1, f' = 0 exactly, no exp(-inf).
+                m.copy_(pre_i)
+                g_i.fill_(1.0)
+                g_f.fill_(0.0)
+                sel_f[:, t] = False
+                cs[:, t + 1] = g_z
+                ns[:, t + 1] = 1.0
+            else:
+                a = pre_f.clone() if exp_forget else F.logsigmoid(pre_f)
+                a += ms[:, t]  # logf + m_{t-1}
+                torch.maximum(a, pre_i, out=m)
+                torch.gt(a, pre_i, out=sel_f[:, t])
+                torch.sub(pre_i, m, out=g_i).exp_()
+                torch.sub(a, m, out=g_f).exp_()
+                c = torch.mul(g_f, cs[:, t], out=cs[:, t + 1])
+                c.addcmul_(g_i, g_z)
+                torch.addcmul(g_i, g_f, ns[:, t], out=ns[:, t + 1])
+            torch.div(cs[:, t + 1], ns[:, t + 1], out=hs[:, t + 1]).mul_(g_o)
+
+        ctx.save_for_backward(rcat, pre, gates, sel_f, hs, cs, ns)
+        ctx.exp_forget = exp_forget
+        ctx.has_state = has_state
+        ctx.dtypes = (wx.dtype, r.dtype, b.dtype)
+        ctx.state_dtypes = tuple(s.dtype for s in (h0, c0, n0, m0)) if has_state else None
+
+        h_seq = hs[:, 1:].permute(2, 1, 0, 3).to(wx.dtype, copy=True)  # (B, T, NH, DH)
+        last = (s[:, steps].transpose(0, 1).clone() for s in (hs, cs, ns, ms))  # (B, NH, DH)
+        return (h_seq, *last)
+
+    @staticmethod
+    def backward(ctx, d_hseq, d_h, d_c, d_n, d_m):
+        rcat, pre, gates, sel_f, hs, cs, ns = ctx.saved_tensors
+        heads, steps, batch, _, width = pre.shape
+        dtype = pre.dtype
+        rcat_t = rcat.transpose(1, 2)  # (NH, 4*DH, DH)
+        d_hseq = d_hseq.to(dtype).permute(2, 1, 0, 3)  # (NH, T, B, DH), a view
+        dh_next = _state_in(d_h, dtype)  # (NH, B, DH)
+        dc_next = _state_in(d_c, dtype).clone()
+        dn_next = _state_in(d_n, dtype).clone()
+        dm_next = _state_in(d_m, dtype).clone()
+        d_pre = torch.empty_like(pre)  # (NH, T, B, 4, DH)
+
+        for t in range(steps - 1, -1, -1):
+            if t == steps - 1:
+                dh = d_hseq[:, t] + dh_next
+            else:
+                dh = torch.baddbmm(
+                    d_hseq[:, t], d_pre[:, t + 1].view(heads, batch, 4 * width), rcat_t
+                )  # (NH, B, DH)
+            g_i, g_f, g_z, g_o = gates[:, t].unbind(2)
+            dp_i, dp_f, dp_z, dp_o = d_pre[:, t].unbind(2)
+            c, n = cs[:, t + 1], ns[:, t + 1]
+            inv_n = n.reciprocal()
+            h_over_o = c * inv_n  # c / n
+            # output gate: d pre_o = dh * c/n * o (1 - o)
+            torch.mul(dh, h_over_o, out=dp_o).mul_(g_o).mul_(1.0 - g_o)
+            dh_o = dh.mul_(g_o).mul_(inv_n)  # dh * o / n
+            dc = dc_next.add_(dh_o)
+            dn = dn_next.sub_(dh_o.mul_(h_over_o))
+            # z gate: d pre_z = dc * i' (1 - z^2)
+            torch.mul(dc, g_i, out=dp_z).mul_(1.0 - g_z * g_z)
+            d_gi = torch.addcmul(dn, dc, g_z).mul_(g_i)  # (dc z + dn) i'
+            d_gf = torch.mul(dc, cs[:, t]).addcmul_(dn, ns[:, t]).mul_(g_f)  # (dc c + dn n) f'
+            # m_t = max(logf + m_{t-1}, pre_i); i' and f' both depend on m_t
+            dm = dm_next.sub_(d_gi).sub_(d_gf)
+            sel = sel_f[:, t]
+            d_a = d_gf + torch.where(sel, dm, 0.0)  # d(logf + m_{t-1})
+            torch.add(d_gi, torch.where(sel, 0.0, dm), out=dp_i)
+            if ctx.exp_forget:
+                dp_f.copy_(d_a)
+            else:
+                # d logsigmoid(x) / dx = sigmoid(-x)
+                torch.mul(d_a, torch.sigmoid(-pre[:, t, :, 1]), out=dp_f)
+            dc_next = dc.mul_(g_f)
+            dn_next = dn.mul_(g_f)
+            dm_next = d_a
+
+        flat = d_pre.view(heads, steps * batch, 4 * width)  # (NH, T*B, 4*DH)
+        h_prev = hs[:, :steps].reshape(heads, steps * batch, width)  # (NH, T*B, DH)
+        d_rcat = torch.bmm(h_prev.transpose(1, 2), flat)  # (NH, DH, 4*DH)
+        d_r = d_rcat.view(heads, width, 4, width).permute(2, 0, 1, 3)  # (4, NH, DH, DH)
+        d_b = d_pre.sum((1, 2)).transpose(0, 1)  # (4, NH, DH)
+        d_wx = d_pre.permute(2, 1, 3, 0, 4)  # (B, T, 4, NH, DH)
+
+        wx_dtype, r_dtype, b_dtype = ctx.dtypes
+        grads = [d_wx.to(wx_dtype), d_r.to(r_dtype), d_b.to(b_dtype), None, None, None, None, None]
+        if ctx.has_state:
+            dh0 = torch.bmm(d_pre[:, 0].view(heads, batch, 4 * width), rcat_t)  # (NH, B, DH)
+            for k, (g, sdt) in enumerate(zip((dh0, dc_next, dn_next, dm_next), ctx.state_dtypes, strict=True)):
+                grads[3 + k] = g.transpose(0, 1).to(sdt)  # (B, NH, DH)
+        return tuple(grads)
+
+
+def slstm_cpu(
+    wx: Tensor,
+    r: Tensor,
+    b: Tensor,
+    state: SLSTMState | None = None,
+    *,
+    forget: str = "sigmoid",
+) -> tuple[Tensor, SLSTMState]:
+    """sLSTM over a sequence with a hand-written backward (same contract as ``slstm_reference``).
+
+    Args:
+        wx: input pre-activations, gate order (i, f, z, o).
+        r: recurrent weights, gate ``g`` of head ``k`` is ``r[g, k]``.
+        b: biases.
+        state: optional initial ``(h, c, n, m)``; ``None`` means zeros with ``m_1 = pre_i``.
+        forget: ``"sigmoid"`` or ``"exp"``.
+
+    Returns:
+        ``h_seq`` in the dtype of ``wx`` and the final ``(h, c, n, m)`` in fp32 (fp64 for fp64).
+
+    Shapes:
+        wx: (B, T, 4, NH, DH); r: (4, NH, DH, DH); b: (4, NH, DH);
+        state tensors: (B, NH, DH); h_seq: (B, T, NH, DH).
+    """
+    check_inputs(wx, r, b, state, forget)
+    h0, c0, n0, m0 = state if state is not None else (None, None, None, None)
+    h_seq, h, c, n, m = _SLSTMFunction.apply(wx, r, b, h0, c0, n0, m0, forget == "exp")
+    return h_seq, (h, c, n, m)

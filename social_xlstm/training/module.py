@@ -1,0 +1,146 @@
+"""The LightningModule: any forecaster of ``social_xlstm.nn`` trained on masked errors in original units."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, fields
+
+import lightning as L
+import torch
+
+from social_xlstm.data.info import DataInfo
+from social_xlstm.errors import UserError
+from social_xlstm.nn.config import ModelConfig
+from social_xlstm.nn.factory import build_model
+from social_xlstm.training.metrics import LOSSES, MaskedErrors
+from social_xlstm.training.optim import OptimConfig, build_optimizer
+
+
+def _as_dataclass(cls, value):
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if isinstance(value, dict):
+        settable = {f.name for f in fields(cls) if f.init}
+        derived = {f.name for f in fields(cls) if not f.init}  # asdict() wrote them; __post_init__ recomputes
+        unknown = sorted(set(value) - settable - derived)
+        if unknown:
+            raise UserError(f"{cls.__name__}: unknown option(s) {unknown}; valid: {sorted(settable)}")
+        return cls(**{k: v for k, v in value.items() if k in settable})
+    raise TypeError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
+
+
+class ForecastModule(L.LightningModule):
+    """Trains and evaluates a multi-horizon forecaster.
+
+    The network predicts scaled targets; this module unscales them with the training scaler, so the loss
+    and every metric are in original units (veh/5min, km/h, ...), masked to observed targets.
+
+    Args:
+        model: which network and its sizes (``ModelConfig.arch`` picks Social-xLSTM or a baseline).
+        optim: AdamW + warm-up/cosine schedule settings.
+        loss: ``mae`` (default, as the metric), ``mse`` or ``huber``.
+        mape_floor: targets with ``|actual|`` below this are left out of MAPE.
+        data_info: facts about the dataset; the CLI links it from the datamodule. Stored in the checkpoint
+            with everything else needed to predict (VD ids, variables, scaler, graph).
+    """
+
+    def __init__(
+        self,
+        model: ModelConfig | None = None,
+        optim: OptimConfig | None = None,
+        loss: str = "mae",
+        mape_floor: float = 1.0,
+        data_info: DataInfo | None = None,
+    ):
+        super().__init__()
+        model = _as_dataclass(ModelConfig, model)
+        optim = _as_dataclass(OptimConfig, optim)
+        if data_info is None:
+            raise UserError("ForecastModule needs data_info (the CLI links it from the datamodule)")
+        data_info = _as_dataclass(DataInfo, data_info)
+        if loss not in LOSSES:
+            raise UserError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+        # Plain dicts, so the checkpoint and hparams.yaml need no project classes to be read.
+        self.save_hyperparameters(
+            {"model": asdict(model), "optim": asdict(optim), "loss": loss, "mape_floor": mape_floor,
+             "data_info": asdict(data_info)}
+        )
+        self.model_config, self.optim_config, self.info = model, optim, data_info
+        self.loss_fn = LOSSES[loss]
+        self.mape_floor = mape_floor
+        self.net = build_model(
+            model,
+            num_vds=data_info.num_vds,
+            num_features=len(data_info.variables),
+            num_outputs=len(data_info.targets),
+            horizon=data_info.horizon,
+            edge_index=data_info.edge_index_tensor(),
+            edge_attr=data_info.edge_attr_tensor(),
+        )
+        idx = data_info.target_index
+        self.register_buffer("target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32))
+        self.register_buffer("target_std", torch.tensor([data_info.std[i] for i in idx], dtype=torch.float32))
+        self._errors: MaskedErrors | None = None
+        self.test_report: dict | None = None
+
+    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Forecast in original units.
+
+        Shapes:
+            batch["x"], batch["x_mask"]: (B, W, N, F); batch["time"]: (B, W, 4)
+            returns: (B, H, N, O)
+        """
+        scaled = self.net(batch["x"], batch["x_mask"], batch["time"])  # (B, H, N, O)
+        return scaled.float() * self.target_std + self.target_mean
+
+    def training_step(self, batch, batch_idx):
+        pred = self(batch)
+        loss = self.loss_fn(pred, batch["y"], batch["y_mask"])
+        self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+        return loss
+
+    # Validation and test share one accumulator: full passes, every window, masked, original units.
+    def _start_errors(self) -> None:
+        self._errors = MaskedErrors(self.info.horizon, len(self.info.targets), self.mape_floor)
+
+    def _update_errors(self, batch) -> None:
+        with torch.no_grad():
+            self._errors.update(self(batch), batch["y"], batch["y_mask"])
+
+    def on_validation_epoch_start(self):
+        self._start_errors()
+
+    def validation_step(self, batch, batch_idx):
+        self._update_errors(batch)
+
+    def on_validation_epoch_end(self):
+        self._log_errors("val")
+
+    def on_test_epoch_start(self):
+        self._start_errors()
+
+    def test_step(self, batch, batch_idx):
+        self._update_errors(batch)
+
+    def on_test_epoch_end(self):
+        self._log_errors("test")
+        self.test_report = self._errors.report(self.info.targets, self.info.freq_minutes)
+
+    def _log_errors(self, stage: str) -> None:
+        errors = self._errors
+        count = errors.count.sum()
+        if count == 0:
+            return
+        self.log(f"{stage}_mae", float(errors.abs.sum() / count), prog_bar=True)
+        self.log(f"{stage}_rmse", float((errors.sq.sum() / count).sqrt()))
+        last = errors.count[-1].sum().clamp_min(1)
+        self.log(f"{stage}_mae_last", float(errors.abs[-1].sum() / last))
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        return {"pred": self(batch), "t0": batch["t0"]}
+
+    def configure_optimizers(self):
+        total = int(self.trainer.estimated_stepping_batches) if self.trainer is not None else 1000
+        optimizer, scheduler = build_optimizer(self.net, self.optim_config, total)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}

@@ -1,0 +1,70 @@
+import math
+
+import pytest
+import torch
+
+from social_xlstm.training.metrics import MaskedErrors, masked_mae, masked_mse
+
+
+def test_masked_mae_ignores_unobserved_targets():
+    pred = torch.tensor([1.0, 2.0, 10.0])
+    target = torch.tensor([2.0, 4.0, 0.0])
+    mask = torch.tensor([True, True, False])
+    assert masked_mae(pred, target, mask).item() == pytest.approx(1.5)
+    assert masked_mse(pred, target, mask).item() == pytest.approx((1 + 4) / 2)
+
+
+def test_masked_mae_all_missing_is_zero_not_nan():
+    pred = torch.ones(3, requires_grad=True)
+    loss = masked_mae(pred, torch.zeros(3), torch.zeros(3, dtype=torch.bool))
+    loss.backward()
+    assert loss.item() == 0.0
+    assert torch.equal(pred.grad, torch.zeros(3))
+
+
+def test_masked_errors_per_step_hand_computed():
+    # B=2, H=2, N=1, O=1
+    pred = torch.tensor([[[[1.0]], [[5.0]]], [[[3.0]], [[2.0]]]])
+    target = torch.tensor([[[[2.0]], [[1.0]]], [[[3.0]], [[0.5]]]])
+    mask = torch.tensor([[[[True]], [[True]]], [[[True]], [[False]]]])
+    acc = MaskedErrors(horizon=2, num_outputs=1, mape_floor=1e-3)
+    # split into two updates: accumulation must equal one pass
+    acc.update(pred[:1], target[:1], mask[:1])
+    acc.update(pred[1:], target[1:], mask[1:])
+    out = acc.compute()
+    # step 1: errors 1 and 0 -> MAE 0.5, RMSE sqrt(0.5), MAPE mean(1/2, 0/3) = 25%
+    assert out["mae"][0, 0].item() == pytest.approx(0.5)
+    assert out["rmse"][0, 0].item() == pytest.approx(math.sqrt(0.5))
+    assert out["mape"][0, 0].item() == pytest.approx(25.0)
+    # step 2: only the first sample observed: error 4 on actual 1
+    assert out["mae"][1, 0].item() == pytest.approx(4.0)
+    assert out["mape"][1, 0].item() == pytest.approx(400.0)
+    report = acc.report(["flow"], freq_minutes=5)
+    assert [s["minutes"] for s in report["flow"]["steps"]] == [5, 10]
+    assert report["flow"]["steps"][1]["count"] == 1
+    # pooled average over the three observed targets: (1 + 0 + 4) / 3
+    assert report["flow"]["average"]["mae"] == pytest.approx(5 / 3, abs=1e-6)
+    assert report["flow"]["average"]["rmse"] == pytest.approx(math.sqrt(17 / 3), abs=1e-6)
+
+
+def test_mape_floor_skips_zero_actuals_but_mae_keeps_them():
+    pred = torch.tensor([1.0, 3.0]).view(1, 1, 2, 1)
+    target = torch.tensor([0.0, 2.0]).view(1, 1, 2, 1)
+    acc = MaskedErrors(1, 1, mape_floor=1.0)
+    acc.update(pred, target, torch.ones_like(pred, dtype=torch.bool))
+    out = acc.compute()
+    assert out["mae"].item() == pytest.approx(1.0)
+    assert out["mape"].item() == pytest.approx(50.0)
+
+
+def test_empty_step_reports_none():
+    acc = MaskedErrors(1, 1)
+    acc.update(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 1, 1, dtype=torch.bool))
+    step = acc.report(["speed"], 5)["speed"]["steps"][0]
+    assert step["mae"] is None and step["count"] == 0
+
+
+def test_shape_mismatch_raises():
+    acc = MaskedErrors(1, 1)
+    with pytest.raises(ValueError, match="shapes differ"):
+        acc.update(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 2, 1), torch.ones(1, 1, 1, 1, dtype=torch.bool))
