@@ -65,6 +65,8 @@ CLI_KWARGS = dict(
 
 def run_lightning_cli(argv: list[str]) -> SocialXLSTMCLI:
     """Run ``fit``/``test``/``predict`` (argv[0]) or ``evaluate`` with the remaining options."""
+    # LightningCLI warns when both sys.argv and args hold options; ours come only from argv.
+    sys.argv = sys.argv[:1]
     if argv[0] == "evaluate":
         cli = SocialXLSTMCLI(args=argv[1:], run=False, evaluate_mode=True, **CLI_KWARGS)
         run_evaluate(cli.model, cli.datamodule, cli.config["ckpt_path"], cli.config["metrics"]["output"],

@@ -93,7 +93,7 @@ class SocialMLSTM(nn.Module):
 
     Shapes:
         h: (B, T, N, D) -> (B, N, D) with context "last", (B, T, N, D) with "all".
-        :meth:`step`: h_t (B, N, D), state ``(C (B, N, NH, DH, DH), n (B, N, NH, DH), m (B, N, NH))``.
+        :meth:`step`: h_t (B, N, D), state ``(C (B, NH, N, DH, DH), n (B, NH, N, DH), m (B, NH, N))``.
     """
 
     def __init__(
@@ -155,78 +155,91 @@ class SocialMLSTM(nn.Module):
         self.out_proj.reset_parameters()
 
     def _sources(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-        """Project each VD once, then gather its K neighbours and add the edge terms.
+        """Project each VD once, then gather its K neighbours (node parts only; see :meth:`_edge_terms`).
+
+        The gather reads the head-major view directly, so its output is already the memory-major
+        layout (B, NH, N, K, T, DH) the batched matmuls need: no copy of the K-times larger tensor.
 
         Shapes:
-            x: (B, T, N, D) normalised states; returns k, v (B, T, N, K, NH, DH), igate (B, T, N, K, NH),
-            logf (B, T, N, NH).
+            x: (B, N, T, D) normalised states, node-major; returns k, v (B, NH, N, K, T, DH),
+            igate (B, NH, N, K, T) (padding -inf), logf (B, NH, N, T).
         """
-        batch, steps, nodes, _ = x.shape
+        batch, nodes, steps, _ = x.shape
         heads, width, nbrs = self.heads, self.head_dim, self.max_neighbours
         channels = heads * width
-        proj = self.source(x)  # (B, T, N, 2C + 2NH)
-        kvi, f_pre = proj.split([2 * channels + heads, heads], dim=-1)
-        gathered = kvi.index_select(2, self.nbr_index.flatten())  # (B, T, N*K, 2C + NH)
-        gathered = gathered.view(batch, steps, nodes, nbrs, -1)  # (B, T, N, K, 2C + NH)
-        k, v, igate = gathered.split([channels, channels, heads], dim=-1)
+        k, v, i_pre, f_pre = self.source(x).split([channels, channels, heads, heads], dim=-1)
+        flat = self.nbr_index.flatten()  # (N*K,)
+
+        def gather(t: Tensor) -> Tensor:
+            heads_first = t.unflatten(-1, (heads, -1)).permute(0, 3, 1, 2, 4)  # (B, NH, N, T, DH|1), a view
+            out = heads_first.index_select(2, flat)  # (B, NH, N*K, T, DH|1)
+            return out.view(batch, heads, nodes, nbrs, steps, -1)  # (B, NH, N, K, T, DH|1)
+
+        igate = gather(i_pre)[..., 0]  # (B, NH, N, K, T)
         if self.edge is not None:
-            k_edge, i_edge = self.edge(self.nbr_attr).split([channels, heads], dim=-1)  # (N, K, C), (N, K, NH)
-            k = k + k_edge
-            igate = igate + i_edge
-        igate = igate.masked_fill(~self.nbr_mask[..., None], float("-inf"))  # (B, T, N, K, NH)
-        k = k.reshape(batch, steps, nodes, nbrs, heads, width)  # (B, T, N, K, NH, DH)
-        v = v.reshape(batch, steps, nodes, nbrs, heads, width)  # (B, T, N, K, NH, DH)
-        return k, v, igate, F.logsigmoid(f_pre)
+            igate = igate + self._edge_terms()[1][..., None]  # (B, NH, N, K, T)
+        igate = igate.masked_fill(~self.nbr_mask[:, :, None], float("-inf"))
+        logf = F.logsigmoid(f_pre).permute(0, 3, 1, 2)  # (B, NH, N, T)
+        return gather(k), gather(v), igate, logf
+
+    def _edge_terms(self) -> tuple[Tensor, Tensor]:
+        """Edge parts of keys and input gates. Shapes: k_edge (NH, N, K, DH), i_edge (NH, N, K)."""
+        channels = self.heads * self.head_dim
+        k_edge, i_edge = self.edge(self.nbr_attr).split([channels, self.heads], dim=-1)  # (N, K, C), (N, K, NH)
+        k_edge = k_edge.unflatten(-1, (self.heads, self.head_dim)).permute(2, 0, 1, 3)  # (NH, N, K, DH)
+        return k_edge, i_edge.permute(2, 0, 1)  # (NH, N, K, DH), (NH, N, K)
 
     def _queries(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Scaled queries and output gates. Shapes: x (..., D) -> q (..., NH, DH), gate (..., C)."""
+        """Scaled queries, heads first, and output gates.
+
+        Shapes:
+            x: (B, N, T', D) -> q (B, NH, N, T', DH), gate (B, N, T', C).
+        """
         q, gate = self.query(x).chunk(2, dim=-1)
-        q = q.reshape(*q.shape[:-1], self.heads, self.head_dim) / math.sqrt(self.head_dim)  # (..., NH, DH)
-        return q, gate
+        q = q.unflatten(-1, (self.heads, self.head_dim)).permute(0, 3, 1, 2, 4) / math.sqrt(self.head_dim)
+        return q, gate  # (B, NH, N, T', DH), (B, N, T', C)
 
     def _output(self, h: Tensor, out: Tensor, gate: Tensor) -> Tensor:
-        """Per-head GroupNorm, output gate, projection and residual. Shapes: out (..., NH, DH) -> (..., D)."""
-        lead = out.shape[:-2]
-        normed = self.out_norm(out.reshape(-1, self.heads * self.head_dim)).view(*lead, -1)  # (..., C)
+        """Per-head GroupNorm, output gate, projection and residual.
+
+        Shapes:
+            h: (B, N, T', D); out: (B, NH, N, T', DH); gate: (B, N, T', C) -> (B, N, T', D).
+        """
+        out = out.permute(0, 2, 3, 1, 4).flatten(-2)  # (B, N, T', C)
+        normed = self.out_norm(out.reshape(-1, out.shape[-1])).view(out.shape)  # (B, N, T', C)
         return h + self.dropout(self.out_proj(torch.sigmoid(gate) * normed))
 
     def forward(self, h: Tensor) -> Tensor:
         if h.shape[2] != self.num_nodes:
             raise ValueError(f"h has {h.shape[2]} VDs, the graph has {self.num_nodes}")
         last = self.context == "last"
-        x = self.norm(h)  # (B, T, N, D)
+        # Node-major inside: the encoder's (B*N, T, D) output viewed as (B, T, N, D) is transposed back
+        # for free, and the gather over nodes then reads contiguous time series.
+        h = h.transpose(1, 2)  # (B, N, T, D)
+        x = self.norm(h)  # (B, N, T, D)
         k, v, igate, logf = self._sources(x)
-        h_query = h[:, -1:] if last else h  # (B, T', N, D)
-        q, gate = self._queries(x[:, -1:] if last else x)  # (B, T', N, NH, DH), (B, T', N, C)
-        # Memory-major layout (B, N, NH, time, ...): one memory per (batch row, VD, head).
-        out = social_mlstm_parallel(
-            q.permute(0, 2, 3, 1, 4),  # (B, N, NH, T', DH)
-            k.permute(0, 2, 4, 1, 3, 5),  # (B, N, NH, T, K, DH)
-            v.permute(0, 2, 4, 1, 3, 5),  # (B, N, NH, T, K, DH)
-            igate.permute(0, 2, 4, 1, 3),  # (B, N, NH, T, K)
-            logf.permute(0, 2, 3, 1),  # (B, N, NH, T)
-            last_only=last,
-        )  # (B, N, NH, T', DH)
-        out = self._output(h_query, out.permute(0, 3, 1, 2, 4), gate)  # (B, T', N, D)
-        return out[:, 0] if last else out
+        h_query, x_query = (h[:, :, -1:], x[:, :, -1:]) if last else (h, x)  # (B, N, T', D)
+        q, gate = self._queries(x_query)  # (B, NH, N, T', DH), (B, N, T', C)
+        k_edge = self._edge_terms()[0] if self.edge is not None else None  # (NH, N, K, DH)
+        out = social_mlstm_parallel(q, k, v, igate, logf, k_edge=k_edge, last_only=last)  # (B, NH, N, T', DH)
+        out = self._output(h_query, out, gate)  # (B, N, T', D)
+        return out[:, :, 0] if last else out.transpose(1, 2)  # (B, N, D) or (B, T, N, D)
 
     def step(self, h_t: Tensor, state: MLSTMState | None = None) -> tuple[Tensor, MLSTMState]:
         """One streaming step of the recurrent form (O(K * DH^2) per VD and head).
 
-        Returns the fused state of the current step (B, N, D) and the new memory state.
+        Returns the fused state of the current step (B, N, D) and the new memory state
+        ``(C (B, NH, N, DH, DH), n (B, NH, N, DH), m (B, NH, N))``.
         """
-        x = self.norm(h_t)[:, None]  # (B, 1, N, D)
-        k, v, igate, logf = self._sources(x)
-        q, gate = self._queries(x[:, 0])  # (B, N, NH, DH), (B, N, C)
-        out, state = social_mlstm_step(
-            q,
-            k[:, 0].transpose(2, 3),  # (B, N, NH, K, DH)
-            v[:, 0].transpose(2, 3),  # (B, N, NH, K, DH)
-            igate[:, 0].transpose(2, 3),  # (B, N, NH, K)
-            logf[:, 0],  # (B, N, NH)
-            state,
-        )  # (B, N, NH, DH)
-        return self._output(h_t, out, gate), state
+        h = h_t[:, :, None]  # (B, N, 1, D)
+        x = self.norm(h)
+        k, v, igate, logf = self._sources(x)  # k, v: (B, NH, N, K, 1, DH)
+        k = k[..., 0, :]  # (B, NH, N, K, DH)
+        if self.edge is not None:
+            k = k + self._edge_terms()[0]
+        q, gate = self._queries(x)  # (B, NH, N, 1, DH), (B, N, 1, C)
+        out, state = social_mlstm_step(q[..., 0, :], k, v[..., 0, :], igate[..., 0], logf[..., 0], state)
+        return self._output(h, out[..., None, :], gate)[:, :, 0], state  # (B, N, D)
 
     def __repr__(self) -> str:
         return (

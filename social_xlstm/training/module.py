@@ -30,6 +30,11 @@ def _as_dataclass(cls, value):
     raise TypeError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
 
 
+def _init_fields(obj) -> dict:
+    """The constructor arguments of a dataclass instance (derived fields left out)."""
+    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.init}
+
+
 class ForecastModule(L.LightningModule):
     """Trains and evaluates a multi-horizon forecaster.
 
@@ -63,7 +68,7 @@ class ForecastModule(L.LightningModule):
             raise UserError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         # Plain dicts, so the checkpoint and hparams.yaml need no project classes to be read.
         self.save_hyperparameters(
-            {"model": asdict(model), "optim": asdict(optim), "loss": loss, "mape_floor": mape_floor,
+            {"model": _init_fields(model), "optim": _init_fields(optim), "loss": loss, "mape_floor": mape_floor,
              "data_info": asdict(data_info)}
         )
         self.model_config, self.optim_config, self.info = model, optim, data_info

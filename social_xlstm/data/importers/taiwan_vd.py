@@ -1,10 +1,11 @@
-"""Importer ``taiwan-vd``: Taiwan vehicle-detector feeds (TDX / MOTC schema v2.0, NFB v1.1) -> canonical dataset.
+"""Importer ``taiwan-vd``: Taiwan vehicle-detector feeds (TDX schema v2.0, NFB v1.1) -> canonical dataset.
 
 ``social-xlstm ingest taiwan-vd SRC... --out DIR [--freq 5min] [--drop-unlocated] [--partial-lanes scale]``
 
 SRC are files, directories (walked recursively) or zip archives holding any mix of VDList / VDLiveList
 files in XML or JSON (gzip or not, whatever their names) and older NFB v1.1 ``vd_info_*.xml`` /
-``vd_value*_*.xml.gz`` files. Parsing lives in :mod:`.taiwan_vd_parse`; this module aggregates and writes.
+``vd_value*_*.xml.gz`` files. Files are found and opened in :mod:`.taiwan_vd_files`, records built in
+:mod:`.taiwan_vd_parse`; this module aggregates and writes.
 The rules, also in ``docs/ingest-taiwan.md``:
 
 Lane values. Error codes (-99 in any spelling, -1 and other negatives, 255), out-of-range values (speed > 200
@@ -60,13 +61,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from social_xlstm.data.importers.taiwan_vd_files import iter_file, list_files
 from social_xlstm.data.importers.taiwan_vd_parse import (
     Interval,
     Lane,
     Reading,
     VDInfo,
-    iter_file,
-    list_files,
     parse_time,
 )
 from social_xlstm.data.schema import DatasetMeta, write_dataset
@@ -102,7 +102,8 @@ def aggregate_lanes(lanes: list[Lane], partial_lanes: str = "missing") -> tuple[
     with_speed = [
         lane
         for lane in lanes
-        if not math.isnan(lane.speed) and not (lane.speed == 0 and lane.volume == 0 and not lane.occupancy > 0)
+        if not math.isnan(lane.speed)
+        and not (lane.speed == 0 and lane.volume == 0 and not lane.occupancy > 0)
     ]
     weight = sum(lane.volume for lane in with_speed if lane.volume > 0)
     if weight > 0:
@@ -150,7 +151,9 @@ class _Collector:
             try:
                 seconds = parse_time(record.time)
             except ValueError:
-                self._note("reading with unreadable DataCollectTime", f"{label}: {record.vd_id} {record.time!r}")
+                self._note(
+                    "reading with unreadable DataCollectTime", f"{label}: {record.vd_id} {record.time!r}"
+                )
                 return
             if record.status != 0:
                 values = (math.nan,) * len(VARIABLES)
@@ -163,7 +166,9 @@ class _Collector:
                 column.append(value)
 
     def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame({"vd": np.frombuffer(self.vd, dtype=np.int32), "t": np.frombuffer(self.time, np.int64)})
+        frame = pd.DataFrame(
+            {"vd": np.frombuffer(self.vd, dtype=np.int32), "t": np.frombuffer(self.time, np.int64)}
+        )
         for name, column in zip(VARIABLES, self.values, strict=True):
             frame[name] = np.frombuffer(column, dtype=np.float64)
         return frame
@@ -233,18 +238,26 @@ def _freq_seconds(freq: str) -> int:
     return int(seconds)
 
 
-def _stations(collector: _Collector, vd_ids: list[str], drop_unlocated: bool) -> tuple[pd.DataFrame, list[str]]:
+def _stations(
+    collector: _Collector, vd_ids: list[str], drop_unlocated: bool
+) -> tuple[pd.DataFrame, list[str]]:
     """Station rows for ``vd_ids`` and the ids kept; unlocated VDs raise or are dropped."""
     unknown = [v for v in vd_ids if v not in collector.stations]
     no_position = [
-        v for v in vd_ids if v in collector.stations and None in (collector.stations[v].lat, collector.stations[v].lon)
+        v
+        for v in vd_ids
+        if v in collector.stations and None in (collector.stations[v].lat, collector.stations[v].lon)
     ]
     if (unknown or no_position) and not drop_unlocated:
         parts = []
         if unknown:
-            parts.append(f"{len(unknown)} VD(s) with readings but no VDList/vd_info entry, e.g. {unknown[:10]}")
+            parts.append(
+                f"{len(unknown)} VD(s) with readings but no VDList/vd_info entry, e.g. {unknown[:10]}"
+            )
         if no_position:
-            parts.append(f"{len(no_position)} VD(s) with unknown position (missing or 0), e.g. {no_position[:10]}")
+            parts.append(
+                f"{len(no_position)} VD(s) with unknown position (missing or 0), e.g. {no_position[:10]}"
+            )
         raise DataError(
             "stations: " + "; ".join(parts) + ". Add the static VDList (or vd_info) file to the sources, "
             "or pass --drop-unlocated to drop these VDs"
@@ -327,7 +340,8 @@ def ingest_taiwan_vd(
                 bar.advance(task)
     for what, count in sorted(collector.counts.items()):
         shown = collector.examples.get(what)
-        log.warning("taiwan-vd: %d %s%s", count, what, f", e.g. {shown}" if shown else "")
+        level = logging.INFO if what.startswith("faulty") else logging.WARNING  # faulty detectors are routine
+        log.log(level, "taiwan-vd: %d %s%s", count, what, f", e.g. {shown}" if shown else "")
 
     frame = collector.frame()
     if frame.empty:
@@ -360,7 +374,9 @@ def ingest_taiwan_vd(
         freq=freq,
         variables={"flow": f"veh/{freq}", "speed": "km/h", "occupancy": "%"},
         timezone="Asia/Taipei",
-        source="NFB VD feed v1.1" if nfb and not any(not n.startswith("nfbVD") for n in names) else "TDX VD feed",
+        source="NFB VD feed v1.1"
+        if nfb and not any(not n.startswith("nfbVD") for n in names)
+        else "TDX VD feed",
         licence=LICENCE,
     )
     log.info(
@@ -378,7 +394,9 @@ def ingest_taiwan_vd(
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest taiwan-vd`` (SRC, --out and --overwrite come from the CLI)."""
-    parser.add_argument("--freq", default="5min", help="output interval, a multiple of 1 minute (default 5min)")
+    parser.add_argument(
+        "--freq", default="5min", help="output interval, a multiple of 1 minute (default 5min)"
+    )
     parser.add_argument("--name", default="taiwan-vd", help="dataset name written to dataset.json")
     parser.add_argument(
         "--drop-unlocated",
@@ -389,7 +407,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--partial-lanes",
         choices=("missing", "scale"),
         default="missing",
-        help="flow of a reading when some lanes are missing: missing (default) or scaled by lanes/reported lanes",
+        help="flow of a reading with some lanes missing: missing (default) or scaled by lanes/lanes reported",
     )
 
 

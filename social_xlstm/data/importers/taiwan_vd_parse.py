@@ -1,39 +1,26 @@
-"""Reading Taiwan VD files into plain records: sources, content sniffing, XML/JSON trees, NFB v1.1.
+"""Taiwan VD records: what one VDLive / VD / NFB v1.1 Info element (or JSON object) says, cleaned.
 
-This is the parsing half of the ``taiwan-vd`` importer (:mod:`social_xlstm.data.importers.taiwan_vd`
-aggregates and writes). It turns every source file into a stream of three record types:
+The record half of the ``taiwan-vd`` importer: :mod:`.taiwan_vd_files` finds and opens files and calls the
+builders here; :mod:`.taiwan_vd` aggregates and writes. Three record types come out:
 
 * :class:`Reading`   one VD at one ``DataCollectTime``: status and its lanes (cleaned numbers, NaN = missing)
 * :class:`VDInfo`    one VD of a static list (VDList ``VD`` or NFB v1.1 ``vd_info`` ``Info``)
 * :class:`Interval`  the measurement interval a live file declares (``UpdateInterval`` / ``interval``)
 
-What it tolerates, because real files do it (see FORMATS.md): gzip content under any name, zip archives,
-directories, a UTF-8 byte-order mark, no whitespace, any XML namespace (TDX v2.0 or the older Taipei TIX),
-lower-cased tag names, whitespace-padded values. The format is decided by content (magic bytes, first
-non-BOM character), never by file name. A corrupt gzip/zip/XML/JSON file raises
-:class:`~social_xlstm.errors.DataError` naming the file (``archive.zip:member`` inside archives).
+XML elements and JSON objects read through the same accessors: tags and keys are matched without
+namespace (TDX v2.0 or the older Taipei TIX) and case-insensitively, values are stripped.
 
-Error codes in numbers (-99 in any spelling, -1 and every other negative value, 255) and out-of-range
-values (speed > 200 km/h, occupancy > 100 %, volume > 60 vehicles per lane and minute) become NaN here.
+Error codes (-99 in any spelling, -1 and every other negative value, 255) and out-of-range values (speed >
+200 km/h, occupancy > 100 %, volume > 60 vehicles per lane and minute; NFB v1.1 files, whose vd_value5
+readings cover 5 minutes, allow 300) become NaN here, as do lanes with a per-lane ``ErrorType``.
 """
 
 from __future__ import annotations
 
-import gzip
-import io
-import json
 import math
-import os
 import xml.etree.ElementTree as ET
-import zipfile
-import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
-from typing import BinaryIO
-
-from social_xlstm.errors import DataError
 
 TAIPEI = timezone(timedelta(hours=8))  # Taiwan has kept UTC+8 without daylight saving since 1979
 MAX_SPEED = 200.0  # km/h
@@ -41,10 +28,6 @@ MAX_OCCUPANCY = 100.0  # %
 MAX_VOLUME_PER_MINUTE = 60.0  # vehicles per lane and minute: 3,600 veh/h, well above lane capacity
 ERROR_CODES = frozenset({-99.0, -1.0, 255.0})
 _OK_ERROR_TYPES = frozenset({"", "0", "none", "normal"})
-_SNIFF_BYTES = 512
-
-# Exceptions a broken gzip / zip / XML / JSON stream raises while being read.
-CORRUPT = (ET.ParseError, OSError, EOFError, zlib.error, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError)
 
 
 @dataclass
@@ -124,7 +107,7 @@ def parse_mile(text: str | None) -> float | None:
 
 
 def _mile_from_id(vd_id: str) -> tuple[float | None, str | None]:
-    """Kilometre and direction encoded in freeway VDIDs like ``VD-N3-S-15.700-M-LOOP`` or ``nfbVD-N1-N-0.000-M``."""
+    """Kilometre and direction in freeway VDIDs (``VD-N3-S-15.700-M-LOOP``, ``nfbVD-N1-N-0.000-M``)."""
     parts = vd_id.split("-")
     for i in range(1, len(parts) - 1):
         if parts[i] in ("N", "S", "E", "W"):
@@ -163,28 +146,28 @@ def parse_time(text: str) -> int:
 # ---------------------------------------------------------------------------------------------- trees
 
 
-def _local(tag: str) -> str:
+def local_name(tag: str) -> str:
     """Tag without namespace, lower-cased: files differ in namespace and in case."""
     return tag.rpartition("}")[2].lower()
 
 
-def _to_obj(el: ET.Element) -> dict | str:
+def element_obj(el: ET.Element) -> dict | str:
     """An element as nested dicts: leaf -> stripped text, otherwise {child tag: [child objects]}."""
     children = list(el)
     if not children:
         return (el.text or "").strip()
     obj: dict = {}
     for child in children:
-        obj.setdefault(_local(child.tag), []).append(_to_obj(child))
+        obj.setdefault(local_name(child.tag), []).append(element_obj(child))
     return obj
 
 
-def _norm_json(value: object) -> object:
+def norm_json(value: object) -> object:
     """JSON with lower-cased keys and stripped strings, so JSON and XML read through the same accessors."""
     if isinstance(value, dict):
-        return {str(k).lower(): _norm_json(v) for k, v in value.items()}
+        return {str(k).lower(): norm_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_norm_json(v) for v in value]
+        return [norm_json(v) for v in value]
     if isinstance(value, str):
         return value.strip()
     return value
@@ -211,7 +194,7 @@ def _child(obj: dict, key: str) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def _items(obj: dict, container: str, item: str) -> list[dict]:
+def items(obj: dict, container: str, item: str) -> list[dict]:
     """Children of a list container: XML ``<Lanes><Lane/>...`` and JSON ``"Lanes": [...]`` alike."""
     value = obj.get(container)
     if value is None or isinstance(value, str):
@@ -226,7 +209,7 @@ def _items(obj: dict, container: str, item: str) -> list[dict]:
     return out
 
 
-def _int(value: object) -> int | None:
+def to_int(value: object) -> int | None:
     try:
         return int(float(str(value).strip()))
     except (TypeError, ValueError):
@@ -249,7 +232,7 @@ def _tdx_lane(lane: dict) -> Lane:
     speed = clean_number(_scalar(lane, "speed"), MAX_SPEED)
     occupancy = clean_number(_scalar(lane, "occupancy"), MAX_OCCUPANCY)
     volume, vehicle_sum, vehicle_weight = 0.0, 0.0, 0.0
-    vehicles = _items(lane, "vehicles", "vehicle")
+    vehicles = items(lane, "vehicles", "vehicle")
     for vehicle in vehicles:
         v = clean_number(_scalar(vehicle, "volume"), MAX_VOLUME_PER_MINUTE)
         volume += v  # one broken vehicle class makes the lane total unknown (NaN propagates)
@@ -260,25 +243,29 @@ def _tdx_lane(lane: dict) -> Lane:
     if not vehicles:
         volume = math.nan
     if math.isnan(speed) and vehicle_weight > 0:
-        speed = vehicle_sum / vehicle_weight  # newer feeds carry per-class speeds; use them when the lane's is bad
+        speed = (
+            vehicle_sum / vehicle_weight
+        )  # newer feeds carry per-class speeds; use them when the lane's is bad
     error = (_text(lane, "errortype") or "").lower()
     if error not in _OK_ERROR_TYPES:
         return Lane(math.nan, math.nan, math.nan)
     return Lane(volume, speed, occupancy)
 
 
-def _tdx_live(obj: dict) -> Reading:
+def tdx_live(obj: dict) -> Reading:
     lanes = [
-        _tdx_lane(lane) for link in _items(obj, "linkflows", "linkflow") for lane in _items(link, "lanes", "lane")
+        _tdx_lane(lane)
+        for link in items(obj, "linkflows", "linkflow")
+        for lane in items(link, "lanes", "lane")
     ]
-    status = _int(_scalar(obj, "status"))
+    status = to_int(_scalar(obj, "status"))
     return Reading(_text(obj, "vdid") or "", _text(obj, "datacollecttime") or "", status or 0, lanes)
 
 
-def _tdx_static(obj: dict) -> VDInfo:
+def tdx_static(obj: dict) -> VDInfo:
     vd_id = _text(obj, "vdid") or ""
-    links = _items(obj, "detectionlinks", "detectionlink")
-    lane_counts = [n for n in (_int(_scalar(link, "lanenum")) for link in links) if n is not None]
+    links = items(obj, "detectionlinks", "detectionlink")
+    lane_counts = [n for n in (to_int(_scalar(link, "lanenum")) for link in links) if n is not None]
     road_name, road_id = _text(obj, "roadname"), _text(obj, "roadid")
     section = _child(obj, "roadsection")
     start, end = _text(section, "start"), _text(section, "end")
@@ -301,17 +288,19 @@ def _tdx_static(obj: dict) -> VDInfo:
 # ---------------------------------------------------------------------------------------------- NFB v1.1
 
 
-def _nfb_live(info: ET.Element) -> Reading:
+def nfb_live(info: ET.Element) -> Reading:
     attrs = {k.lower(): v.strip() for k, v in info.attrib.items()}
     lanes = []
     for lane in info:
-        if _local(lane.tag) != "lane":
+        if local_name(lane.tag) != "lane":
             continue
         lane_attrs = {k.lower(): v for k, v in lane.attrib.items()}
         volumes = [
-            clean_number({k.lower(): v for k, v in cars.attrib.items()}.get("volume"), MAX_VOLUME_PER_MINUTE * 5)
+            clean_number(
+                {k.lower(): v for k, v in cars.attrib.items()}.get("volume"), MAX_VOLUME_PER_MINUTE * 5
+            )
             for cars in lane
-            if _local(cars.tag) == "cars"
+            if local_name(cars.tag) == "cars"
         ]
         lanes.append(
             Lane(
@@ -320,14 +309,16 @@ def _nfb_live(info: ET.Element) -> Reading:
                 occupancy=clean_number(lane_attrs.get("laneoccupy"), MAX_OCCUPANCY),
             )
         )
-    return Reading(attrs.get("vdid", ""), attrs.get("datacollecttime", ""), _int(attrs.get("status")) or 0, lanes)
+    return Reading(
+        attrs.get("vdid", ""), attrs.get("datacollecttime", ""), to_int(attrs.get("status")) or 0, lanes
+    )
 
 
-def _nfb_static(info: ET.Element) -> VDInfo:
+def nfb_static(info: ET.Element) -> VDInfo:
     attrs = {k.lower(): v.strip() for k, v in info.attrib.items()}
     vd_id = attrs.get("vdid", "")
     km, direction = _mile_from_id(vd_id)
-    lanes = _int(attrs.get("lanenum") or attrs.get("vsrnum"))
+    lanes = to_int(attrs.get("lanenum") or attrs.get("vsrnum"))
     road = attrs.get("routeid") or None
     section = attrs.get("roadsection") or attrs.get("locationpath") or None
     return VDInfo(
@@ -340,173 +331,3 @@ def _nfb_static(info: ET.Element) -> VDInfo:
         name=" ".join(p for p in (road, section) if p) or vd_id,
         km=km,
     )
-
-
-# ---------------------------------------------------------------------------------------------- files
-
-
-def iter_xml(stream: BinaryIO, label: str) -> Iterator[Record]:
-    """Stream the records of one XML file (TDX VDLiveList / VDList, NFB v1.1); elements are freed as read."""
-    depth = 0
-    root: ET.Element | None = None
-    found = 0
-    for event, el in ET.iterparse(stream, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            if depth == 1:
-                root = el
-                interval = {k.lower(): v for k, v in el.attrib.items()}.get("interval")
-                if _int(interval):
-                    yield Interval(_int(interval), label)
-            continue
-        depth -= 1
-        tag = _local(el.tag)
-        if tag == "vdlive":
-            yield _tdx_live(_to_obj(el))
-        elif tag == "vd":
-            yield _tdx_static(_to_obj(el))
-        elif tag == "info" and el.attrib:
-            lowered = {k.lower() for k in el.attrib}
-            yield _nfb_live(el) if "datacollecttime" in lowered else _nfb_static(el)
-        elif tag == "updateinterval" and depth == 1 and _local(root.tag) == "vdlivelist" and _int(el.text):
-            yield Interval(_int(el.text), label)
-            continue
-        else:
-            if depth <= 1:  # keep the root's direct children until their subtree ends; free them then
-                el.clear()
-            continue
-        found += 1
-        el.clear()
-    if not found:
-        raise DataError(
-            f"{label}: no VDLive, VD or Info records in this XML file (root element <{_local(root.tag)}>); "
-            "expected a TDX VDLiveList/VDList or an NFB v1.1 vd_info/vd_value file"
-        )
-
-
-def iter_json(stream: BinaryIO, label: str) -> Iterator[Record]:
-    """The records of one JSON reply: ``{"VDLives": [...]}``, ``{"VDs": [...]}`` or a bare array of either."""
-    doc = _norm_json(json.loads(stream.read().decode("utf-8-sig")))
-    if isinstance(doc, dict):
-        if doc.get("vdlives") is not None:
-            interval = _int(doc.get("updateinterval"))
-            if interval:
-                yield Interval(interval, label)
-            yield from (_tdx_live(x) for x in _items(doc, "vdlives", "vdlive"))
-            return
-        if doc.get("vds") is not None:
-            yield from (_tdx_static(x) for x in _items(doc, "vds", "vd"))
-            return
-        doc = [doc]
-    entries = [x for x in doc if isinstance(x, dict)] if isinstance(doc, list) else []
-    if entries and all("datacollecttime" in x for x in entries):
-        yield from (_tdx_live(x) for x in entries)
-    elif entries and all("vdid" in x for x in entries):
-        yield from (_tdx_static(x) for x in entries)
-    else:
-        keys = sorted(doc[0]) if isinstance(doc, list) and doc and isinstance(doc[0], dict) else []
-        raise DataError(f"{label}: JSON without VDLives or VDs (first entry keys: {keys[:8]})")
-
-
-class _Prefixed(io.RawIOBase):
-    """A stream that replays the bytes already sniffed, then continues with the rest."""
-
-    def __init__(self, head: bytes, rest: BinaryIO) -> None:
-        self._head, self._rest = head, rest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:  # type: ignore[override]
-        data = self._head[: len(buffer)] if self._head else self._rest.read(len(buffer))
-        self._head = self._head[len(data) :] if self._head else b""
-        buffer[: len(data)] = data
-        return len(data)
-
-
-def _sniff(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
-    head = b""
-    while len(head) < _SNIFF_BYTES:
-        chunk = stream.read(_SNIFF_BYTES - len(head))
-        if not chunk:
-            break
-        head += chunk
-    return head, io.BufferedReader(_Prefixed(head, stream))
-
-
-def iter_stream(stream: BinaryIO, label: str) -> Iterator[Record]:
-    """Records of one file's bytes, whatever it is: gzip (any depth), zip, XML or JSON."""
-    head, stream = _sniff(stream)
-    if head[:2] == b"\x1f\x8b":
-        yield from iter_stream(gzip.GzipFile(fileobj=stream), label)
-        return
-    if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        yield from iter_zip(io.BytesIO(stream.read()), label)
-        return
-    text = head.lstrip(b"\xef\xbb\xbf").lstrip()
-    if text[:1] == b"<":
-        yield from iter_xml(stream, label)
-    elif text[:1] in (b"{", b"["):
-        yield from iter_json(stream, label)
-    elif not text:
-        raise DataError(f"{label}: file is empty")
-    else:
-        raise DataError(f"{label}: neither XML, JSON, gzip nor zip (starts with {head[:16]!r})")
-
-
-def _wanted(name: str) -> bool:
-    base = name.rstrip("/").rpartition("/")[2]
-    return not (name.endswith("/") or base.startswith(".") or "__MACOSX" in name)
-
-
-def iter_zip(file: str | Path | BinaryIO, label: str) -> Iterator[Record]:
-    """Records of every member of a zip archive, members in name order."""
-    with zipfile.ZipFile(file) as archive:
-        for name in sorted(n for n in archive.namelist() if _wanted(n)):
-            member = f"{label}:{name}"
-            try:
-                with archive.open(name) as fh:
-                    yield from iter_stream(fh, member)
-            except CORRUPT as err:
-                raise DataError(f"{member}: cannot be read ({type(err).__name__}: {err})") from err
-
-
-def list_files(sources: list[str]) -> list[Path]:
-    """Every file named by ``sources``: files as given, directories walked recursively in name order.
-
-    Raises:
-        DataError: a source does not exist, or a directory holds no files.
-    """
-    files: list[Path] = []
-    for source in sources:
-        path = Path(source)
-        if path.is_dir():
-            found = sorted(
-                Path(root) / name
-                for root, dirs, names in os.walk(path)
-                for name in names
-                if not name.startswith(".") and not any(p.startswith(".") for p in Path(root).relative_to(path).parts)
-            )
-            if not found:
-                raise DataError(f"{path}: directory holds no files (expected VDList/VDLiveList XML or JSON files)")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise DataError(f"{path}: no such file or directory")
-    return files
-
-
-def iter_file(path: Path) -> Iterator[Record]:
-    """Records of one source file (plain, gzip or zip); corrupt content raises DataError naming the file."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(4)
-            fh.seek(0)
-            if head in (b"PK\x03\x04", b"PK\x05\x06"):
-                yield from iter_zip(path, str(path))
-            else:
-                yield from iter_stream(fh, str(path))
-    except CORRUPT as err:
-        raise DataError(f"{path}: cannot be read ({type(err).__name__}: {err})") from err
-

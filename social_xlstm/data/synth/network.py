@@ -250,6 +250,15 @@ def build_network(vds: int, rng: np.random.Generator, cell_min_km: float) -> Net
             lanes_parts.append(np.maximum(lanes, 2))
             roads.append(road)
             first += n_cells
+    for corr in corridors:
+        if corr.parent is not None:
+            # The parent carries the branch's traffic between the junction and the city: one lane more.
+            p_in, p_out = 2 * corr.parent, 2 * corr.parent + 1
+            centre_in = (np.arange(roads[p_in].n_cells) + 0.5) * roads[p_in].cell_km
+            lanes_parts[p_in][centre_in > roads[p_in].length_km - corr.attach_km] += 1
+            centre_out = (np.arange(roads[p_out].n_cells) + 0.5) * roads[p_out].cell_km
+            lanes_parts[p_out][centre_out < corr.attach_km] += 1
+    lanes_parts = [np.minimum(lanes, 6) for lanes in lanes_parts]
     n_cells_total = first
     cell_km = np.concatenate([np.full(r.n_cells, r.cell_km) for r in roads])
     cell_road = np.concatenate([np.full(r.n_cells, i) for i, r in enumerate(roads)])
@@ -270,7 +279,9 @@ def build_network(vds: int, rng: np.random.Generator, cell_min_km: float) -> Net
         if corr.parent is not None:
             p_in, p_out = roads[2 * corr.parent], roads[2 * corr.parent + 1]
             host_len = corridors[corr.parent].length_km
-            merge_into[roads[r_in].first_cell + roads[r_in].n_cells - 1] = p_in.cell_at(host_len - corr.attach_km + 0.1)
+            merge_into[roads[r_in].first_cell + roads[r_in].n_cells - 1] = p_in.cell_at(
+                host_len - corr.attach_km + 0.1
+            )
             branch_of[p_out.cell_at(corr.attach_km - 0.1)] = (roads[r_out].first_cell, rng.uniform(0.2, 0.4))
         for r in (r_in, r_out):
             road = roads[r]

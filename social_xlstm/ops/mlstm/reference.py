@@ -33,19 +33,23 @@ def social_mlstm_parallel(
     igate: Tensor,
     logf: Tensor,
     *,
+    k_edge: Tensor | None = None,
     last_only: bool = False,
 ) -> Tensor:
-    """All steps at once: every query against every (source step, neighbour) key, batched matmuls.
+    """All steps at once: every query against every (neighbour, source step) key, batched matmuls.
 
-    For target step t and source (s, j) the log weight is ``F_t - F_s + i~_sj`` with ``F`` the cumulative
-    sum of ``logf`` (the forget gates applied after step s), masked to ``s <= t``.
+    For target step t and source (j, s) the log weight is ``F_t - F_s + i~_js`` with ``F`` the cumulative
+    sum of ``logf`` (the forget gates applied after step s), masked to ``s <= t``. The key of source
+    (j, s) is ``k[..., j, s, :] + k_edge[..., j, :]``: the edge part is the same at every step, so it
+    enters the scores as one (T' x K) product instead of a K x T-sized sum of tensors.
 
     Args:
         q: queries of each memory.
-        k: neighbour keys at each source step.
+        k: neighbour keys at each source step (node part).
         v: neighbour values at each source step.
         igate: log input gates ``i~`` (``-inf`` for padded neighbours).
         logf: log forget gates (e.g. ``logsigmoid(f~)``).
+        k_edge: optional per-neighbour key offset (the edge-feature projection), broadcastable.
         last_only: evaluate only the last step's query (what a head fed by the last step needs):
             O(T*K*DH) per memory instead of O(T^2*K*DH). ``q`` may then hold just that step.
 
@@ -53,10 +57,10 @@ def social_mlstm_parallel(
         out: (..., T, DH), or (..., 1, DH) with ``last_only``.
 
     Shapes:
-        q: (..., T, DH) or, with last_only, (..., 1, DH); k, v: (..., T, K, DH);
-        igate: (..., T, K); logf: (..., T).
+        q: (..., T, DH) or, with last_only, (..., 1, DH); k, v: (..., K, T, DH); k_edge: (..., K, DH);
+        igate: (..., K, T); logf: (..., T).
     """
-    steps, nbrs, width = k.shape[-3:]
+    nbrs, steps, width = k.shape[-3:]
     cum = logf.cumsum(-1)  # (..., T)
     if last_only:
         q = q[..., -1:, :]  # (..., 1, DH)
@@ -65,15 +69,19 @@ def social_mlstm_parallel(
         decay = cum[..., :, None] - cum[..., None, :]  # (..., T, T)  F_t - F_s
         future = torch.ones(steps, steps, dtype=torch.bool, device=q.device).triu(1)
         decay = decay.masked_fill(future, float("-inf"))
-    log_w = (decay[..., :, :, None] + igate[..., None, :, :]).flatten(-2)  # (..., T', T*K)
-    # The row max is the recurrent max-state m_t (see module docstring); subtracting it keeps exp <= 1.
-    m = log_w.amax(-1, keepdim=True)  # (..., T', 1)
-    weights = torch.exp(log_w - m)  # (..., T', T*K)
-    keys = k.reshape(*k.shape[:-3], steps * nbrs, width)  # (..., T*K, DH)
-    values = v.reshape(*v.shape[:-3], steps * nbrs, width)  # (..., T*K, DH)
-    scores = (q @ keys.transpose(-1, -2)) * weights  # (..., T', T*K)
+    log_w = decay[..., :, None, :] + igate[..., None, :, :]  # (..., T', K, T)
+    # The max over sources is the recurrent max-state m_t (see module docstring); subtracting it keeps
+    # every weight <= 1.
+    m = log_w.flatten(-2).amax(-1)[..., None, None]  # (..., T', 1, 1)
+    weights = torch.exp(log_w - m)  # (..., T', K, T)
+    keys = k.reshape(*k.shape[:-3], nbrs * steps, width)  # (..., K*T, DH)
+    values = v.reshape(*v.shape[:-3], nbrs * steps, width)  # (..., K*T, DH)
+    scores = (q @ keys.transpose(-1, -2)).unflatten(-1, (nbrs, steps))  # (..., T', K, T)
+    if k_edge is not None:
+        scores = scores + (q @ k_edge.transpose(-1, -2))[..., None]  # (..., T', K, T)
+    scores = (scores * weights).flatten(-2)  # (..., T', K*T)
     num = scores @ values  # (..., T', DH)
-    den = torch.maximum(scores.sum(-1, keepdim=True).abs(), torch.exp(-m))  # (..., T', 1)
+    den = torch.maximum(scores.sum(-1, keepdim=True).abs(), torch.exp(-m[..., 0]))  # (..., T', 1)
     return num / den
 
 
@@ -131,12 +139,12 @@ def social_mlstm_recurrent(
     """Loop :func:`social_mlstm_step` over T steps (the streaming form, used to check the parallel one).
 
     Shapes:
-        as :func:`social_mlstm_parallel` (full ``q``); returns out (..., T, DH) and the final state.
+        as :func:`social_mlstm_parallel` without ``k_edge`` (add it to ``k`` first); returns
+        out (..., T, DH) and the final state.
     """
     outs = []
-    for t in range(k.shape[-3]):
-        out, state = social_mlstm_step(q[..., t, :], k[..., t, :, :], v[..., t, :, :], igate[..., t, :],
-                                       logf[..., t], state)
+    for t in range(k.shape[-2]):
+        out, state = social_mlstm_step(q[..., t, :], k[..., t, :], v[..., t, :], igate[..., t], logf[..., t], state)
         outs.append(out)
     return torch.stack(outs, dim=-2), state  # (..., T, DH)
 
@@ -145,15 +153,16 @@ def social_mlstm_final_state(k: Tensor, v: Tensor, igate: Tensor, logf: Tensor) 
     """The recurrent state after all T steps, computed in one pass (to continue streaming after a window).
 
     Shapes:
-        k, v: (..., T, K, DH); igate: (..., T, K); logf: (..., T); returns C (..., DH, DH), n (..., DH), m (...).
+        k, v: (..., K, T, DH) (edge part already added); igate: (..., K, T); logf: (..., T);
+        returns C (..., DH, DH), n (..., DH), m (...).
     """
-    steps, nbrs, width = k.shape[-3:]
+    nbrs, steps, width = k.shape[-3:]
     cum = logf.cumsum(-1)  # (..., T)
-    log_w = ((cum[..., -1:] - cum)[..., :, None] + igate).flatten(-2)  # (..., T*K)
+    log_w = ((cum[..., -1:] - cum)[..., None, :] + igate).flatten(-2)  # (..., K*T)
     m = log_w.amax(-1)  # (...)
-    weights = torch.exp(log_w - m[..., None])  # (..., T*K)
-    keys = k.reshape(*k.shape[:-3], steps * nbrs, width)  # (..., T*K, DH)
-    values = v.reshape(*v.shape[:-3], steps * nbrs, width)  # (..., T*K, DH)
+    weights = torch.exp(log_w - m[..., None])  # (..., K*T)
+    keys = k.reshape(*k.shape[:-3], nbrs * steps, width)  # (..., K*T, DH)
+    values = v.reshape(*v.shape[:-3], nbrs * steps, width)  # (..., K*T, DH)
     c = (values * weights[..., None]).transpose(-1, -2) @ keys  # (..., DH, DH)
     n = (keys * weights[..., None]).sum(-2)  # (..., DH)
     return c, n, m
