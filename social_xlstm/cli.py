@@ -119,7 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             run_lightning_cli(argv)
             return 0
         args = build_parser().parse_args(argv)
-        return int(args.handler(args) or 0)
+        result = args.handler(args)
+        if isinstance(result, int):
+            return result
+        if result is not None:  # synth and importers return the dataset they wrote
+            print(f"wrote {result}")
+        return 0
     except UserError as err:
         print(f"social-xlstm: error: {err}", file=sys.stderr)
         return 2

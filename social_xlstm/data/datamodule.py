@@ -89,8 +89,9 @@ class TrafficDataModule(L.LightningDataModule):
 
         self.split_ranges = chronological_split(self.panel.num_steps, split)
         train_lo, train_hi = self.split_ranges["train"]
-        self.scaler = StandardScaler().fit(self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi],
-                                           self.panel.variables)
+        self.scaler = StandardScaler().fit(
+            self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi], self.panel.variables
+        )
         if dataset.edges is not None:
             self.graph: Graph = graph_from_edges(dataset.stations, dataset.edges)
         else:
@@ -98,16 +99,24 @@ class TrafficDataModule(L.LightningDataModule):
 
         self.arrays = WindowArrays.from_panel(self.panel, self.scaler, self.targets)
         self.datasets = {
-            name: WindowDataset(self.arrays, window, horizon,
-                                window_starts(rng, window, horizon, stride if name == "train" else 1))
+            name: WindowDataset(
+                self.arrays,
+                window,
+                horizon,
+                window_starts(rng, window, horizon, stride if name == "train" else 1),
+            )
             for name, rng in self.split_ranges.items()
         }
         if len(self.datasets["train"]) == 0:
-            raise DataError(f"{self.data_dir}: the training part {self.split_ranges['train']} of "
-                            f"{self.panel.num_steps} steps holds no window of W={window} + H={horizon} steps")
+            raise DataError(
+                f"{self.data_dir}: the training part {self.split_ranges['train']} of "
+                f"{self.panel.num_steps} steps holds no window of W={window} + H={horizon} steps"
+            )
         if len(self.datasets["test"]) == 0:
-            raise DataError(f"{self.data_dir}: the test part {self.split_ranges['test']} of "
-                            f"{self.panel.num_steps} steps holds no window of H={horizon} target steps")
+            raise DataError(
+                f"{self.data_dir}: the test part {self.split_ranges['test']} of "
+                f"{self.panel.num_steps} steps holds no window of H={horizon} target steps"
+            )
 
     def info(self) -> DataInfo:
         """Facts the model and the checkpoint need (see :class:`DataInfo`)."""
@@ -135,8 +144,13 @@ class TrafficDataModule(L.LightningDataModule):
         return self.datasets["test"].starts
 
     def _loader(self, dataset: WindowDataset, batch_size: int, **kwargs) -> DataLoader:
-        return DataLoader(dataset, batch_size=batch_size, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0, **kwargs)
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            **kwargs,
+        )
 
     def train_dataloader(self) -> DataLoader:
         data = self.datasets["train"]

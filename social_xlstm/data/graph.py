@@ -1,14 +1,15 @@
 """The spatial graph over VDs: from a road network (``edges.parquet``) or from coordinates (k nearest).
 
-Edges follow PyG's convention: ``edge_index[0]`` is the source ``j``, ``edge_index[1]`` the destination ``i``;
-messages flow ``j -> i`` (VD ``i`` reads neighbour ``j``). Every VD has a self loop (distance 0). Edge features
-say where the neighbour is and whether it is up- or downstream on the same road:
+Edges follow PyG's convention: ``edge_index[0]`` is the source ``j``, ``edge_index[1]`` the destination
+``i``; messages flow ``j -> i`` (VD ``i`` reads neighbour ``j``). Every VD has a self loop (distance 0).
+Edge features say where the neighbour is and whether it is up- or downstream on the same road:
 
     distance      great-circle (or road) distance / distance_scale_km
     bearing_sin   sin of the initial bearing from dst to src (0 when a coordinate is unknown or self loop)
     bearing_cos   cos of that bearing
     same_road     1 when both VDs have the same ``road`` (and ``direction`` when both have one), self loop 1
-    road_offset   (km_src - km_dst) / distance_scale_km on the same road, else 0 (``km`` = along-road position)
+    road_offset   (km_src - km_dst) / distance_scale_km on the same road, else 0; with ``km`` growing along
+                  the direction of travel (the simulator's convention) > 0 means the neighbour is downstream
     is_self       1 for the self loop
     weight        ``weight`` from edges.parquet, else the Gaussian kernel exp(-(distance / scale)^2)
 """
@@ -75,10 +76,14 @@ def bearing_rad(lat1, lon1, lat2, lon2) -> np.ndarray:
     """Initial bearing from point 1 to point 2, radians clockwise from north (numpy broadcasting)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    return np.arctan2(np.sin(dlmb) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlmb))
+    return np.arctan2(
+        np.sin(dlmb) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlmb)
+    )
 
 
-def graph_from_coordinates(stations: pd.DataFrame, k: int | None = 8, radius_km: float | None = None) -> Graph:
+def graph_from_coordinates(
+    stations: pd.DataFrame, k: int | None = 8, radius_km: float | None = None
+) -> Graph:
     """Connect every VD to its nearest neighbours by great-circle distance.
 
     Args:
@@ -96,9 +101,11 @@ def graph_from_coordinates(stations: pd.DataFrame, k: int | None = 8, radius_km:
     lat, lon = stations["lat"].to_numpy(np.float64), stations["lon"].to_numpy(np.float64)
     missing = np.flatnonzero(np.isnan(lat) | np.isnan(lon))
     if missing.size:
-        raise DataError(f"{STATIONS}: columns 'lat'/'lon': {missing.size} VD(s) without coordinates, e.g. "
-                        f"{stations['vd_id'].iloc[missing[:5]].tolist()}; a graph from coordinates needs all "
-                        f"of them (or give {EDGES})")
+        raise DataError(
+            f"{STATIONS}: columns 'lat'/'lon': {missing.size} VD(s) without coordinates, e.g. "
+            f"{stations['vd_id'].iloc[missing[:5]].tolist()}; a graph from coordinates needs all "
+            f"of them (or give {EDGES})"
+        )
     n = len(stations)
     k_eff = n - 1 if k is None else min(k, n - 1)
     src_parts, dst_parts, dist_parts = [], [], []
@@ -109,7 +116,11 @@ def graph_from_coordinates(stations: pd.DataFrame, k: int | None = 8, radius_km:
         d[np.arange(len(dst)), dst] = np.inf
         if k_eff <= 0:
             continue
-        nearest = np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n - 1 else np.argsort(d, axis=1)[:, :-1]
+        nearest = (
+            np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff]
+            if k_eff < n - 1
+            else np.argsort(d, axis=1)[:, :-1]
+        )
         near_d = np.take_along_axis(d, nearest, axis=1)  # (c, k)
         keep = np.isfinite(near_d) if radius_km is None else near_d <= radius_km
         rows, cols = np.nonzero(keep)
@@ -134,15 +145,18 @@ def graph_from_edges(stations: pd.DataFrame, edges: pd.DataFrame) -> Graph:
     for col, idx in (("src", src), ("dst", dst)):
         if (idx < 0).any():
             bad = edges.iloc[np.flatnonzero(idx < 0)[:5]]
-            raise DataError(f"{EDGES}: column {col!r} names VDs missing from {STATIONS}, e.g.\n{bad.to_string()}")
+            raise DataError(
+                f"{EDGES}: column {col!r} names VDs missing from {STATIONS}, e.g.\n{bad.to_string()}"
+            )
     keep = src != dst
     weight = edges["weight"].to_numpy(np.float64)[keep] if "weight" in edges else None
     dist = edges["distance_m"].to_numpy(np.float64)[keep] / 1000.0
     return _build(stations, src[keep].astype(np.int64), dst[keep].astype(np.int64), dist, weight)
 
 
-def _build(stations: pd.DataFrame, src: np.ndarray, dst: np.ndarray, dist_km: np.ndarray,
-           weight: np.ndarray | None) -> Graph:
+def _build(
+    stations: pd.DataFrame, src: np.ndarray, dst: np.ndarray, dist_km: np.ndarray, weight: np.ndarray | None
+) -> Graph:
     """Add self loops, compute the edge features and sort edges by (dst, src)."""
     n = len(stations)
     positive = dist_km[dist_km > 0]
@@ -159,7 +173,9 @@ def _build(stations: pd.DataFrame, src: np.ndarray, dst: np.ndarray, dist_km: np
 
     lat, lon = stations["lat"].to_numpy(np.float64), stations["lon"].to_numpy(np.float64)
     bearing = bearing_rad(lat[dst], lon[dst], lat[src], lon[src])
-    known = np.isfinite(bearing) & ~is_self
+    # co-located VDs (e.g. two carriageways at one site) have no bearing: leave both components 0
+    apart = haversine_km(lat[dst], lon[dst], lat[src], lon[src]) > 1e-6
+    known = np.isfinite(bearing) & ~is_self & apart
     bearing_sin = np.where(known, np.sin(bearing), 0.0)
     bearing_cos = np.where(known, np.cos(bearing), 0.0)
 
@@ -179,8 +195,18 @@ def _build(stations: pd.DataFrame, src: np.ndarray, dst: np.ndarray, dist_km: np
         along = same_road & np.isfinite(km[src]) & np.isfinite(km[dst]) & ~is_self
         offset[along] = (km[src] - km[dst])[along] / scale
 
-    attr = np.stack([dist_km / scale, bearing_sin, bearing_cos, same_road.astype(np.float64), offset,
-                     is_self.astype(np.float64), weight], axis=1)  # (E, Fe)
+    attr = np.stack(
+        [
+            dist_km / scale,
+            bearing_sin,
+            bearing_cos,
+            same_road.astype(np.float64),
+            offset,
+            is_self.astype(np.float64),
+            weight,
+        ],
+        axis=1,
+    )  # (E, Fe)
     order = np.lexsort((src, dst))
     return Graph(
         edge_index=torch.from_numpy(np.stack([src[order], dst[order]])),  # (2, E)

@@ -63,14 +63,19 @@ class Panel:
         """Positions of ``names`` in :attr:`variables`; unknown names raise :class:`DataError`."""
         for name in names:
             if name not in self.variables:
-                raise DataError(f"variable {name!r} is not in the dataset {self.variables}"
-                                f"{suggest(name, self.variables)}")
+                raise DataError(
+                    f"variable {name!r} is not in the dataset {self.variables}{suggest(name, self.variables)}"
+                )
         return [self.variables.index(name) for name in names]
 
     def slice_time(self, start: int, stop: int) -> Panel:
         """Steps ``[start, stop)`` as a new panel whose arrays are views of this one."""
-        return replace(self, values=self.values[start:stop], mask=self.mask[start:stop],
-                       timestamps=self.timestamps[start:stop])
+        return replace(
+            self,
+            values=self.values[start:stop],
+            mask=self.mask[start:stop],
+            timestamps=self.timestamps[start:stop],
+        )
 
     def select_variables(self, names: Sequence[str]) -> Panel:
         """A panel with only ``names`` (a copy of the arrays)."""
@@ -80,7 +85,9 @@ class Panel:
     def to_frame(self) -> pd.DataFrame:
         """Observed cells in long form (timestamp, vd_id, variables...) for inspection; small panels only."""
         t, n = np.nonzero(self.mask.any(axis=2))
-        frame = pd.DataFrame({"timestamp": self.timestamps[t], "vd_id": np.asarray(self.vd_ids, dtype=object)[n]})
+        frame = pd.DataFrame(
+            {"timestamp": self.timestamps[t], "vd_id": np.asarray(self.vd_ids, dtype=object)[n]}
+        )
         for f, var in enumerate(self.variables):
             frame[var] = self.values[t, n, f]
         return frame
@@ -106,8 +113,10 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
         raise DataError(f"{dataset.root}: no variables requested")
     for var in variables:
         if var not in all_vars:
-            raise DataError(f"{dataset.root / 'dataset.json'}: variable {var!r} is not in the dataset "
-                            f"{all_vars}{suggest(var, all_vars)}")
+            raise DataError(
+                f"{dataset.root / 'dataset.json'}: variable {var!r} is not in the dataset "
+                f"{all_vars}{suggest(var, all_vars)}"
+            )
     num_steps, num_vds = dataset.num_steps, len(dataset.stations)
     values = np.full((num_steps, num_vds, len(variables)), np.nan, dtype=np.float32)
     flat = values.reshape(num_steps * num_vds, len(variables))  # (T*N, F) view
@@ -118,16 +127,21 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
             infinite = np.isinf(column)
             if infinite.any():
                 rows = np.flatnonzero(infinite)[:5]
-                raise DataError(f"{batch.path}: column {variables[f]!r}: {int(infinite.sum())} infinite value(s), "
-                                f"e.g. at timestamps {_times(dataset, batch.time_index[rows])} of VDs "
-                                f"{[dataset.vd_ids[i] for i in batch.vd_index[rows]]}")
+                raise DataError(
+                    f"{batch.path}: column {variables[f]!r}: {int(infinite.sum())} infinite value(s), "
+                    f"e.g. at timestamps {_times(dataset, batch.time_index[rows])} of VDs "
+                    f"{[dataset.vd_ids[i] for i in batch.vd_index[rows]]}"
+                )
             if zero_missing[f]:
                 column = np.where(column == 0, np.float32(np.nan), column)
             flat[cell, f] = column
-    mask = ~np.isnan(values)
+    mask = np.isnan(values)  # (T, N, F), inverted in place to avoid a second temporary
+    np.logical_not(mask, out=mask)
     first, _ = dataset.time_range_ns()
     timestamps = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=num_steps, freq=dataset.meta.freq)
-    return Panel(values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone)
+    return Panel(
+        values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone
+    )
 
 
 def _times(dataset: Dataset, time_index: np.ndarray) -> list[str]:

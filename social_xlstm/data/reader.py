@@ -52,7 +52,7 @@ class Dataset:
     meta: DatasetMeta
     """Contents of ``dataset.json``."""
     stations: pd.DataFrame
-    """One row per VD, in file order; ``vd_id`` is a string, ``lat``/``lon`` float (NaN allowed with edges)."""
+    """One row per VD, in file order; ``vd_id`` str, ``lat``/``lon`` float (NaN allowed with edges)."""
     edges: pd.DataFrame | None
     """``src, dst, distance_m [, weight]`` or None when the graph comes from coordinates."""
     observation_files: list[Path]
@@ -140,19 +140,25 @@ def _read_table(path: Path, what: str) -> pa.Table:
 def _check_number_column(path: Path, table: pa.Table, col: str) -> None:
     typ = table.schema.field(col).type
     if not _is_number(typ):
-        raise DataError(f"{path}: column {col!r} must be numeric, found type {typ}; e.g.\n"
-                        f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}")
+        raise DataError(
+            f"{path}: column {col!r} must be numeric, found type {typ}; e.g.\n"
+            f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}"
+        )
 
 
 def _check_string_column(path: Path, table: pa.Table, col: str) -> None:
     typ = table.schema.field(col).type
     if not _is_string(typ):
-        raise DataError(f"{path}: column {col!r} must be a string column, found type {typ}; e.g.\n"
-                        f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}")
+        raise DataError(
+            f"{path}: column {col!r} must be a string column, found type {typ}; e.g.\n"
+            f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}"
+        )
     nulls = np.flatnonzero(table.column(col).is_null().to_numpy(zero_copy_only=False))
     if nulls.size:
-        raise DataError(f"{path}: column {col!r} has {nulls.size} null value(s), e.g. rows\n"
-                        f"{examples(table.to_pandas(), nulls)}")
+        raise DataError(
+            f"{path}: column {col!r} has {nulls.size} null value(s), e.g. rows\n"
+            f"{examples(table.to_pandas(), nulls)}"
+        )
 
 
 def _read_stations(root: Path, has_edges: bool) -> pd.DataFrame:
@@ -171,16 +177,22 @@ def _read_stations(root: Path, has_edges: bool) -> pd.DataFrame:
         raise DataError(f"{path}: no stations")
     dup = frame[ID_COL].duplicated(keep=False).to_numpy()
     if dup.any():
-        raise DataError(f"{path}: column 'vd_id' must be unique; {int(dup.sum())} rows share an id, e.g.\n"
-                        f"{examples(frame, np.flatnonzero(dup))}")
+        raise DataError(
+            f"{path}: column 'vd_id' must be unique; {int(dup.sum())} rows share an id, e.g.\n"
+            f"{examples(frame, np.flatnonzero(dup))}"
+        )
     no_coord = (frame["lat"].isna() | frame["lon"].isna()).to_numpy()
     if no_coord.any() and not has_edges:
-        raise DataError(f"{path}: columns 'lat'/'lon': {int(no_coord.sum())} VD(s) without coordinates and no "
-                        f"{EDGES} to give the graph, e.g.\n{examples(frame, np.flatnonzero(no_coord))}")
+        raise DataError(
+            f"{path}: columns 'lat'/'lon': {int(no_coord.sum())} VD(s) without coordinates and no "
+            f"{EDGES} to give the graph, e.g.\n{examples(frame, np.flatnonzero(no_coord))}"
+        )
     bad = ((frame["lat"].abs() > 90) | (frame["lon"].abs() > 180)).to_numpy()
     if bad.any():
-        raise DataError(f"{path}: columns 'lat'/'lon' must be WGS84 degrees (|lat| <= 90, |lon| <= 180); "
-                        f"{int(bad.sum())} row(s) outside, e.g.\n{examples(frame, np.flatnonzero(bad))}")
+        raise DataError(
+            f"{path}: columns 'lat'/'lon' must be WGS84 degrees (|lat| <= 90, |lon| <= 180); "
+            f"{int(bad.sum())} row(s) outside, e.g.\n{examples(frame, np.flatnonzero(bad))}"
+        )
     return frame
 
 
@@ -200,19 +212,25 @@ def _read_edges(root: Path, vd_ids: pd.Index) -> pd.DataFrame | None:
         frame[col] = frame[col].astype(str)
         unknown = ~frame[col].isin(vd_ids).to_numpy()
         if unknown.any():
-            raise DataError(f"{path}: column {col!r}: {int(unknown.sum())} edge(s) name VDs missing from "
-                            f"{STATIONS}, e.g.\n{examples(frame, np.flatnonzero(unknown))}")
+            raise DataError(
+                f"{path}: column {col!r}: {int(unknown.sum())} edge(s) name VDs missing from "
+                f"{STATIONS}, e.g.\n{examples(frame, np.flatnonzero(unknown))}"
+            )
     for col in ("distance_m", "weight"):
         if col in frame:
             frame[col] = frame[col].astype("float64")
             bad = ~(np.isfinite(frame[col].to_numpy()) & (frame[col].to_numpy() >= 0))
             if bad.any():
-                raise DataError(f"{path}: column {col!r} must be finite and >= 0; {int(bad.sum())} row(s) are "
-                                f"not, e.g.\n{examples(frame, np.flatnonzero(bad))}")
+                raise DataError(
+                    f"{path}: column {col!r} must be finite and >= 0; {int(bad.sum())} row(s) are "
+                    f"not, e.g.\n{examples(frame, np.flatnonzero(bad))}"
+                )
     dup = frame.duplicated(["src", "dst"], keep=False).to_numpy()
     if dup.any():
-        raise DataError(f"{path}: columns 'src','dst': {int(dup.sum())} rows repeat an edge, e.g.\n"
-                        f"{examples(frame, np.flatnonzero(dup))}")
+        raise DataError(
+            f"{path}: columns 'src','dst': {int(dup.sum())} rows repeat an edge, e.g.\n"
+            f"{examples(frame, np.flatnonzero(dup))}"
+        )
     return frame
 
 
@@ -242,14 +260,20 @@ def _check_observation_schema(path: Path, variables: Sequence[str], timezone: li
     if not pa.types.is_timestamp(ts_type):
         raise DataError(f"{path}: column {TIME_COL!r} must be a timestamp (UTC), found type {ts_type}")
     if ts_type.tz is None:
-        raise DataError(f"{path}: column {TIME_COL!r} has no time zone; store UTC timestamps "
-                        f"(pandas: .dt.tz_localize(local_zone).dt.tz_convert('UTC'))")
+        raise DataError(
+            f"{path}: column {TIME_COL!r} has no time zone; store UTC timestamps "
+            f"(pandas: .dt.tz_localize(local_zone).dt.tz_convert('UTC'))"
+        )
     if timezone and timezone[0] != ts_type.tz:
-        raise DataError(f"{path}: column {TIME_COL!r} has time zone {ts_type.tz!r} but earlier files use "
-                        f"{timezone[0]!r}; mixed time zones, store every file in UTC")
+        raise DataError(
+            f"{path}: column {TIME_COL!r} has time zone {ts_type.tz!r} but earlier files use "
+            f"{timezone[0]!r}; mixed time zones, store every file in UTC"
+        )
     timezone[:] = [ts_type.tz]
     if not _is_string(schema.field(ID_COL).type):
-        raise DataError(f"{path}: column {ID_COL!r} must be a string column, found {schema.field(ID_COL).type}")
+        raise DataError(
+            f"{path}: column {ID_COL!r} must be a string column, found {schema.field(ID_COL).type}"
+        )
     for var in variables:
         typ = schema.field(var).type
         if not _is_number(typ):
@@ -257,10 +281,13 @@ def _check_observation_schema(path: Path, variables: Sequence[str], timezone: li
     return pfile.metadata.num_rows
 
 
-def read_batches(path: Path, columns: Sequence[str], batch_size: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+def read_batches(
+    path: Path, columns: Sequence[str], batch_size: int = BATCH_ROWS
+) -> Iterator[pa.RecordBatch]:
     """Record batches of ``columns`` from one Parquet file; read errors become :class:`DataError`."""
     try:
-        pfile = pq.ParquetFile(path)
+        # vd_id stays dictionary-encoded as stored, so ids are looked up once per distinct value.
+        pfile = pq.ParquetFile(path, read_dictionary=[ID_COL] if ID_COL in columns else None)
         yield from pfile.iter_batches(batch_size=batch_size, columns=list(columns))
     except (pa.ArrowException, OSError) as err:
         raise DataError(f"{path}: cannot read Parquet file, is it truncated or corrupt? ({err})") from err
@@ -271,14 +298,46 @@ def _time_ns(path: Path, batch: pa.RecordBatch, row0: int) -> np.ndarray:
     col = batch.column(TIME_COL)
     if col.null_count:
         rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
-        raise DataError(f"{path}: column {TIME_COL!r} has {col.null_count} null value(s), e.g. rows\n"
-                        f"{examples(batch.to_pandas().set_axis(row0 + np.arange(batch.num_rows)), rows)}")
+        raise DataError(
+            f"{path}: column {TIME_COL!r} has {col.null_count} null value(s), e.g. rows\n"
+            f"{examples(batch.to_pandas().set_axis(row0 + np.arange(batch.num_rows)), rows)}"
+        )
     return col.cast(pa.int64()).to_numpy() * _UNIT_NS[col.type.unit]
+
+
+def _stats_time_range(path: Path) -> tuple[int, int] | None:
+    """(min, max) UTC ns of a file's timestamps from the Parquet row-group statistics, or None if absent."""
+    try:
+        pfile = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as err:
+        raise DataError(f"{path}: cannot read Parquet file, is it truncated or corrupt? ({err})") from err
+    meta = pfile.metadata
+    unit = _UNIT_NS[pfile.schema_arrow.field(TIME_COL).type.unit]
+    lo, hi = None, None
+    for rg in range(meta.num_row_groups):
+        group = meta.row_group(rg)
+        if group.num_rows == 0:
+            continue
+        col = next(
+            (group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema == TIME_COL),
+            None,
+        )
+        stats = None if col is None or col.physical_type != "INT64" else col.statistics
+        if stats is None or not stats.has_min_max or not stats.has_null_count or stats.null_count:
+            return None  # no usable statistics (or nulls, which the full read reports)
+        lo = stats.min_raw * unit if lo is None else min(lo, stats.min_raw * unit)
+        hi = stats.max_raw * unit if hi is None else max(hi, stats.max_raw * unit)
+    return None if lo is None else (lo, hi)
 
 
 def _scan_time_range(files: Sequence[Path]) -> tuple[int, int]:
     first, last = None, None
     for path in files:
+        from_stats = _stats_time_range(path)
+        if from_stats is not None:
+            first = from_stats[0] if first is None else min(first, from_stats[0])
+            last = from_stats[1] if last is None else max(last, from_stats[1])
+            continue
         row0 = 0
         for batch in read_batches(path, [TIME_COL]):
             if batch.num_rows:
@@ -297,8 +356,9 @@ def _frame(batch: pa.RecordBatch, row0: int, columns: Sequence[str] = (TIME_COL,
     return batch.select(list(columns)).to_pandas().set_axis(row0 + np.arange(batch.num_rows))
 
 
-def iter_observations(dataset: Dataset, variables: Sequence[str] = (), batch_size: int = BATCH_ROWS
-                      ) -> Iterator[ObservationBatch]:
+def iter_observations(
+    dataset: Dataset, variables: Sequence[str] = (), batch_size: int = BATCH_ROWS
+) -> Iterator[ObservationBatch]:
     """Stream all observation rows mapped onto the (time step, VD) grid, checking every row.
 
     Raises :class:`DataError` for null keys, VDs missing from the stations, timestamps off the regular grid
@@ -319,7 +379,8 @@ def iter_observations(dataset: Dataset, variables: Sequence[str] = (), batch_siz
         raise DataError(
             f"{dataset.root}: column {TIME_COL!r}: observations span {pd.Timestamp(first, tz='UTC')} to "
             f"{pd.Timestamp(last, tz='UTC')}, {num_steps} steps of {dataset.meta.freq} x {num_vds} VDs; "
-            "too large a grid, is a timestamp wrong?")
+            "too large a grid, is a timestamp wrong?"
+        )
     station_index = pd.Index(dataset.vd_ids)
     # One bit per grid cell finds duplicates across files without sorting the whole table.
     seen = np.zeros(num_steps * num_vds, dtype=bool)
@@ -333,10 +394,17 @@ def iter_observations(dataset: Dataset, variables: Sequence[str] = (), batch_siz
             off_grid = np.flatnonzero(offset % step)
             if off_grid.size:
                 raise DataError(
-                    f"{path}: column {TIME_COL!r}: {off_grid.size} timestamp(s) off the regular {dataset.meta.freq} "
-                    f"grid starting {pd.Timestamp(first, tz='UTC')} (irregular sampling), e.g.\n"
-                    f"{examples(_frame(batch, row0), off_grid)}")
+                    f"{path}: column {TIME_COL!r}: {off_grid.size} timestamp(s) off the regular "
+                    f"{dataset.meta.freq} grid starting {pd.Timestamp(first, tz='UTC')} "
+                    f"(irregular sampling), e.g.\n"
+                    f"{examples(_frame(batch, row0), off_grid)}"
+                )
             time_index = offset // step
+            if time_index.min() < 0 or time_index.max() >= num_steps:
+                raise DataError(
+                    f"{path}: column {TIME_COL!r}: timestamps outside the range given by the "
+                    "file statistics; the Parquet metadata is inconsistent, rewrite the file"
+                )
             vd_index = _vd_index(path, batch, row0, station_index)
             cell = time_index * num_vds + vd_index
             _check_duplicates(path, batch, row0, cell, seen)
@@ -354,8 +422,10 @@ def _vd_index(path: Path, batch: pa.RecordBatch, row0: int, station_index: pd.In
     col = batch.column(ID_COL)
     if col.null_count:
         rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
-        raise DataError(f"{path}: column {ID_COL!r} has {col.null_count} null value(s), e.g. rows\n"
-                        f"{examples(_frame(batch, row0), rows)}")
+        raise DataError(
+            f"{path}: column {ID_COL!r} has {col.null_count} null value(s), e.g. rows\n"
+            f"{examples(_frame(batch, row0), rows)}"
+        )
     if not pa.types.is_dictionary(col.type):
         col = pc.dictionary_encode(col)
     # Look up each distinct id once, then broadcast through the dictionary codes.
@@ -367,24 +437,31 @@ def _vd_index(path: Path, batch: pa.RecordBatch, row0: int, station_index: pd.In
         raise DataError(
             f"{path}: column {ID_COL!r}: {len(names)} VD(s) have no row in {STATIONS} "
             f"({', '.join(map(str, names[:MAX_EXAMPLES]))}{', ...' if len(names) > MAX_EXAMPLES else ''}), "
-            f"e.g. rows\n{examples(_frame(batch, row0), unknown)}")
+            f"e.g. rows\n{examples(_frame(batch, row0), unknown)}"
+        )
     return vd_index
 
 
-def _check_duplicates(path: Path, batch: pa.RecordBatch, row0: int, cell: np.ndarray, seen: np.ndarray) -> None:
+def _check_duplicates(
+    path: Path, batch: pa.RecordBatch, row0: int, cell: np.ndarray, seen: np.ndarray
+) -> None:
     # Rows are usually sorted by (timestamp, vd); then a strictly increasing cell index proves no repeats.
     if cell.size > 1 and not (np.diff(cell) > 0).all():
         order = np.argsort(cell, kind="stable")
         repeat = order[1:][cell[order[1:]] == cell[order[:-1]]]
         if repeat.size:
             rows = np.flatnonzero(np.isin(cell, cell[repeat]))
-            raise DataError(f"{path}: columns {TIME_COL!r}, {ID_COL!r}: {repeat.size} duplicate "
-                            f"(timestamp, vd_id) row(s), e.g.\n{examples(_frame(batch, row0), rows)}")
+            raise DataError(
+                f"{path}: columns {TIME_COL!r}, {ID_COL!r}: {repeat.size} duplicate "
+                f"(timestamp, vd_id) row(s), e.g.\n{examples(_frame(batch, row0), rows)}"
+            )
     again = np.flatnonzero(seen[cell])
     if again.size:
-        raise DataError(f"{path}: columns {TIME_COL!r}, {ID_COL!r}: {again.size} (timestamp, vd_id) pair(s) "
-                        f"already seen in an earlier batch or file (duplicates), e.g.\n"
-                        f"{examples(_frame(batch, row0), again)}")
+        raise DataError(
+            f"{path}: columns {TIME_COL!r}, {ID_COL!r}: {again.size} (timestamp, vd_id) pair(s) "
+            f"already seen in an earlier batch or file (duplicates), e.g.\n"
+            f"{examples(_frame(batch, row0), again)}"
+        )
     seen[cell] = True
 
 
@@ -415,7 +492,9 @@ def load_dataset(root: str | Path, *, check_rows: bool = True) -> Dataset:
     timezone: list[str] = []
     num_rows = sum(_check_observation_schema(path, list(meta.variables), timezone) for path in files)
     if num_rows == 0:
-        raise DataError(f"{files[0] if len(files) == 1 else root / OBSERVATIONS_DIR}: observations have no rows")
+        raise DataError(
+            f"{files[0] if len(files) == 1 else root / OBSERVATIONS_DIR}: observations have no rows"
+        )
     dataset = Dataset(root, meta, stations, edges, files)
     if check_rows:
         for _ in iter_observations(dataset):
@@ -434,9 +513,12 @@ def _check_meta(root: Path, meta: DatasetMeta) -> None:
     try:
         zoneinfo.ZoneInfo(meta.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-        raise DataError(f"{path}: 'timezone' {meta.timezone!r} is not an IANA zone such as "
-                        "'America/Los_Angeles'") from err
+        raise DataError(
+            f"{path}: 'timezone' {meta.timezone!r} is not an IANA zone such as 'America/Los_Angeles'"
+        ) from err
     unknown = [v for v in meta.zero_is_missing if v not in meta.variables]
     if unknown:
-        raise DataError(f"{path}: 'zero_is_missing' names {unknown}, not in 'variables' "
-                        f"{list(meta.variables)}{suggest(unknown[0], list(meta.variables))}")
+        raise DataError(
+            f"{path}: 'zero_is_missing' names {unknown}, not in 'variables' "
+            f"{list(meta.variables)}{suggest(unknown[0], list(meta.variables))}"
+        )

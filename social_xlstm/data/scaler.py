@@ -25,7 +25,9 @@ class StandardScaler:
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
 
-    def fit(self, values: np.ndarray, mask: np.ndarray, variables: Sequence[str] | None = None) -> StandardScaler:
+    def fit(
+        self, values: np.ndarray, mask: np.ndarray, variables: Sequence[str] | None = None
+    ) -> StandardScaler:
         """Fit mean and std per variable over the cells where ``mask`` is True.
 
         Args:
@@ -41,20 +43,22 @@ class StandardScaler:
         total = np.zeros(num_vars)
         # Two passes in float64 over time chunks: exact enough, and never a float64 copy of the whole panel.
         for start in range(0, values.shape[0], _CHUNK_STEPS):
-            v = values[start:start + _CHUNK_STEPS].reshape(-1, num_vars).astype(np.float64)  # (t*N, F)
-            m = mask[start:start + _CHUNK_STEPS].reshape(-1, num_vars)  # (t*N, F)
+            v = values[start : start + _CHUNK_STEPS].reshape(-1, num_vars).astype(np.float64)  # (t*N, F)
+            m = mask[start : start + _CHUNK_STEPS].reshape(-1, num_vars)  # (t*N, F)
             count += m.sum(axis=0)
             total += np.where(m, v, 0.0).sum(axis=0)
         if (count == 0).any():
             names = variables or [str(i) for i in range(num_vars)]
             empty = [names[i] for i in np.flatnonzero(count == 0)]
-            raise DataError(f"variable(s) {empty} have no observed value in the training split; "
-                            "cannot fit the scaler (check the split or the data)")
+            raise DataError(
+                f"variable(s) {empty} have no observed value in the training split; "
+                "cannot fit the scaler (check the split or the data)"
+            )
         mean = total / count
         sq = np.zeros(num_vars)
         for start in range(0, values.shape[0], _CHUNK_STEPS):
-            v = values[start:start + _CHUNK_STEPS].reshape(-1, num_vars).astype(np.float64)  # (t*N, F)
-            m = mask[start:start + _CHUNK_STEPS].reshape(-1, num_vars)  # (t*N, F)
+            v = values[start : start + _CHUNK_STEPS].reshape(-1, num_vars).astype(np.float64)  # (t*N, F)
+            m = mask[start : start + _CHUNK_STEPS].reshape(-1, num_vars)  # (t*N, F)
             sq += np.where(m, (v - mean) ** 2, 0.0).sum(axis=0)
         std = np.sqrt(sq / count)
         self.mean = mean
@@ -69,13 +73,14 @@ class StandardScaler:
             mean, std = mean[list(index)], std[list(index)]
         if isinstance(x, torch.Tensor):
             dtype = x.dtype if x.is_floating_point() else torch.float32
-            return torch.as_tensor(mean, dtype=dtype, device=x.device), torch.as_tensor(std, dtype=dtype,
-                                                                                         device=x.device)
+            return torch.as_tensor(mean, dtype=dtype, device=x.device), torch.as_tensor(
+                std, dtype=dtype, device=x.device
+            )
         dtype = x.dtype if np.issubdtype(np.asarray(x).dtype, np.floating) else np.float32
         return mean.astype(dtype), std.astype(dtype)
 
     def transform(self, x, index: Sequence[int] | None = None):
-        """Scale ``x (..., F)``; ``index`` picks the variables when the last axis is a subset (e.g. targets)."""
+        """Scale ``x (..., F)``; ``index`` picks the variables when the last axis is a subset (targets)."""
         mean, std = self._params(x, index)
         return (x - mean) / std
 

@@ -21,7 +21,9 @@ def _local(timestamps: pd.DatetimeIndex, timezone: str) -> pd.DatetimeIndex:
 
 
 def _seconds_of_day(local: pd.DatetimeIndex) -> np.ndarray:
-    return (local.hour.to_numpy() * 3600 + local.minute.to_numpy() * 60 + local.second.to_numpy()).astype(np.float64)
+    return (local.hour.to_numpy() * 3600 + local.minute.to_numpy() * 60 + local.second.to_numpy()).astype(
+        np.float64
+    )
 
 
 def time_features(timestamps: pd.DatetimeIndex, timezone: str) -> np.ndarray:
@@ -39,7 +41,12 @@ def time_features(timestamps: pd.DatetimeIndex, timezone: str) -> np.ndarray:
     day = _seconds_of_day(local) / _DAY_S  # (T,) fraction of the day
     week = (local.dayofweek.to_numpy() + day) / 7.0  # (T,) fraction of the week
     return np.stack(
-        [np.sin(2 * np.pi * day), np.cos(2 * np.pi * day), np.sin(2 * np.pi * week), np.cos(2 * np.pi * week)],
+        [
+            np.sin(2 * np.pi * day),
+            np.cos(2 * np.pi * day),
+            np.sin(2 * np.pi * week),
+            np.cos(2 * np.pi * week),
+        ],
         axis=1,
     ).astype(np.float32)  # (T, 4)
 

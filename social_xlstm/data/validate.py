@@ -49,19 +49,31 @@ class ValidationReport:
         for problem in self.problems:
             lines.append("  ERROR " + problem.replace("\n", "\n        "))
         if s:
-            lines.append(f"  {s['num_vds']} VDs x {s['num_steps']} steps of {s['freq']} "
-                         f"({s['start']} .. {s['end']}), time zone {s['timezone']}")
-            lines.append(f"  observation rows {s['num_rows']}, duplicates {s['duplicates']}, "
-                         f"VDs without coordinates {s['vds_without_coordinates']}")
-            lines.append("  missing share per variable: "
-                         + ", ".join(f"{k} {v:.1%}" for k, v in s["missing_per_variable"].items()))
-            lines.append(f"  worst VDs by missing share: "
-                         + ", ".join(f"{k} {v:.1%}" for k, v in s["worst_missing_vds"].items()))
-            lines.append(f"  longest outages (steps with no variable observed): "
-                         + ", ".join(f"{k} {v}" for k, v in s["longest_outage_steps"].items()))
+            lines.append(
+                f"  {s['num_vds']} VDs x {s['num_steps']} steps of {s['freq']} "
+                f"({s['start']} .. {s['end']}), time zone {s['timezone']}"
+            )
+            lines.append(
+                f"  observation rows {s['num_rows']}, duplicates {s['duplicates']}, "
+                f"VDs without coordinates {s['vds_without_coordinates']}"
+            )
+            lines.append(
+                "  missing share per variable: "
+                + ", ".join(f"{k} {v:.1%}" for k, v in s["missing_per_variable"].items())
+            )
+            lines.append(
+                "  worst VDs by missing share: "
+                + (", ".join(f"{k} {v:.1%}" for k, v in s["worst_missing_vds"].items()) or "none")
+            )
+            lines.append(
+                "  longest outages (steps with no variable observed): "
+                + (", ".join(f"{k} {v}" for k, v in s["longest_outage_steps"].items()) or "none")
+            )
             g = s["graph"]
-            lines.append(f"  graph ({g['source']}): {g['edges']} edges incl. self loops, "
-                         f"{g['components']} connected component(s), largest {g['largest_component']} VDs")
+            lines.append(
+                f"  graph ({g['source']}): {g['edges']} edges incl. self loops, "
+                f"{g['components']} connected component(s), largest {g['largest_component']} VDs"
+            )
         for warning in self.warnings:
             lines.append("  warning: " + warning)
         return "\n".join(lines)
@@ -81,8 +93,11 @@ def validate_dataset(root: str | Path, graph_k: int = 8) -> ValidationReport:
     try:
         dataset = load_dataset(root, check_rows=False)
         panel = load_panel(dataset)  # streams every row once, with the same checks as check_rows
-        graph = graph_from_edges(dataset.stations, dataset.edges) if dataset.edges is not None else \
-            graph_from_coordinates(dataset.stations, k=graph_k)
+        graph = (
+            graph_from_edges(dataset.stations, dataset.edges)
+            if dataset.edges is not None
+            else graph_from_coordinates(dataset.stations, k=graph_k)
+        )
     except DataError as err:
         report.problems.append(str(err))
         return report
@@ -95,13 +110,15 @@ def longest_gap(observed: np.ndarray) -> np.ndarray:
     num_steps, num_vds = observed.shape
     out = np.zeros(num_vds, dtype=np.int64)
     for lo in range(0, num_vds, _VD_CHUNK):
-        block = observed[:, lo:lo + _VD_CHUNK].T  # (n, T)
-        padded = np.ones((block.shape[0], num_steps + 2), dtype=bool)  # (n, T + 2) observed sentinels at both ends
+        block = observed[:, lo : lo + _VD_CHUNK].T  # (n, T)
+        padded = np.ones(
+            (block.shape[0], num_steps + 2), dtype=bool
+        )  # (n, T + 2) observed sentinels at both ends
         padded[:, 1:-1] = block
         rows, cols = np.nonzero(padded)
         same = rows[1:] == rows[:-1]
         gaps = np.diff(cols) - 1
-        np.maximum.at(out[lo:lo + _VD_CHUNK], rows[1:][same], gaps[same])
+        np.maximum.at(out[lo : lo + _VD_CHUNK], rows[1:][same], gaps[same])
     return out
 
 
@@ -109,8 +126,8 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
     observed = panel.mask.any(axis=2)  # (T, N) any variable observed
     vd_ids = np.asarray(panel.vd_ids, dtype=object)
     num_rows = sum(pq.ParquetFile(p).metadata.num_rows for p in dataset.observation_files)
-    missing_var = 1.0 - panel.mask.mean(axis=(0, 1))  # (F,)
-    missing_vd = 1.0 - panel.mask.mean(axis=(0, 2))  # (N,)
+    missing_var = (~panel.mask).mean(axis=(0, 1))  # (F,)
+    missing_vd = (~panel.mask).mean(axis=(0, 2))  # (N,)
     worst = np.argsort(-missing_vd, kind="stable")[:WORST]
     outage = longest_gap(observed)
     worst_out = np.argsort(-outage, kind="stable")[:WORST]
@@ -128,31 +145,45 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
         "variables": list(panel.variables),
         "duplicates": 0,  # any duplicate is a problem and stops the check
         "vds_without_coordinates": no_coord,
-        "missing_per_variable": {v: float(m) for v, m in zip(panel.variables, missing_var)},
-        "worst_missing_vds": {str(vd_ids[i]): float(missing_vd[i]) for i in worst},
-        "longest_outage_steps": {str(vd_ids[i]): int(outage[i]) for i in worst_out},
-        "graph": {"source": "edges.parquet" if dataset.edges is not None else "coordinates (k nearest)",
-                  "edges": graph.num_edges, "components": int(len(sizes)),
-                  "largest_component": int(sizes.max())},
+        "missing_per_variable": {v: float(m) for v, m in zip(panel.variables, missing_var, strict=True)},
+        # only VDs that miss something: a complete dataset lists none
+        "worst_missing_vds": {str(vd_ids[i]): float(missing_vd[i]) for i in worst if missing_vd[i] > 0},
+        "longest_outage_steps": {str(vd_ids[i]): int(outage[i]) for i in worst_out if outage[i] > 0},
+        "graph": {
+            "source": "edges.parquet" if dataset.edges is not None else "coordinates (k nearest)",
+            "edges": graph.num_edges,
+            "components": int(len(sizes)),
+            "largest_component": int(sizes.max()),
+        },
     }
-    for var, share in zip(panel.variables, missing_var):
+    for var, share in zip(panel.variables, missing_var, strict=True):
         if share > MISSING_WARN:
             report.warnings.append(f"variable {var!r} is missing in {share:.1%} of (step, VD) cells")
     silent = np.flatnonzero(~observed.any(axis=0))
     if silent.size:
-        report.warnings.append(f"{silent.size} VD(s) never report a value, e.g. {vd_ids[silent[:5]].tolist()}")
+        report.warnings.append(
+            f"{silent.size} VD(s) never report a value, e.g. {vd_ids[silent[:5]].tolist()}"
+        )
     if no_coord:
         report.warnings.append(f"{no_coord} VD(s) have no coordinates (the graph comes from edges.parquet)")
     if len(sizes) > 1:
-        report.warnings.append(f"the graph has {len(sizes)} connected components (sizes "
-                               f"{sorted(sizes.tolist(), reverse=True)[:5]}...); VDs in different components "
-                               "never exchange information")
+        report.warnings.append(
+            f"the graph has {len(sizes)} connected components (sizes "
+            f"{sorted(sizes.tolist(), reverse=True)[:5]}...); VDs in different components "
+            "never exchange information"
+        )
     isolated = np.flatnonzero(sizes[labels] == 1)
     if isolated.size:
-        report.warnings.append(f"{isolated.size} VD(s) have no neighbour but themselves, e.g. "
-                               f"{vd_ids[isolated[:5]].tolist()}")
-    extra = [c for c in pq.read_schema(dataset.observation_files[0]).names
-             if c not in (*KEY_COLS, *panel.variables)]
+        report.warnings.append(
+            f"{isolated.size} VD(s) have no neighbour but themselves, e.g. {vd_ids[isolated[:5]].tolist()}"
+        )
+    extra = [
+        c
+        for c in pq.read_schema(dataset.observation_files[0]).names
+        if c not in (*KEY_COLS, *panel.variables)
+    ]
     if extra:
-        report.warnings.append(f"{dataset.observation_files[0]}: columns {extra} are not listed in dataset.json "
-                               "'variables' and are ignored")
+        report.warnings.append(
+            f"{dataset.observation_files[0]}: columns {extra} are not listed in dataset.json "
+            "'variables' and are ignored"
+        )

@@ -1,7 +1,9 @@
 """Sliding windows over the panel as index-based views (never a materialised array of all windows).
 
-The panel is turned once into a few full-length tensors (:class:`WindowArrays`, shared by the train, val
-and test datasets); a window item is then a set of slices of them. Batches follow ``social_xlstm.data.info``.
+:class:`WindowArrays` wraps the panel's arrays as tensors without copying them (shared by the train, val
+and test datasets). An item slices W + H steps out of them and only then scales the inputs and zeroes
+the missing cells, so the whole dataset costs no memory beyond the panel itself; the per-item work is
+a few elementwise operations on ``(W, N, F)``. Batches follow ``social_xlstm.data.info``.
 """
 
 from __future__ import annotations
@@ -21,29 +23,32 @@ from social_xlstm.errors import UserError
 
 @dataclass
 class WindowArrays:
-    """Full-length model inputs and targets from which windows are sliced.
+    """Full-length panel tensors and the scaling from which window items are made.
 
     Shapes:
-        x: (T, N, F) float32, scaled, 0 where missing.
-        x_mask: (T, N, F) bool, True where observed.
+        values: (T, N, F) float32 in original units, NaN where missing (shares the panel's memory).
+        mask: (T, N, F) bool, True where observed (shares the panel's memory).
         time: (T, 4) float32 time features.
-        y: (T, N, O) float32 in original units, 0 where missing.
-        y_mask: (T, N, O) bool.
+        mean, std: (F,) float32 scaler parameters.
+        target_index: (O,) int64 positions of the targets among the F variables.
     """
 
-    x: torch.Tensor
-    x_mask: torch.Tensor
+    values: torch.Tensor
+    mask: torch.Tensor
     time: torch.Tensor
-    y: torch.Tensor
-    y_mask: torch.Tensor
+    mean: torch.Tensor
+    std: torch.Tensor
+    target_index: torch.Tensor
 
     @property
     def num_steps(self) -> int:
-        return self.x.shape[0]
+        return self.values.shape[0]
 
     @classmethod
-    def from_panel(cls, panel: Panel, scaler: StandardScaler, targets: Sequence[str] | None = None) -> WindowArrays:
-        """Scale the panel's inputs, zero the missing cells and pick the target variables.
+    def from_panel(
+        cls, panel: Panel, scaler: StandardScaler, targets: Sequence[str] | None = None
+    ) -> WindowArrays:
+        """Wrap the panel (no copy) with the scaler and the target variables.
 
         Args:
             panel: the loaded panel (F variables).
@@ -51,26 +56,22 @@ class WindowArrays:
             targets: forecast variables (a subset of ``panel.variables``); None = all.
         """
         target_idx = panel.variable_index(list(panel.variables if targets is None else targets))
-        x = scaler.transform(panel.values)  # (T, N, F) float32, NaN where missing
-        x[~panel.mask] = 0.0
-        y = panel.values[:, :, target_idx]  # (T, N, O) copy
-        y_mask = panel.mask[:, :, target_idx]  # (T, N, O) copy
-        y[~y_mask] = 0.0
         return cls(
-            x=torch.from_numpy(x),
-            x_mask=torch.from_numpy(np.ascontiguousarray(panel.mask)),
+            values=torch.from_numpy(np.ascontiguousarray(panel.values)),
+            mask=torch.from_numpy(np.ascontiguousarray(panel.mask)),
             time=torch.from_numpy(time_features(panel.timestamps, panel.timezone)),
-            y=torch.from_numpy(y),
-            y_mask=torch.from_numpy(y_mask),
+            mean=torch.as_tensor(scaler.mean, dtype=torch.float32),
+            std=torch.as_tensor(scaler.std, dtype=torch.float32),
+            target_index=torch.as_tensor(target_idx, dtype=torch.int64),
         )
 
 
 class WindowDataset(TorchDataset):
     """Item ``i``: the window whose inputs start at panel step ``starts[i]``.
 
-    With ``s = starts[i]`` the item holds inputs at steps ``s .. s+W-1``, targets at ``s+W .. s+W+H-1`` and
-    ``t0 = s + W - 1`` (the issue time). Tensors are slices of :class:`WindowArrays` (no copies until the
-    collate function stacks a batch).
+    With ``s = starts[i]`` the item holds inputs at steps ``s .. s+W-1`` (scaled, 0 where missing),
+    targets at ``s+W .. s+W+H-1`` (original units, 0 where missing) and ``t0 = s + W - 1`` (the issue
+    time); the keys and meanings are those of ``social_xlstm.data.info`` without the batch dimension.
 
     Args:
         arrays: the full-length tensors.
@@ -79,7 +80,9 @@ class WindowDataset(TorchDataset):
         starts: window start steps, e.g. from :func:`social_xlstm.data.split.window_starts`.
     """
 
-    def __init__(self, arrays: WindowArrays, window: int, horizon: int, starts: Sequence[int] | np.ndarray) -> None:
+    def __init__(
+        self, arrays: WindowArrays, window: int, horizon: int, starts: Sequence[int] | np.ndarray
+    ) -> None:
         self.arrays = arrays
         self.window = int(window)
         self.horizon = int(horizon)
@@ -88,8 +91,10 @@ class WindowDataset(TorchDataset):
             raise UserError(f"window ({window}) and horizon ({horizon}) must be >= 1")
         bad = (self.starts < 0) | (self.starts + self.window + self.horizon > arrays.num_steps)
         if bad.any():
-            raise UserError(f"window starts {self.starts[bad][:5].tolist()} do not fit W={window} + H={horizon} "
-                            f"steps into the panel's {arrays.num_steps} steps")
+            raise UserError(
+                f"window starts {self.starts[bad][:5].tolist()} do not fit W={window} + H={horizon} "
+                f"steps into the panel's {arrays.num_steps} steps"
+            )
 
     def __len__(self) -> int:
         return len(self.starts)
@@ -98,12 +103,16 @@ class WindowDataset(TorchDataset):
         s = int(self.starts[i])
         mid, end = s + self.window, s + self.window + self.horizon
         a = self.arrays
+        x_mask = a.mask[s:mid]  # (W, N, F) view
+        x = torch.where(x_mask, (a.values[s:mid] - a.mean) / a.std, 0.0)  # (W, N, F)
+        y_mask = a.mask[mid:end].index_select(2, a.target_index)  # (H, N, O)
+        y = torch.where(y_mask, a.values[mid:end].index_select(2, a.target_index), 0.0)  # (H, N, O)
         return {
-            "x": a.x[s:mid],  # (W, N, F)
-            "x_mask": a.x_mask[s:mid],  # (W, N, F)
-            "time": a.time[s:mid],  # (W, 4)
-            "y": a.y[mid:end],  # (H, N, O)
-            "y_mask": a.y_mask[mid:end],  # (H, N, O)
+            "x": x,
+            "x_mask": x_mask,
+            "time": a.time[s:mid],  # (W, 4) view
+            "y": y,
+            "y_mask": y_mask,
             "t0": torch.tensor(mid - 1, dtype=torch.int64),
         }
 

@@ -33,7 +33,9 @@ class NeighbourPool(nn.Module):
         h: (B, T, N, D) -> (B, N, D)
     """
 
-    def __init__(self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, dropout: float = 0.0):
+    def __init__(
+        self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, dropout: float = 0.0
+    ):
         super().__init__()
         index, mask, attr = neighbour_table(edge_index, edge_attr.float(), num_nodes)
         self.register_buffer("nbr_index", index)
@@ -67,13 +69,16 @@ class NeighbourPool(nn.Module):
         return last + self.dropout(self.proj(self.norm(pooled)))
 
     def __repr__(self) -> str:
-        return f"{self.__class__.__name__}({self.d_model}, nodes={self.num_nodes}, max_neighbours={self.nbr_index.shape[1]})"
+        nbrs = self.nbr_index.shape[1]
+        return f"{self.__class__.__name__}({self.d_model}, nodes={self.num_nodes}, max_neighbours={nbrs})"
 
 
 class _Baseline(nn.Module):
     """Shared parts: buffers for the graph and targets, the input embedding, the head, the skip."""
 
-    def __init__(self, config, num_vds, num_features, num_outputs, horizon, edge_index, edge_attr, target_index):
+    def __init__(
+        self, config, num_vds, num_features, num_outputs, horizon, edge_index, edge_attr, target_index
+    ):
         super().__init__()
         self.config, self.num_vds = config, num_vds
         self.register_buffer("edge_index", edge_index.long().clone())
@@ -115,10 +120,17 @@ class LSTMBaseline(_Baseline):
         edge_attr: Tensor,
         target_index: list[int] | None = None,
     ):
-        super().__init__(config, num_vds, num_features, num_outputs, horizon, edge_index, edge_attr, target_index)
+        super().__init__(
+            config, num_vds, num_features, num_outputs, horizon, edge_index, edge_attr, target_index
+        )
         d = config.d_model
-        self.lstm = nn.LSTM(d, d, num_layers=config.num_blocks, batch_first=True,
-                            dropout=config.dropout if config.num_blocks > 1 else 0.0)
+        self.lstm = nn.LSTM(
+            d,
+            d,
+            num_layers=config.num_blocks,
+            batch_first=True,
+            dropout=config.dropout if config.num_blocks > 1 else 0.0,
+        )
         self.norm = nn.LayerNorm(d)
 
     def fuse(self, emb: Tensor) -> Tensor:
@@ -149,7 +161,7 @@ class TGCNCell(nn.Module):
         self.candidate.reset_parameters()
         # Update gate biased towards keeping h (GRU practice): u = sigmoid(1) at start.
         with torch.no_grad():
-            self.gates.bias[self.gates.out_channels // 2:] = 1.0
+            self.gates.bias[self.gates.out_channels // 2 :] = 1.0
 
     def forward(self, x: Tensor, h: Tensor, edge_index: Tensor, edge_weight: Tensor) -> Tensor:
         gates = torch.sigmoid(self.gates(torch.cat([x, h], -1), edge_index, edge_weight))  # (B, N, 2D)
@@ -179,7 +191,9 @@ class GRUGCNBaseline(_Baseline):
         edge_attr: Tensor,
         target_index: list[int] | None = None,
     ):
-        super().__init__(config, num_vds, num_features, num_outputs, horizon, edge_index, edge_attr, target_index)
+        super().__init__(
+            config, num_vds, num_features, num_outputs, horizon, edge_index, edge_attr, target_index
+        )
         fe = self.edge_attr.shape[-1]
         self.edge_score = nn.Linear(fe, 1) if fe else None
         self.cell = TGCNCell(config.d_model)

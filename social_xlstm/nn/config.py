@@ -58,7 +58,7 @@ class ModelConfig:
     social_context: str = "last"
     """Which steps query the social memory: last (only the step that feeds the head) or all."""
     social_forget_init: float = 3.0
-    """Initial social forget bias of the first head; heads spread over [init, init + 3] (sigmoid(3) = 0.95)."""
+    """Social forget bias of head 0 at init; heads spread over [init, init + 3] (sigmoid(3) = 0.95)."""
     head_hidden: int | None = None
     """Hidden width of the forecasting head MLP; None means 2 * d_model."""
     last_value: bool = False

@@ -28,7 +28,9 @@ class InputEmbedding(nn.Module):
         output: (B, W, N, D).
     """
 
-    def __init__(self, num_features: int, num_vds: int, d_model: int, vd_dim: int, fallback_prob: float = 0.0):
+    def __init__(
+        self, num_features: int, num_vds: int, d_model: int, vd_dim: int, fallback_prob: float = 0.0
+    ):
         super().__init__()
         self.num_features = num_features
         self.num_vds = num_vds
@@ -58,7 +60,11 @@ class InputEmbedding(nn.Module):
             vd_index: (N,) or (B, N); returns (B, N, D) or (1, N, D).
         """
         index = self.default_index if vd_index is None else vd_index
-        if vd_index is not None and vd_index.numel() and (vd_index.min() < 0 or vd_index.max() > self.num_vds):
+        if (
+            vd_index is not None
+            and vd_index.numel()
+            and (vd_index.min() < 0 or vd_index.max() > self.num_vds)
+        ):
             raise ValueError(f"vd_index must lie in [0, {self.num_vds}] ({self.num_vds} = fallback)")
         if index.dim() == 1:
             index = index[None]  # (1, N)
@@ -71,11 +77,16 @@ class InputEmbedding(nn.Module):
     def forward(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
         if x.shape[-1] != self.num_features:
             raise ValueError(f"x has {x.shape[-1]} features, the model was built for {self.num_features}")
-        values = self.value_proj(torch.cat([x, x_mask.to(x.dtype)], dim=-1))  # (B, W, N, D)
-        calendar = self.time_proj(time.to(x.dtype))[:, :, None, :]  # (B, W, 1, D)
-        identity = self.vd_embedding(x.shape[0], vd_index)[:, None]  # (B|1, 1, N, D)
-        return values + calendar + identity
+        # Computed node-major, so that the encoder's (B*N, W, D) fold of the result is a free view;
+        # only the narrow (F-wide) inputs are transposed.
+        raw = torch.cat([x, x_mask.to(x.dtype)], dim=-1).transpose(1, 2)  # (B, N, W, 2F)
+        values = self.value_proj(raw)  # (B, N, W, D)
+        calendar = self.time_proj(time.to(x.dtype))[:, None]  # (B, 1, W, D)
+        identity = self.vd_embedding(x.shape[0], vd_index)[:, :, None]  # (B|1, N, 1, D)
+        return (values + calendar + identity).transpose(1, 2)  # (B, W, N, D), a node-major view
 
     def extra_repr(self) -> str:
-        return f"num_features={self.num_features}, num_vds={self.num_vds} (+1 fallback), " \
-               f"fallback_prob={self.fallback_prob}"
+        return (
+            f"num_features={self.num_features}, num_vds={self.num_vds} (+1 fallback), "
+            f"fallback_prob={self.fallback_prob}"
+        )

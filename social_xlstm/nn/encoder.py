@@ -28,19 +28,36 @@ from .config import ModelConfig
 class CausalConv1d(nn.Module):
     """Depthwise convolution over time that sees only past and present steps.
 
+    Written as a sum of ``kernel`` shifted copies: for a few taps this is several times faster on CPUs
+    than ``nn.Conv1d(groups=D)``, whose depthwise backward is slow.
+
     Shapes:
         x: (M, T, D) -> (M, T, D)
     """
 
     def __init__(self, channels: int, kernel: int):
         super().__init__()
-        self.kernel = kernel
-        self.conv = nn.Conv1d(channels, channels, kernel, groups=channels, padding=kernel - 1)
+        self.channels, self.kernel = channels, kernel
+        self.weight = nn.Parameter(torch.empty(kernel, channels))
+        self.bias = nn.Parameter(torch.empty(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1.0 / math.sqrt(self.kernel)  # nn.Conv1d's default for a depthwise kernel
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
         steps = x.shape[1]
-        y = self.conv(x.transpose(1, 2))  # (M, D, T + kernel - 1)
-        return y[..., :steps].transpose(1, 2)  # (M, T, D)
+        padded = F.pad(x, (0, 0, self.kernel - 1, 0))  # (M, T + kernel - 1, D) zeros before step 0
+        # weight[kernel - 1] multiplies the current step, weight[0] the step kernel - 1 back.
+        y = self.bias + padded[:, :steps] * self.weight[0]
+        for tap in range(1, self.kernel):
+            y = y + padded[:, tap : tap + steps] * self.weight[tap]
+        return y  # (M, T, D)
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, kernel={self.kernel}"
 
 
 class GatedFeedForward(nn.Module):
@@ -50,16 +67,15 @@ class GatedFeedForward(nn.Module):
         x: (..., D) -> (..., D)
     """
 
-    def __init__(self, d_model: int, hidden: int, activation: str = "gelu", dropout: float = 0.0):
+    def __init__(self, d_model: int, hidden: int, activation: str = "gelu"):
         super().__init__()
         self.up = nn.Linear(d_model, 2 * hidden)
         self.down = nn.Linear(hidden, d_model)
         self.act = F.gelu if activation == "gelu" else F.silu
-        self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor) -> Tensor:
         gate, value = self.up(x).chunk(2, dim=-1)  # (..., hidden) each
-        return self.down(self.dropout(self.act(gate) * value))
+        return self.down(self.act(gate) * value)
 
 
 class SLSTMBlock(nn.Module):
@@ -87,7 +103,7 @@ class SLSTMBlock(nn.Module):
         self.out_norm = nn.GroupNorm(heads, d)
         self.dropout = nn.Dropout(config.dropout)
         self.ff_norm = nn.LayerNorm(d)
-        self.ff = GatedFeedForward(d, config.ff_dim, config.ff_activation, config.dropout)
+        self.ff = GatedFeedForward(d, config.ff_dim, config.ff_activation)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -107,7 +123,7 @@ class SLSTMBlock(nn.Module):
         for mod in (self.norm, self.out_norm, self.ff_norm, self.ff.up, self.ff.down):
             mod.reset_parameters()
         if self.conv is not None:
-            self.conv.conv.reset_parameters()
+            self.conv.reset_parameters()
 
     def forward(self, x: Tensor) -> Tensor:
         batch, steps, d = x.shape

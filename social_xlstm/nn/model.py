@@ -79,12 +79,20 @@ class SocialXLSTM(nn.Module):
         self.encoder = SLSTMEncoder(config)
         if config.arch == "social_xlstm":
             self.fusion: nn.Module = SocialMLSTM(
-                config.d_model, self.edge_index, self.edge_attr, num_vds,
-                heads=config.social_heads, head_dim=config.social_dim, context=config.social_context,
-                dropout=config.dropout, forget_init=config.social_forget_init,
+                config.d_model,
+                self.edge_index,
+                self.edge_attr,
+                num_vds,
+                heads=config.social_heads,
+                head_dim=config.social_dim,
+                context=config.social_context,
+                dropout=config.dropout,
+                forget_init=config.social_forget_init,
             )
         elif config.arch == "slstm_pool":
-            self.fusion = NeighbourPool(config.d_model, self.edge_index, self.edge_attr, num_vds, config.dropout)
+            self.fusion = NeighbourPool(
+                config.d_model, self.edge_index, self.edge_attr, num_vds, config.dropout
+            )
         else:
             self.fusion = LastStep()
         self.head = ForecastHead(config.d_model, config.head_dim_hidden, horizon, num_outputs, config.dropout)

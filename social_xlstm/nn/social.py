@@ -52,7 +52,9 @@ def neighbour_table(edge_index: Tensor, edge_attr: Tensor, num_nodes: int) -> tu
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"edge_index must be (2, E), got {tuple(edge_index.shape)}")
     if edge_attr.dim() != 2 or edge_attr.shape[0] != edge_index.shape[1]:
-        raise ValueError(f"edge_attr must be (E, Fe) with E={edge_index.shape[1]}, got {tuple(edge_attr.shape)}")
+        raise ValueError(
+            f"edge_attr must be (E, Fe) with E={edge_index.shape[1]}, got {tuple(edge_attr.shape)}"
+        )
     src, dst = edge_index.long()
     if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
         raise ValueError(f"edge_index holds node ids outside [0, {num_nodes})")
@@ -141,11 +143,11 @@ class SocialMLSTM(nn.Module):
             nn.init.normal_(lin.weight, std=std)
             nn.init.zeros_(lin.bias)
         with torch.no_grad():
-            # Input gates start flat (all neighbours weigh alike: the layer starts as a mean pool);
-            # forget biases start high with one timescale per head.
-            self.source.weight[2 * channels:2 * channels + self.heads].zero_()
+            # Input gates start flat (every neighbour and step is written with the same strength, so
+            # early reads are attention-like averages); forget biases start high, one timescale per head.
+            self.source.weight[2 * channels : 2 * channels + self.heads].zero_()
             forget = torch.linspace(self.forget_init, self.forget_init + 3.0, self.heads)
-            self.source.bias[2 * channels + self.heads:] = forget
+            self.source.bias[2 * channels + self.heads :] = forget
         if self.edge is not None:
             nn.init.normal_(self.edge.weight, std=std)
             with torch.no_grad():
@@ -185,7 +187,9 @@ class SocialMLSTM(nn.Module):
     def _edge_terms(self) -> tuple[Tensor, Tensor]:
         """Edge parts of keys and input gates. Shapes: k_edge (NH, N, K, DH), i_edge (NH, N, K)."""
         channels = self.heads * self.head_dim
-        k_edge, i_edge = self.edge(self.nbr_attr).split([channels, self.heads], dim=-1)  # (N, K, C), (N, K, NH)
+        k_edge, i_edge = self.edge(self.nbr_attr).split(
+            [channels, self.heads], dim=-1
+        )  # (N, K, C), (N, K, NH)
         k_edge = k_edge.unflatten(-1, (self.heads, self.head_dim)).permute(2, 0, 1, 3)  # (NH, N, K, DH)
         return k_edge, i_edge.permute(2, 0, 1)  # (NH, N, K, DH), (NH, N, K)
 

@@ -52,8 +52,8 @@ class ForecastModule(L.LightningModule):
 
     def __init__(
         self,
-        model: ModelConfig | None = None,
-        optim: OptimConfig | None = None,
+        model: ModelConfig = ModelConfig(),  # noqa: B008 - read-only default, LightningCLI shows its fields
+        optim: OptimConfig = OptimConfig(),  # noqa: B008
         loss: str = "mae",
         mape_floor: float = 1.0,
         data_info: DataInfo | None = None,

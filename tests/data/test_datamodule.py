@@ -26,8 +26,13 @@ def _frames(bump_test: bool = False):
             flow = 100 + 10 * n + t % 7 + (1e4 if bump_test and t == T - 1 else 0.0)
             rows.append((stamp, f"vd{n}", flow, 60.0 + n + (t % 3)))
     obs = pd.DataFrame(rows, columns=["timestamp", "vd_id", "flow", "speed"])
-    stations = pd.DataFrame({"vd_id": [f"vd{n}" for n in range(N)], "lat": 60.0 + 0.01 * np.arange(N),
-                             "lon": 24.9 + 0.003 * np.arange(N) ** 2})
+    stations = pd.DataFrame(
+        {
+            "vd_id": [f"vd{n}" for n in range(N)],
+            "lat": 60.0 + 0.01 * np.arange(N),
+            "lon": 24.9 + 0.003 * np.arange(N) ** 2,
+        }
+    )
     return obs, stations
 
 
@@ -77,8 +82,9 @@ def test_test_loader_covers_every_test_window(root):
 
 
 def test_tgcn_split_and_max_train_windows(root):
-    dm = TrafficDataModule(root, window=W, horizon=H, split=(0.8, 0.0, 0.2), batch_size=4, graph_k=2,
-                           max_train_windows=10)
+    dm = TrafficDataModule(
+        root, window=W, horizon=H, split=(0.8, 0.0, 0.2), batch_size=4, graph_k=2, max_train_windows=10
+    )
     assert dm.val_dataloader() == []
     assert sum(len(b["t0"]) for b in dm.train_dataloader()) == 10
     assert dm.split_ranges["test"] == (96, 120)

@@ -14,24 +14,37 @@ from social_xlstm.errors import DataError
 
 def _brute_haversine(lat1, lon1, lat2, lon2):
     p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    a = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
     return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
 
 
 def _random_stations(n=30, seed=0):
     rng = np.random.default_rng(seed)
-    return pd.DataFrame({"vd_id": [f"v{i}" for i in range(n)], "lat": rng.uniform(59.8, 60.4, n),
-                         "lon": rng.uniform(24.5, 25.5, n)})
+    return pd.DataFrame(
+        {
+            "vd_id": [f"v{i}" for i in range(n)],
+            "lat": rng.uniform(59.8, 60.4, n),
+            "lon": rng.uniform(24.5, 25.5, n),
+        }
+    )
 
 
 def test_haversine_matches_brute_force():
     st = _random_stations()
-    d = haversine_km(st["lat"].to_numpy()[:, None], st["lon"].to_numpy()[:, None],
-                     st["lat"].to_numpy()[None, :], st["lon"].to_numpy()[None, :])
+    d = haversine_km(
+        st["lat"].to_numpy()[:, None],
+        st["lon"].to_numpy()[:, None],
+        st["lat"].to_numpy()[None, :],
+        st["lon"].to_numpy()[None, :],
+    )
     for i in range(0, 30, 7):
         for j in range(30):
-            assert d[i, j] == pytest.approx(_brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), rel=1e-12,
-                                            abs=1e-9)
+            assert d[i, j] == pytest.approx(
+                _brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), rel=1e-12, abs=1e-9
+            )
     # one degree of longitude on the equator, and a much shorter one at 60 degrees north (the cos(lat) factor)
     assert haversine_km(0, 0, 0, 1) == pytest.approx(EARTH_RADIUS_KM * math.pi / 180)
     assert haversine_km(60, 0, 60, 1) == pytest.approx(EARTH_RADIUS_KM * math.pi / 180 * 0.5, abs=0.01)
@@ -40,7 +53,7 @@ def test_haversine_matches_brute_force():
 def _neighbours(graph):
     src, dst = graph.edge_index.numpy()
     out = {i: set() for i in range(graph.num_nodes)}
-    for s, t in zip(src, dst):
+    for s, t in zip(src, dst, strict=True):
         if s != t:
             out[t].add(s)
     return out
@@ -52,7 +65,9 @@ def test_neighbour_sets_match_brute_force(k, radius):
     graph = graph_from_coordinates(st, k=k, radius_km=radius)
     got = _neighbours(graph)
     for i in range(30):
-        dist = sorted((_brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), j) for j in range(30) if j != i)
+        dist = sorted(
+            (_brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), j) for j in range(30) if j != i
+        )
         chosen = dist if k is None else dist[:k]
         expected = {j for d, j in chosen if radius is None or d <= radius}
         assert got[i] == expected, i
@@ -62,10 +77,14 @@ def test_neighbour_sets_match_brute_force(k, radius):
     # one self loop per node, distance 0, weight 1
     loops = src == dst
     assert loops.sum() == 30 and sorted(src[loops]) == list(range(30))
-    assert (attr[loops, names.index("distance")] == 0).all() and (attr[loops, names.index("is_self")] == 1).all()
+    assert (attr[loops, names.index("distance")] == 0).all() and (
+        attr[loops, names.index("is_self")] == 1
+    ).all()
     assert (attr[loops, names.index("weight")] == 1).all()
     # distance feature = haversine / scale
-    brute = np.array([_brute_haversine(st.lat[t], st.lon[t], st.lat[s], st.lon[s]) for s, t in zip(src, dst)])
+    brute = np.array(
+        [_brute_haversine(st.lat[t], st.lon[t], st.lat[s], st.lon[s]) for s, t in zip(src, dst, strict=True)]
+    )
     np.testing.assert_allclose(attr[:, 0] * graph.distance_scale_km, brute, rtol=1e-5)
     assert graph.distance_scale_km == pytest.approx(np.median(brute[~loops]), rel=1e-6)
     assert graph.edge_index.dtype.is_floating_point is False and graph.edge_attr.shape == (len(src), 7)
@@ -73,12 +92,19 @@ def test_neighbour_sets_match_brute_force(k, radius):
 
 def test_bearing_road_and_offset_features():
     # dst "o" at the origin; "n" due north and "e" due east of it; n and o on road A northbound
-    st = pd.DataFrame({"vd_id": ["o", "n", "e", "s"], "lat": [0.0, 0.01, 0.0, -0.01], "lon": [0.0, 0.0, 0.01, 0.0],
-                       "road": ["A", "A", "B", "A"], "direction": ["N", "N", "N", "S"],
-                       "km": [10.0, 11.1, 3.0, 8.9]})
+    st = pd.DataFrame(
+        {
+            "vd_id": ["o", "n", "e", "s"],
+            "lat": [0.0, 0.01, 0.0, -0.01],
+            "lon": [0.0, 0.0, 0.01, 0.0],
+            "road": ["A", "A", "B", "A"],
+            "direction": ["N", "N", "N", "S"],
+            "km": [10.0, 11.1, 3.0, 8.9],
+        }
+    )
     graph = graph_from_coordinates(st, k=3)
     src, dst = graph.edge_index.numpy()
-    attr = {(s, t): a for s, t, a in zip(src, dst, graph.edge_attr.numpy())}
+    attr = {(s, t): a for s, t, a in zip(src, dst, graph.edge_attr.numpy(), strict=True)}
     names = graph.edge_attr_names
     north, east, south = attr[(1, 0)], attr[(2, 0)], attr[(3, 0)]
     col = names.index
@@ -90,18 +116,24 @@ def test_bearing_road_and_offset_features():
     assert attr[(0, 1)][col("road_offset")] == pytest.approx(-1.1 / graph.distance_scale_km, rel=1e-5)
     assert east[col("road_offset")] == 0 and south[col("road_offset")] == 0
     # weight is the Gaussian kernel of the scaled distance
-    assert north[col("weight")] == pytest.approx(math.exp(-north[col("distance")] ** 2), rel=1e-5)
+    assert north[col("weight")] == pytest.approx(math.exp(-(north[col("distance")] ** 2)), rel=1e-5)
 
 
 def test_graph_from_edges_without_coordinates():
     st = pd.DataFrame({"vd_id": ["a", "b", "c"], "lat": [np.nan] * 3, "lon": [np.nan] * 3})
-    edges = pd.DataFrame({"src": ["a", "b", "c", "a"], "dst": ["b", "c", "a", "a"],
-                          "distance_m": [1000.0, 3000.0, 2000.0, 0.0], "weight": [0.5, 0.25, 0.75, 9.0]})
+    edges = pd.DataFrame(
+        {
+            "src": ["a", "b", "c", "a"],
+            "dst": ["b", "c", "a", "a"],
+            "distance_m": [1000.0, 3000.0, 2000.0, 0.0],
+            "weight": [0.5, 0.25, 0.75, 9.0],
+        }
+    )
     graph = graph_from_edges(st, edges)
     src, dst = graph.edge_index.numpy()
-    pairs = list(zip(src.tolist(), dst.tolist()))
+    pairs = list(zip(src.tolist(), dst.tolist(), strict=True))
     assert sorted(pairs) == sorted([(0, 1), (1, 2), (2, 0), (0, 0), (1, 1), (2, 2)])
-    attr = {p: a for p, a in zip(pairs, graph.edge_attr.numpy())}
+    attr = {p: a for p, a in zip(pairs, graph.edge_attr.numpy(), strict=True)}
     assert graph.distance_scale_km == 2.0
     np.testing.assert_allclose(attr[(1, 2)], [1.5, 0, 0, 0, 0, 0, 0.25])
     np.testing.assert_allclose(attr[(0, 0)], [0, 0, 0, 1, 0, 1, 1.0])  # the file's self loop is replaced
@@ -114,3 +146,11 @@ def test_connected_components():
     st = pd.DataFrame({"vd_id": list("abcd"), "lat": [0.0, 0.001, 10.0, 10.001], "lon": [0.0] * 4})
     labels = graph_from_coordinates(st, k=1).connected_components()
     assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
+
+
+def test_co_located_vds_have_no_bearing():
+    st = pd.DataFrame({"vd_id": ["n", "s"], "lat": [1.0, 1.0], "lon": [2.0, 2.0]})
+    graph = graph_from_coordinates(st, k=1)
+    cross = (graph.edge_index[0] != graph.edge_index[1]).numpy()
+    np.testing.assert_array_equal(graph.edge_attr.numpy()[cross][:, :3], 0.0)  # distance, sin, cos
+    assert np.isfinite(graph.edge_attr.numpy()).all()

@@ -15,21 +15,29 @@ NAN = np.nan
 T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")
 # (step, vd, flow, speed); step 3 has no row at all, speed 0 means "no reading"
 ROWS = [
-    (4, "a", 15, 56), (4, "b", 16, 57), (4, "c", NAN, 0),  # unsorted on purpose
-    (0, "a", 10, 50), (0, "b", 11, 0), (0, "c", 12, 52),
-    (1, "a", 13, NAN), (1, "c", 14, 54),
+    (4, "a", 15, 56),
+    (4, "b", 16, 57),
+    (4, "c", NAN, 0),  # unsorted on purpose
+    (0, "a", 10, 50),
+    (0, "b", 11, 0),
+    (0, "c", 12, 52),
+    (1, "a", 13, NAN),
+    (1, "c", 14, 54),
     (2, "b", 0, 55),
     (5, "c", 17, 58),
 ]
 # panel order is the stations order c, a, b
-EXPECTED = np.array([
-    [[12, 52], [10, 50], [11, NAN]],
-    [[14, 54], [13, NAN], [NAN, NAN]],
-    [[NAN, NAN], [NAN, NAN], [0, 55]],
-    [[NAN, NAN], [NAN, NAN], [NAN, NAN]],
-    [[NAN, NAN], [15, 56], [16, 57]],
-    [[17, 58], [NAN, NAN], [NAN, NAN]],
-], dtype=np.float32)  # (T=6, N=3, F=2)
+EXPECTED = np.array(
+    [
+        [[12, 52], [10, 50], [11, NAN]],
+        [[14, 54], [13, NAN], [NAN, NAN]],
+        [[NAN, NAN], [NAN, NAN], [0, 55]],
+        [[NAN, NAN], [NAN, NAN], [NAN, NAN]],
+        [[NAN, NAN], [15, 56], [16, 57]],
+        [[17, 58], [NAN, NAN], [NAN, NAN]],
+    ],
+    dtype=np.float32,
+)  # (T=6, N=3, F=2)
 
 
 def _observations() -> pd.DataFrame:
@@ -40,8 +48,13 @@ def _observations() -> pd.DataFrame:
 
 def _write(tmp_path, observations, meta=None):
     stations = pd.DataFrame({"vd_id": ["c", "a", "b"], "lat": [25.0, 25.01, 25.02], "lon": [121.5] * 3})
-    meta = meta or DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="Asia/Taipei",
-                               zero_is_missing=["speed"])
+    meta = meta or DatasetMeta(
+        "toy",
+        "5min",
+        {"flow": "veh/5min", "speed": "km/h"},
+        timezone="Asia/Taipei",
+        zero_is_missing=["speed"],
+    )
     return write_dataset(tmp_path / "ds", observations, stations, meta)
 
 
@@ -95,7 +108,9 @@ def test_slice_time_and_select(tmp_path):
 def test_infinite_value_raises(tmp_path):
     obs = _observations()
     obs.loc[8, "flow"] = np.inf  # step 2, VD b
-    with pytest.raises(DataError, match=r"observations.parquet: column 'flow': 1 infinite value.*00:10:00.*'b'"):
+    with pytest.raises(
+        DataError, match=r"observations.parquet: column 'flow': 1 infinite value.*00:10:00.*'b'"
+    ):
         load_panel(_write(tmp_path, obs))
 
 
@@ -110,3 +125,13 @@ def test_integer_value_columns_are_read(tmp_path):
     pq.write_table(raw, root / "observations.parquet")  # int64 flow, millisecond timestamps
     panel = load_panel(root)
     assert panel.values[0, 1, 0] == 10 and panel.values[4, 2, 0] == 16 and panel.values.dtype == np.float32
+
+
+def test_files_without_statistics_give_the_same_panel(tmp_path):
+    import pyarrow.parquet as pq
+
+    root = _write(tmp_path, _observations())
+    table = pq.read_table(root / "observations.parquet")
+    pq.write_table(table, root / "observations.parquet", write_statistics=False)
+    assert pq.ParquetFile(root / "observations.parquet").metadata.row_group(0).column(0).statistics is None
+    np.testing.assert_array_equal(load_panel(root).values, EXPECTED)

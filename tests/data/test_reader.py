@@ -33,8 +33,13 @@ META = DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezon
 
 
 def _write(tmp_path: Path, obs=None, stations=None, edges=None, meta=META) -> Path:
-    return write_dataset(tmp_path / "ds", _obs() if obs is None else obs,
-                         _stations() if stations is None else stations, meta, edges)
+    return write_dataset(
+        tmp_path / "ds",
+        _obs() if obs is None else obs,
+        _stations() if stations is None else stations,
+        meta,
+        edges,
+    )
 
 
 def _replace_obs(root: Path, table: pa.Table) -> Path:
@@ -45,9 +50,12 @@ def _replace_obs(root: Path, table: pa.Table) -> Path:
 
 def _raw(steps: int = 6) -> dict:
     frame = _obs(steps)
-    return {"timestamp": pa.array(frame["timestamp"], pa.timestamp("us", tz="UTC")),
-            "vd_id": pa.array(frame["vd_id"], pa.string()),
-            "flow": pa.array(frame["flow"], pa.float32()), "speed": pa.array(frame["speed"], pa.float32())}
+    return {
+        "timestamp": pa.array(frame["timestamp"], pa.timestamp("us", tz="UTC")),
+        "vd_id": pa.array(frame["vd_id"], pa.string()),
+        "flow": pa.array(frame["flow"], pa.float32()),
+        "speed": pa.array(frame["speed"], pa.float32()),
+    }
 
 
 def test_valid_dataset_loads(tmp_path):
@@ -70,8 +78,12 @@ def test_directory_of_files_and_cross_file_duplicates(tmp_path):
     rows = sum(len(b.time_index) for b in iter_observations(ds))
     assert rows == 18
     # the same row again in a third file
-    pq.write_table(pa.Table.from_pandas(obs.iloc[[4]], preserve_index=False).cast(
-        pq.read_schema(ds.observation_files[0])), root / "observations" / "part-00003.parquet")
+    pq.write_table(
+        pa.Table.from_pandas(obs.iloc[[4]], preserve_index=False).cast(
+            pq.read_schema(ds.observation_files[0])
+        ),
+        root / "observations" / "part-00003.parquet",
+    )
     with pytest.raises(DataError, match=r"part-00003\.parquet.*'timestamp', 'vd_id'.*already seen") as err:
         load_dataset(root)
     assert re.search(r"\n    0\s+2024-03-04 00:05:00\+00:00\s+b$", str(err.value))
@@ -97,7 +109,9 @@ def test_missing_column_suggests_close_name(tmp_path):
     raw = _raw()
     raw["speeed"] = raw.pop("speed")
     path = _replace_obs(root, pa.table(raw))
-    with pytest.raises(DataError, match=r"observations.parquet: missing column 'speed' \(did you mean 'speeed'\?\)"):
+    with pytest.raises(
+        DataError, match=r"observations.parquet: missing column 'speed' \(did you mean 'speeed'\?\)"
+    ):
         load_dataset(root)
     assert path.exists()
     stations = _stations().rename(columns={"lat": "latitude"})
@@ -134,7 +148,9 @@ def test_duplicate_rows_within_file(tmp_path):
     obs = _obs()
     obs = pd.concat([obs, obs.iloc[[7]]], ignore_index=True)
     root = _write(tmp_path, obs=obs)
-    with pytest.raises(DataError, match=r"observations.parquet: columns 'timestamp', 'vd_id': 1 duplicate") as err:
+    with pytest.raises(
+        DataError, match=r"observations.parquet: columns 'timestamp', 'vd_id': 1 duplicate"
+    ) as err:
         load_dataset(root)
     # both copies are shown, with their row numbers in the file
     assert "\n    7 " in str(err.value) and "\n    18 " in str(err.value)
@@ -143,8 +159,11 @@ def test_duplicate_rows_within_file(tmp_path):
 def test_vd_without_station(tmp_path):
     obs = _obs(vds=["a", "b", "c", "zz"])
     root = _write(tmp_path, obs=obs)
-    with pytest.raises(DataError, match=r"observations.parquet: column 'vd_id': 1 VD\(s\) have no row in "
-                                        r"stations.parquet \(zz\)") as err:
+    with pytest.raises(
+        DataError,
+        match=r"observations.parquet: column 'vd_id': 1 VD\(s\) have no row in "
+        r"stations.parquet \(zz\)",
+    ) as err:
         load_dataset(root)
     # at most five example rows
     body = str(err.value).split("e.g. rows\n")[1].splitlines()
@@ -154,7 +173,9 @@ def test_vd_without_station(tmp_path):
 def test_station_without_coordinates_needs_edges(tmp_path):
     stations = _stations()
     stations.loc[1, "lat"] = np.nan
-    with pytest.raises(DataError, match=r"stations.parquet: columns 'lat'/'lon': 1 VD\(s\) without coordinates"):
+    with pytest.raises(
+        DataError, match=r"stations.parquet: columns 'lat'/'lon': 1 VD\(s\) without coordinates"
+    ):
         load_dataset(_write(tmp_path, stations=stations))
     edges = pd.DataFrame({"src": ["a", "b"], "dst": ["b", "c"], "distance_m": [500.0, 700.0]})
     ds = load_dataset(_write(tmp_path / "e", stations=stations, edges=edges))
@@ -180,8 +201,11 @@ def test_bad_edges_and_stations(tmp_path):
 def test_irregular_timestamps(tmp_path):
     obs = _obs()
     obs.loc[5, "timestamp"] = obs.loc[5, "timestamp"] + pd.Timedelta("2min")
-    with pytest.raises(DataError, match=r"observations.parquet: column 'timestamp': 1 timestamp\(s\) off the "
-                                        r"regular 5min grid") as err:
+    with pytest.raises(
+        DataError,
+        match=r"observations.parquet: column 'timestamp': 1 timestamp\(s\) off the "
+        r"regular 5min grid",
+    ) as err:
         load_dataset(_write(tmp_path, obs=obs))
     assert "00:07:00" in str(err.value)
 
@@ -216,8 +240,11 @@ def test_time_zones_absent_or_mixed(tmp_path):
     other = pa.table(_raw()).slice(9)
     other = other.set_column(0, "timestamp", other.column(0).cast(pa.timestamp("us", tz="Asia/Taipei")))
     pq.write_table(other, root / "observations" / "part-00002.parquet")
-    with pytest.raises(DataError, match="part-00002.parquet: column 'timestamp' has time zone 'Asia/Taipei' but "
-                                        "earlier files use 'UTC'; mixed"):
+    with pytest.raises(
+        DataError,
+        match="part-00002.parquet: column 'timestamp' has time zone 'Asia/Taipei' but "
+        "earlier files use 'UTC'; mixed",
+    ):
         load_dataset(root)
 
 
@@ -234,7 +261,17 @@ def test_null_keys(tmp_path):
 
 def test_bad_meta(tmp_path):
     with pytest.raises(DataError, match="dataset.json: 'timezone' 'Mars/Olympus'"):
-        load_dataset(_write(tmp_path, meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""}, timezone="Mars/Olympus")))
-    with pytest.raises(DataError, match=r"dataset.json: 'zero_is_missing' names \['sped'\].*did you mean 'speed'"):
-        load_dataset(_write(tmp_path / "z", meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""},
-                                                              zero_is_missing=["sped"])))
+        load_dataset(
+            _write(
+                tmp_path, meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""}, timezone="Mars/Olympus")
+            )
+        )
+    with pytest.raises(
+        DataError, match=r"dataset.json: 'zero_is_missing' names \['sped'\].*did you mean 'speed'"
+    ):
+        load_dataset(
+            _write(
+                tmp_path / "z",
+                meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""}, zero_is_missing=["sped"]),
+            )
+        )

@@ -42,7 +42,11 @@ def test_windows_belong_by_target_steps(window, horizon):
     num_steps = 97
     ranges = chronological_split(num_steps)
     for lo, hi in ranges.values():
-        brute = [s for s in range(num_steps - window - horizon + 1) if lo <= s + window and s + window + horizon <= hi]
+        brute = [
+            s
+            for s in range(num_steps - window - horizon + 1)
+            if lo <= s + window and s + window + horizon <= hi
+        ]
         np.testing.assert_array_equal(window_starts((lo, hi), window, horizon), brute)
     # every test target step is forecast at every horizon step by exactly one window
     starts = window_starts(ranges["test"], window, horizon)
@@ -53,18 +57,23 @@ def test_windows_belong_by_target_steps(window, horizon):
 
 
 # values (T=4, N=2, F=2); the mask hides some cells, whose values must not count
-VALUES = np.array([
-    [[1.0, 10.0], [3.0, 5.0]],
-    [[999.0, 5.0], [5.0, 5.0]],
-    [[7.0, 5.0], [-999.0, 5.0]],
-    [[100.0, 100.0], [100.0, 100.0]],
-], dtype=np.float32)
-MASK = np.array([
-    [[True, True], [True, True]],
-    [[False, True], [True, True]],
-    [[True, True], [False, True]],
-    [[True, True], [True, True]],
-])
+VALUES = np.array(
+    [
+        [[1.0, 10.0], [3.0, 5.0]],
+        [[999.0, 5.0], [5.0, 5.0]],
+        [[7.0, 5.0], [-999.0, 5.0]],
+        [[100.0, 100.0], [100.0, 100.0]],
+    ],
+    dtype=np.float32,
+)
+MASK = np.array(
+    [
+        [[True, True], [True, True]],
+        [[False, True], [True, True]],
+        [[True, True], [False, True]],
+        [[True, True], [True, True]],
+    ]
+)
 
 
 def test_scaler_fits_observed_training_values_only():

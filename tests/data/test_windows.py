@@ -23,8 +23,15 @@ def _panel() -> Panel:
     values = rng.normal(50, 10, size=(T, N, 3)).astype(np.float32)
     values[rng.random(values.shape) < 0.2] = np.nan
     stamps = pd.date_range("2024-03-04 00:00", periods=T, freq="15min", tz="UTC")
-    return Panel(values, ~np.isnan(values), stamps, [f"v{i}" for i in range(N)], ["flow", "speed", "occ"],
-                 "15min", "America/Los_Angeles")
+    return Panel(
+        values,
+        ~np.isnan(values),
+        stamps,
+        [f"v{i}" for i in range(N)],
+        ["flow", "speed", "occ"],
+        "15min",
+        "America/Los_Angeles",
+    )
 
 
 def test_item_matches_hand_indexing():
@@ -35,26 +42,31 @@ def test_item_matches_hand_indexing():
     assert len(data) == 7  # starts 0, 2, ..., 12
     item = data[3]
     s = 6
-    x = (panel.values[s:s + 5] - scaler.mean.astype(np.float32)) / scaler.std.astype(np.float32)
-    x[~panel.mask[s:s + 5]] = 0
+    x = (panel.values[s : s + 5] - scaler.mean.astype(np.float32)) / scaler.std.astype(np.float32)
+    x[~panel.mask[s : s + 5]] = 0
     np.testing.assert_allclose(item["x"].numpy(), x, rtol=1e-6, atol=1e-6)
-    np.testing.assert_array_equal(item["x_mask"].numpy(), panel.mask[s:s + 5])
-    np.testing.assert_array_equal(item["time"].numpy(), time_features(panel.timestamps, panel.timezone)[s:s + 5])
-    y = panel.values[s + 5:s + 8][:, :, [2, 0]]
+    np.testing.assert_array_equal(item["x_mask"].numpy(), panel.mask[s : s + 5])
+    np.testing.assert_array_equal(
+        item["time"].numpy(), time_features(panel.timestamps, panel.timezone)[s : s + 5]
+    )
+    y = panel.values[s + 5 : s + 8][:, :, [2, 0]]
     np.testing.assert_array_equal(item["y_mask"].numpy(), ~np.isnan(y))
     np.testing.assert_array_equal(item["y"].numpy(), np.nan_to_num(y, nan=0.0))
     assert item["t0"].item() == s + 4 and item["t0"].dtype == torch.int64
     assert item["x"].shape == (5, N, 3) and item["y"].shape == (3, N, 2) and item["time"].shape == (5, 4)
-    assert not torch.isnan(arrays.x).any() and not torch.isnan(arrays.y).any()
+    assert not torch.isnan(item["x"]).any() and not torch.isnan(item["y"]).any()
 
 
-def test_items_are_views_not_copies():
+def test_no_copy_of_the_panel():
     panel = _panel()
     arrays = WindowArrays.from_panel(panel, StandardScaler().fit(panel.values, panel.mask))
+    # the datasets share the panel's memory; only an item's own W + H steps are computed
+    assert np.shares_memory(arrays.values.numpy(), panel.values)
+    assert np.shares_memory(arrays.mask.numpy(), panel.mask)
     data = WindowDataset(arrays, 4, 2, range(0, 20))
     item = data[5]
-    assert item["x"].untyped_storage().data_ptr() == arrays.x.untyped_storage().data_ptr()
-    assert item["y"].untyped_storage().data_ptr() == arrays.y.untyped_storage().data_ptr()
+    assert item["x_mask"].untyped_storage().data_ptr() == arrays.mask.untyped_storage().data_ptr()
+    assert item["x"].shape == (4, N, 3)
     batch = next(iter(DataLoader(data, batch_size=8)))
     assert batch["x"].shape == (8, 4, N, 3) and batch["y_mask"].shape == (8, 2, N, 3)
     torch.testing.assert_close(batch["t0"], torch.arange(3, 11))
@@ -75,8 +87,15 @@ def test_time_features_local_clock():
     feats = time_features(stamps, "America/Los_Angeles")
     day = np.array([8 / 24, 20 / 24])
     week = (np.array([0, 0]) + day) / 7  # both are Monday in local time
-    expected = np.stack([np.sin(2 * np.pi * day), np.cos(2 * np.pi * day),
-                         np.sin(2 * np.pi * week), np.cos(2 * np.pi * week)], axis=1)
+    expected = np.stack(
+        [
+            np.sin(2 * np.pi * day),
+            np.cos(2 * np.pi * day),
+            np.sin(2 * np.pi * week),
+            np.cos(2 * np.pi * week),
+        ],
+        axis=1,
+    )
     np.testing.assert_allclose(feats, expected, atol=1e-6)
     assert feats.dtype == np.float32
     # Monday 08:00 -> slot 8 * 12 = 96 of 5-minute slots; Monday 20:00 local is 04:00 UTC Tuesday

@@ -67,7 +67,9 @@ def test_fp32_matches_fp64_reference(forget):
     actual = _run(_cpu, leaves32, forget)
     for name, a, e in zip(NAMES, actual, expected, strict=True):
         assert a.dtype == torch.float32, name
-        torch.testing.assert_close(a.double(), e, rtol=3e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            a.double(), e, rtol=3e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_bf16_inputs_keep_fp32_states_and_bf16_error():
@@ -111,8 +113,8 @@ def test_long_sequence_stress_is_finite_and_matches():
         # against that of the fp32 reference, both measured against an fp64 reference.
         with torch.no_grad():
             h_32, _ = slstm_reference(*leaves[:3], tuple(leaves[3:]), forget=forget)
-            h_64, _ = slstm_reference(*(x.double() for x in leaves[:3]), tuple(x.double() for x in leaves[3:]),
-                                      forget=forget)
+            leaves_64 = [x.double() for x in leaves]
+            h_64, _ = slstm_reference(*leaves_64[:3], tuple(leaves_64[3:]), forget=forget)
         err_ours = (outputs[0].double() - h_64).abs().max().item()
         err_plain = (h_32.double() - h_64).abs().max().item()
         assert err_ours <= 2 * err_plain + 1e-6, f"{forget}: {err_ours} vs plain torch {err_plain}"

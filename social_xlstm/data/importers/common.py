@@ -90,7 +90,8 @@ def read_csv(path: str | Path, *, header: bool = True, string_cols: Sequence[str
     """
     path = check_file(path)
     read_opts = pacsv.ReadOptions(autogenerate_column_names=not header)
-    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in string_cols})
+    # Only an empty cell is missing: text such as "n/a" must fail loudly in to_float, not become NaN.
+    convert = pacsv.ConvertOptions(column_types={c: pa.string() for c in string_cols}, null_values=[""])
     try:
         table = pacsv.read_csv(path, read_options=read_opts, convert_options=convert)
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
@@ -278,7 +279,10 @@ def localise(
     if gone.any():
         rows = np.flatnonzero(gone)
         examples = ", ".join(f"row {r}: {naive.iloc[r]}" for r in rows[:3])
-        msg = f"{path}: column {column!r}: {len(rows)} rows fall in the hour skipped by daylight saving in {tz} ({examples})"
+        msg = (
+            f"{path}: column {column!r}: {len(rows)} rows fall in the hour skipped by daylight saving "
+            f"in {tz} ({examples})"
+        )
         if gap == "raise":
             raise DataError(
                 msg + "; the clock of this file ignores DST: pass a fixed-offset zone (e.g. 'Etc/GMT+8')"
@@ -313,7 +317,8 @@ def parse_times(values: pd.Series, path: str | Path, column: str, tz: str | None
             aware_row = int(np.flatnonzero(has_offset & present)[0])
             naive_row = int(np.flatnonzero(~has_offset & present)[0])
             raise DataError(
-                f"{path}: column {column!r} mixes time zones: row {aware_row} {text.iloc[aware_row]!r} has a UTC "
+                f"{path}: column {column!r} mixes time zones: row {aware_row} {text.iloc[aware_row]!r} "
+                "has a UTC "
                 f"offset but row {naive_row} {text.iloc[naive_row]!r} has none"
             )
         naive = not has_offset[present].any()
@@ -326,7 +331,8 @@ def parse_times(values: pd.Series, path: str | Path, column: str, tz: str | None
             rows = np.flatnonzero(bad)[:3]
             examples = ", ".join(f"row {r}: {text.iloc[r]!r}" for r in rows)
             raise DataError(
-                f"{path}: column {column!r} has unparsable timestamps ({int(bad.sum())} rows, e.g. {examples})"
+                f"{path}: column {column!r} has unparsable timestamps ({int(bad.sum())} rows, e.g. "
+                f"{examples})"
             )
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
@@ -490,7 +496,8 @@ def read_stations(path: str | Path, mapping: dict[str, str] | None = None) -> pd
         raw = read_csv(path, header=False)
         if raw.shape[1] not in (3, 4):
             raise DataError(
-                f"{path}: a stations file without header needs columns [index,] id, lat, lon; got {raw.shape[1]}"
+                f"{path}: a stations file without header needs columns [index,] id, lat, lon; got "
+                f"{raw.shape[1]}"
             )
         raw.columns = ["vd_id", "lat", "lon"] if raw.shape[1] == 3 else ["index", "vd_id", "lat", "lon"]
     else:
@@ -521,7 +528,8 @@ def read_stations(path: str | Path, mapping: dict[str, str] | None = None) -> pd
     if dup.any():
         rows = np.flatnonzero(dup.to_numpy())[:3]
         raise DataError(
-            f"{path}: column {picked['vd_id']!r}: duplicate VD id {out['vd_id'].iloc[rows[0]]!r} (rows {list(rows)})"
+            f"{path}: column {picked['vd_id']!r}: duplicate VD id {out['vd_id'].iloc[rows[0]]!r} (rows "
+            f"{list(rows)})"
         )
     return out
 
@@ -666,7 +674,7 @@ def read_edges(
     """Read a graph file: an edge list, or a dense adjacency matrix (CSV/NPY/NPZ/pickle).
 
     A file is a dense matrix when it is ``.npy``/``.npz``/``.pkl``, or a CSV with more than 3 columns, or
-    a square CSV whose size equals the number of VDs. A matrix without ids of its own takes ``ids``
+    a CSV whose header is exactly the VD ids. A matrix without ids of its own takes ``ids``
     (the VD order of the series), as T-GCN's ``los_adj.csv`` follows the columns of ``los_speed.csv``.
 
     Returns:
@@ -676,11 +684,11 @@ def read_edges(
     suffix = path.suffix.lower()
     dense = suffix in (".npy", ".npz", ".pkl", ".pickle")
     if suffix not in (".parquet", ".pq") and not dense:
-        width = len(_first_line(path))
-        dense = width > 3 or (ids is not None and width == len(ids) and width not in (2, 3))
-        if not dense and ids is not None and width == len(ids):
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                dense = sum(1 for line in fh if line.strip()) == len(ids)
+        first = _first_line(path)
+        header = not all(map(_is_number, first))
+        # A header of VD ids, or more than 3 columns, is a matrix; a 2- or 3-column file without header
+        # is read as an edge list (a 2- or 3-VD matrix must name its VDs in a header to be recognised).
+        dense = len(first) > 3 or (header and ids is not None and set(first) == {str(i) for i in ids})
     if not dense:
         edges = read_edge_list(path, value, cost_unit)
         return edges[edges["src"] != edges["dst"]].reset_index(drop=True)
@@ -736,7 +744,8 @@ def finish_edges(
             row = int(np.flatnonzero(unknown.to_numpy())[0])
             bad = edges["src"].iloc[row] if edges["src"].iloc[row] not in known else edges["dst"].iloc[row]
             raise DataError(
-                f"{path}: edge row {row} ({edges['src'].iloc[row]} -> {edges['dst'].iloc[row]}) names VD {bad!r} "
+                f"{path}: edge row {row} ({edges['src'].iloc[row]} -> {edges['dst'].iloc[row]}) names VD "
+                f"{bad!r} "
                 f"which has no station/series{suggest(bad, sorted(known))}; {int(unknown.sum())} such edges"
             )
     edges = edges.reset_index(drop=True)
@@ -744,7 +753,8 @@ def finish_edges(
     if dup.any():
         rows = list(np.flatnonzero(dup.to_numpy())[:3])
         raise DataError(
-            f"{path}: duplicate edge {edges['src'].iloc[rows[0]]} -> {edges['dst'].iloc[rows[0]]} (rows {rows})"
+            f"{path}: duplicate edge {edges['src'].iloc[rows[0]]} -> {edges['dst'].iloc[rows[0]]} (rows "
+            f"{rows})"
         )
     if "distance_m" not in edges:
         edges["distance_m"] = np.nan
@@ -759,7 +769,8 @@ def finish_edges(
         if (need & ~np.isfinite(dist)).any():
             row = int(np.flatnonzero(need & ~np.isfinite(dist))[0])
             raise DataError(
-                f"{path}: edge {edges['src'].iloc[row]} -> {edges['dst'].iloc[row]} has no distance and its VDs "
+                f"{path}: edge {edges['src'].iloc[row]} -> {edges['dst'].iloc[row]} has no distance and "
+                "its VDs "
                 "have no coordinates; give a distance column (src,dst,distance) or a stations file"
             )
     cols = ["src", "dst", "distance_m"] + (["weight"] if "weight" in edges else [])
@@ -799,7 +810,7 @@ occupancy as a fraction of time (0..1), speed in miles per hour."""
 
 
 def expand_sources(sources: Sequence[str | Path]) -> list[Path]:
-    """Files named in SRC; a directory stands for the files directly inside it (sorted, hidden ones skipped)."""
+    """Files named in SRC; a directory stands for the files directly in it (sorted, hidden ones skipped)."""
     if not sources:
         raise UserError("no source files given (SRC...)")
     files: list[Path] = []
@@ -843,7 +854,10 @@ def add_graph_arguments(parser, stations_help: str = "CSV/Parquet with VD id, la
     parser.add_argument(
         "--edges",
         metavar="FILE",
-        help="graph: edge list src,dst[,distance|cost|weight] (CSV/Parquet) or dense N x N matrix (CSV/NPY/pickle)",
+        help=(
+            "graph: edge list src,dst[,distance|cost|weight] (CSV/Parquet) or dense N x N matrix "
+            "(CSV/NPY/pickle)"
+        ),
     )
     parser.add_argument(
         "--edge-value",

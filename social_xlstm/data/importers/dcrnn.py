@@ -38,21 +38,28 @@ from social_xlstm.errors import DataError, UserError
 
 DEFAULT_TZ = "America/Los_Angeles"
 SOURCES = {
-    "metr-la": "DCRNN release (github.com/liyaguang/DCRNN): metr-la.h5, LA County loop detectors, Mar-Jun 2012",
-    "pems-bay": "DCRNN release (github.com/liyaguang/DCRNN): pems-bay.h5, Caltrans PeMS Bay Area, Jan-Jun 2017",
+    "metr-la": "DCRNN release (github.com/liyaguang/DCRNN): metr-la.h5, LA County loop detectors, 2012",
+    "pems-bay": "DCRNN release (github.com/liyaguang/DCRNN): pems-bay.h5, Caltrans PeMS Bay Area, 2017",
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest metr-la|pems-bay``."""
-    parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})")
+    parser.add_argument(
+        "--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})"
+    )
     parser.add_argument(
         "--dst-gap",
         choices=("drop", "raise"),
         default="drop",
-        help="rows at local times skipped by daylight saving: drop them with a warning, or fail (default: drop)",
+        help=(
+            "rows at local times skipped by daylight saving: drop them with a warning, or fail (default: "
+            "drop)"
+        ),
     )
-    parser.add_argument("--key", default=None, help="HDF5 key of the table (default: the only one in the file)")
+    parser.add_argument(
+        "--key", default=None, help="HDF5 key of the table (default: the only one in the file)"
+    )
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
@@ -120,7 +127,7 @@ def import_dcrnn(
         h5: the speed table (``metr-la.h5`` / ``pems-bay.h5``).
         out: output dataset directory.
         name: dataset name written to ``dataset.json``.
-        locations: ``graph_sensor_locations*.csv``; without it, a graph (``adjacency``/``distances``) is needed.
+        locations: ``graph_sensor_locations*.csv`` (else a graph: ``adjacency``/``distances``).
         adjacency: ``adj_mx*.pkl``.
         distances: ``distances_*.csv`` (``from,to,cost`` in metres).
         tz: time zone of the naive timestamps.
@@ -136,7 +143,9 @@ def import_dcrnn(
     if len(set(ids)) != len(ids):
         raise DataError(f"{h5}: sensor ids repeat among the columns")
     if frame.index.has_duplicates:
-        raise DataError(f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})")
+        raise DataError(
+            f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})"
+        )
     if frame.index.tz is not None:
         times, keep = frame.index.tz_convert("UTC"), np.ones(len(frame), dtype=bool)
     else:
@@ -153,7 +162,9 @@ def import_dcrnn(
         variables={"speed": "mph"},
         timezone=tz,
         source=SOURCES.get(name, "DCRNN release (github.com/liyaguang/DCRNN)"),
-        licence="graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence",
+        licence=(
+            "graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence"
+        ),
         zero_is_missing=["speed"],
     )
     observations = common.wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
@@ -173,7 +184,10 @@ def _graph(ids: list[str], adjacency: str | Path | None, distances: str | Path |
     pkl_ids, adj = common.read_adjacency_pickle(adjacency)
     extra = sorted(set(pkl_ids) - set(ids))
     if extra:
-        raise DataError(f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. {extra[:3]})")
+        raise DataError(
+            f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. "
+            f"{extra[:3]})"
+        )
     edges = common.matrix_to_edges(adj, pkl_ids)
     if road is not None:
         edges = edges.merge(road[["src", "dst", "distance_m"]], on=["src", "dst"], how="left")

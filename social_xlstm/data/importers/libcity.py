@@ -34,14 +34,24 @@ from social_xlstm.errors import DataError
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest libcity``."""
     parser.add_argument(
-        "--tz", default=None, help="read the .dyna times as wall-clock times in this zone (default: literal UTC)"
+        "--tz",
+        default=None,
+        help="read the .dyna times as wall-clock times in this zone (default: literal UTC)",
     )
     parser.add_argument(
-        "--dst-gap", choices=("drop", "raise"), default="drop", help="rows in the hour skipped by DST (with --tz)"
+        "--dst-gap",
+        choices=("drop", "raise"),
+        default="drop",
+        help="rows in the hour skipped by DST (with --tz)",
     )
-    parser.add_argument("--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)")
     parser.add_argument(
-        "--cost-unit", choices=tuple(common.COST_UNITS), default="m", help="unit of .rel distances (default: m)"
+        "--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)"
+    )
+    parser.add_argument(
+        "--cost-unit",
+        choices=tuple(common.COST_UNITS),
+        default="m",
+        help="unit of .rel distances (default: m)",
     )
 
 
@@ -191,7 +201,8 @@ def import_libcity(
         freq=freq,
         variables={n: common.CALTRANS_UNITS.get(n, "unknown") for n in names},
         timezone=tz or "UTC",
-        source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}" + (f", {Path(rel).name}" if rel else ""),
+        source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}"
+        + (f", {Path(rel).name}" if rel else ""),
         licence="as the original dataset (LibCity redistributes public research benchmarks)",
         zero_is_missing=[],
     )

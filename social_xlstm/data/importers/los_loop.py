@@ -38,11 +38,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--locations",
         metavar="FILE",
-        help="sensor coordinates, e.g. DCRNN's graph_sensor_locations.csv (index,sensor_id,latitude,longitude); "
-        "required: edge distances are computed from them",
+        help=(
+            "sensor coordinates, e.g. DCRNN's graph_sensor_locations.csv "
+            "(index,sensor_id,latitude,longitude); required: edge distances are computed from them"
+        ),
     )
-    parser.add_argument("--start", default=DEFAULT_START, help=f"local time of row 0 (default: {DEFAULT_START})")
-    parser.add_argument("--freq", default=DEFAULT_FREQ, help=f"interval between rows (default: {DEFAULT_FREQ})")
+    parser.add_argument(
+        "--start", default=DEFAULT_START, help=f"local time of row 0 (default: {DEFAULT_START})"
+    )
+    parser.add_argument(
+        "--freq", default=DEFAULT_FREQ, help=f"interval between rows (default: {DEFAULT_FREQ})"
+    )
     parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of --start (default: {DEFAULT_TZ})")
 
 
@@ -99,12 +105,18 @@ def import_los_loop(
     values = np.column_stack([common.to_float(frame[c], speed_csv, str(c)) for c in frame.columns])  # (T, N)
     if locations is None:
         raise DataError(
-            f"{adj_csv}: los-loop's adjacency holds Gaussian-kernel weights, from which road distances cannot be "
+            f"{adj_csv}: los-loop's adjacency holds Gaussian-kernel weights, from which road distances "
+            "cannot be "
             "recovered; pass --locations (e.g. dcrnn-sensor-graphs/graph_sensor_locations.csv) so that edge "
             "distances come from the sensors' coordinates"
         )
     stations = common.read_stations(locations)
-    raw_edges = common.read_edges(adj_csv, ids=ids, value="weight")
+    adj, _ = common.read_matrix(adj_csv)  # (N, N), rows and columns in the order of the speed columns
+    if adj.shape[0] != len(ids):
+        raise DataError(
+            f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors"
+        )
+    raw_edges = common.matrix_to_edges(adj, ids)
     missing = sorted(set(ids) - set(stations["vd_id"]))
     if missing:
         raise DataError(

@@ -32,7 +32,12 @@ from social_xlstm.data.importers import common
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 
-DEFAULT_STARTS = {"PEMS03": "2018-09-01", "PEMS04": "2018-01-01", "PEMS07": "2017-05-01", "PEMS08": "2016-07-01"}
+DEFAULT_STARTS = {
+    "PEMS03": "2018-09-01",
+    "PEMS04": "2018-01-01",
+    "PEMS07": "2017-05-01",
+    "PEMS08": "2016-07-01",
+}
 DEFAULT_TZ = "America/Los_Angeles"
 CHANNELS = {3: ["flow", "occupancy", "speed"], 1: ["flow"]}
 
@@ -53,10 +58,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--variables", default=None, help="names of the C channels, comma separated (default: by C, see docs)"
     )
     parser.add_argument(
-        "--cost-unit", choices=tuple(common.COST_UNITS), default="m", help="unit of the graph's cost (default: m)"
+        "--cost-unit",
+        choices=tuple(common.COST_UNITS),
+        default="m",
+        help="unit of the graph's cost (default: m)",
     )
     parser.add_argument(
-        "--zero-is-missing", default="", help="variables whose 0 means no reading, comma separated (default: none)"
+        "--zero-is-missing",
+        default="",
+        help="variables whose 0 means no reading, comma separated (default: none)",
     )
 
 
@@ -92,7 +102,9 @@ def read_ids(path: str | Path) -> list[str]:
     path = common.check_file(path, "id file")
     ids = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if len(set(ids)) != len(ids):
-        raise DataError(f"{path}: sensor ids repeat (e.g. {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]!r})")
+        raise DataError(
+            f"{path}: sensor ids repeat (e.g. {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]!r})"
+        )
     return ids
 
 
@@ -131,7 +143,9 @@ def import_pems(
     name = dataset_name(npz)
     if start is None:
         if name is None:
-            raise UserError(f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start")
+            raise UserError(
+                f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start"
+            )
         start = DEFAULT_STARTS[name]
     start_ts = common.parse_start(start)
     common.parse_freq(freq)
@@ -143,7 +157,9 @@ def import_pems(
     n_time, n_vd, n_chan = data.shape
     if variables is None:
         if n_chan not in CHANNELS:
-            raise DataError(f"{npz}: {n_chan} channels; name them with --variables (e.g. flow,occupancy,speed)")
+            raise DataError(
+                f"{npz}: {n_chan} channels; name them with --variables (e.g. flow,occupancy,speed)"
+            )
         variables = CHANNELS[n_chan]
     if len(variables) != n_chan:
         raise UserError(f"--variables names {len(variables)} channels but {npz} has {n_chan}")
@@ -153,7 +169,9 @@ def import_pems(
     if len(ids) != n_vd:
         raise DataError(f"{ids_file}: {len(ids)} ids but {npz} has N = {n_vd} sensors")
     if graph is None:
-        raise DataError(f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required")
+        raise DataError(
+            f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required"
+        )
     edges = _index_edges(common.read_edge_list(graph, value="distance", cost_unit=cost_unit), ids, graph)
     stations = common.stations_for(ids, None, edges, npz)
     edges = common.finish_edges(edges[edges["src"] != edges["dst"]], stations, graph)
@@ -187,7 +205,8 @@ def _index_edges(edges: pd.DataFrame, ids: list[str], path: str | Path) -> pd.Da
         if bad.any():
             row = int(np.flatnonzero(bad.to_numpy())[0])
             raise DataError(
-                f"{path}: column {col!r} row {row}: {edges[col].iloc[row]!r} is neither a sensor id nor a row "
+                f"{path}: column {col!r} row {row}: {edges[col].iloc[row]!r} is neither a sensor id nor a "
+                "row "
                 f"index 0..{len(ids) - 1}"
             )
         out[col] = np.asarray(ids, dtype=object)[idx.to_numpy(dtype=np.int64)]

@@ -42,21 +42,33 @@ TIME_NAMES = ("timestamp", "time", "datetime", "date", "date_time")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest long`` and ``social-xlstm ingest wide``."""
-    parser.add_argument("--time-col", default=None, help="timestamp column (long: required; wide: found by name)")
-    parser.add_argument("--id-col", default=None, help="long: VD id column(s), comma separated (joined with '-')")
+    parser.add_argument(
+        "--time-col", default=None, help="timestamp column (long: required; wide: found by name)"
+    )
+    parser.add_argument(
+        "--id-col", default=None, help="long: VD id column(s), comma separated (joined with '-')"
+    )
     parser.add_argument("--value-cols", default=None, help="long: value columns, e.g. 'flow=total,speed'")
     parser.add_argument("--variable", default="value", help="wide: name of the variable (default: value)")
     parser.add_argument("--unit", default="unknown", help="wide: unit of the variable")
-    parser.add_argument("--units", default=None, help="long: units per variable, e.g. 'flow=veh/15min,speed=km/h'")
-    parser.add_argument("--tz", default=None, help="time zone of naive timestamps (IANA name; required for them)")
+    parser.add_argument(
+        "--units", default=None, help="long: units per variable, e.g. 'flow=veh/15min,speed=km/h'"
+    )
+    parser.add_argument(
+        "--tz", default=None, help="time zone of naive timestamps (IANA name; required for them)"
+    )
     parser.add_argument(
         "--dst-gap", choices=("raise", "drop"), default="raise", help="naive times in the hour skipped by DST"
     )
-    parser.add_argument("--freq", default=None, help="sampling interval, e.g. 15min (default: inferred and checked)")
+    parser.add_argument(
+        "--freq", default=None, help="sampling interval, e.g. 15min (default: inferred and checked)"
+    )
     parser.add_argument("--name", default=None, help="dataset name (default: the first file's stem)")
     parser.add_argument("--source", default="", help="where the data came from (dataset.json)")
     parser.add_argument("--licence", default="", help="licence of the data (dataset.json)")
-    parser.add_argument("--zero-is-missing", default="", help="variables whose 0 means no reading, comma separated")
+    parser.add_argument(
+        "--zero-is-missing", default="", help="variables whose 0 means no reading, comma separated"
+    )
     common.add_graph_arguments(parser)
 
 
@@ -111,7 +123,9 @@ def _read(path: Path, columns: list[str], text_cols: list[str]) -> pd.DataFrame:
     """Only ``columns`` of a CSV/Parquet file; ``text_cols`` of a CSV stay text (parsed later)."""
     if path.suffix.lower() in (".parquet", ".pq"):
         return common.read_table(path, columns)
-    convert = pacsv.ConvertOptions(include_columns=columns, column_types={c: pa.string() for c in text_cols})
+    convert = pacsv.ConvertOptions(
+        include_columns=columns, column_types={c: pa.string() for c in text_cols}, null_values=[""]
+    )
     try:
         frame = pacsv.read_csv(path, convert_options=convert).to_pandas()
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
@@ -127,7 +141,9 @@ def _graph(ids: list[str], opts: dict, where: Path) -> tuple[pd.DataFrame, pd.Da
     edges = None
     if opts["edges"]:
         order = coords["vd_id"].tolist() if coords is not None else sorted(ids)
-        edges = common.read_edges(opts["edges"], ids=order, value=opts["edge_value"], cost_unit=opts["cost_unit"])
+        edges = common.read_edges(
+            opts["edges"], ids=order, value=opts["edge_value"], cost_unit=opts["cost_unit"]
+        )
     stations = common.stations_for(ids, coords, edges, where)
     if edges is not None:
         edges = common.finish_edges(edges, stations, opts["edges"])
@@ -157,8 +173,14 @@ def _meta(name: str, freq: str, units: dict[str, str], opts: dict) -> DatasetMet
 
 
 def import_long(
-    files: list[Path], out: str | Path, *, time_col: str, id_cols: list[str], value_cols: dict[str, str],
-    units: dict[str, str] | None = None, **opts,
+    files: list[Path],
+    out: str | Path,
+    *,
+    time_col: str,
+    id_cols: list[str],
+    value_cols: dict[str, str],
+    units: dict[str, str] | None = None,
+    **opts,
 ) -> Path:
     """Convert long tables (one row per timestamp and VD) to a canonical dataset.
 
@@ -188,9 +210,10 @@ def import_long(
         ids = common.normalise_ids(frame[id_cols[0]])
         for col in id_cols[1:]:
             ids = ids + "-" + common.normalise_ids(frame[col])
-        if ids.isna().any() or (ids == "").any() or ids.str.contains("<NA>|nan", regex=True).any():
-            row = int(np.flatnonzero((ids.isna() | (ids == "") | ids.str.contains("<NA>|nan")).to_numpy())[0])
-            raise DataError(f"{path}: column {id_cols} has an empty VD id at row {row}")
+        empty = frame[id_cols].isna().any(axis=1).to_numpy() | (ids == "").to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise DataError(f"{path}: column(s) {id_cols} hold an empty VD id at row {row}")
         utc, keep = _to_utc(frame[time_col], path, time_col, opts, ids)
         table = pd.DataFrame({"timestamp": utc, "vd_id": ids[keep].to_numpy()})
         for name, col in value_cols.items():
@@ -208,8 +231,13 @@ def import_long(
 
 
 def import_wide(
-    path: str | Path, out: str | Path, *, time_col: str | None = None, variable: str = "value",
-    unit: str = "unknown", **opts,
+    path: str | Path,
+    out: str | Path,
+    *,
+    time_col: str | None = None,
+    variable: str = "value",
+    unit: str = "unknown",
+    **opts,
 ) -> Path:
     """Convert a wide table (a time column + one column per VD) to a canonical dataset.
 
@@ -242,7 +270,9 @@ def import_wide(
     utc, keep = _to_utc(frame[time_col], path, time_col, opts, None)
     if utc.has_duplicates:
         row = int(np.flatnonzero(np.asarray(utc.duplicated()))[0])
-        raise DataError(f"{path}: column {time_col!r}: duplicate timestamp {utc[row]} (row {np.flatnonzero(keep)[row]})")
+        raise DataError(
+            f"{path}: column {time_col!r}: duplicate timestamp {utc[row]} (row {np.flatnonzero(keep)[row]})"
+        )
     values = np.column_stack([common.to_float(frame[c], path, c) for c in vd_cols])[keep]  # (T, N)
     freq = common.check_freq(utc, path, opts["freq"], column=time_col)
     stations, edges = _graph(ids, opts, path)

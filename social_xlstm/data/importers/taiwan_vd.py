@@ -395,7 +395,7 @@ def ingest_taiwan_vd(
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest taiwan-vd`` (SRC, --out and --overwrite come from the CLI)."""
     parser.add_argument(
-        "--freq", default="5min", help="output interval, a multiple of 1 minute (default 5min)"
+        "--freq", default="5min", help="output interval, a multiple of the readings' interval (default 5min)"
     )
     parser.add_argument("--name", default="taiwan-vd", help="dataset name written to dataset.json")
     parser.add_argument(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import logging
 import os
 import xml.etree.ElementTree as ET
 import zipfile
@@ -32,12 +33,15 @@ from social_xlstm.data.importers.taiwan_vd_parse import (
     nfb_static,
     norm_json,
     tdx_live,
+    tdx_live_element,
     tdx_static,
     to_int,
 )
 from social_xlstm.errors import DataError
 
 _SNIFF_BYTES = 512
+_KNOWN_ROOTS = frozenset({"vdlivelist", "vdlist", "xml_head"})
+log = logging.getLogger(__name__)
 
 # Exceptions a broken gzip / zip / XML / JSON stream raises while being read.
 CORRUPT = (
@@ -53,43 +57,38 @@ CORRUPT = (
 
 def iter_xml(stream: BinaryIO, label: str) -> Iterator[Record]:
     """Stream the records of one XML file (TDX VDLiveList / VDList, NFB v1.1); elements are freed as read."""
-    depth = 0
-    root: ET.Element | None = None
     found = nfb_readings = 0
-    for event, el in ET.iterparse(stream, events=("start", "end")):
-        if event == "start":
-            depth += 1
-            root = el if depth == 1 else root
-            continue
-        depth -= 1
+    header_interval = None
+    # "end" events only: start events would double the Python work; the root is known once parsing ends
+    events = ET.iterparse(stream, events=("end",))
+    for _, el in events:
         tag = local_name(el.tag)
         if tag == "vdlive":
-            yield tdx_live(element_obj(el))
+            yield tdx_live_element(el)
         elif tag == "vd":
             yield tdx_static(element_obj(el))
         elif tag == "info" and el.attrib:
             live = "datacollecttime" in {k.lower() for k in el.attrib}
             nfb_readings += live
             yield nfb_live(el) if live else nfb_static(el)
-        elif (
-            tag == "updateinterval"
-            and depth == 1
-            and local_name(root.tag) == "vdlivelist"
-            and to_int(el.text)
-        ):
-            yield Interval(to_int(el.text), label)
-            continue
         else:
-            if depth <= 1:  # keep the root's direct children until their subtree ends; free them then
-                el.clear()
+            if tag == "updateinterval":
+                header_interval = to_int(el.text)
             continue
         found += 1
-        el.clear()
+        el.clear()  # the record is read: free its subtree (an empty shell stays in its parent)
+    root = events.root
+    if local_name(root.tag) == "vdlivelist" and header_interval:
+        yield Interval(header_interval, label)
     # NFB v1.1 declares the interval on the root (vd_value: 60 or 300 s; vd_info: 86400 s, not a reading)
     root_interval = to_int({k.lower(): v for k, v in root.attrib.items()}.get("interval"))
     if nfb_readings and root_interval:
         yield Interval(root_interval, label)
-    if not found:
+    if not found and local_name(root.tag) in _KNOWN_ROOTS:
+        log.warning(
+            "taiwan-vd: %s: a <%s> without any record (empty snapshot), skipped", label, local_name(root.tag)
+        )
+    elif not found:
         raise DataError(
             f"{label}: no VDLive, VD or Info records in this XML file "
             f"(root element <{local_name(root.tag)}>); "

@@ -90,7 +90,7 @@ class CellTransmissionModel:
         self._origins = slice(n_cells, n_cells + network.n_origins)
 
     def set_capacity_factor(self, cells: np.ndarray, factors: np.ndarray) -> None:
-        """Scale the capacity of ``cells`` by ``factors`` (incidents); every other cell gets its full capacity."""
+        """Scale the capacity of ``cells`` by ``factors`` (incidents); all other cells get full capacity."""
         self.capacity[:] = self.base_capacity
         if len(cells):
             np.minimum.at(self.capacity, cells, self.base_capacity[cells] * factors)

@@ -6,7 +6,7 @@ weekends have no commuter peaks and less traffic overall. Every day draws its ow
 and a slow AR(1) noise per origin makes the five-minute demand wander.
 
 The rates are calibrated on the network: with all profiles at their weekday peak (1.0), the busiest cell
-of each road would be loaded to a target between 95% and 112% of its capacity, computed from the static
+of each road would be loaded to a target between 100% and 115% of its capacity, computed from the static
 flow the split fractions imply. So peaks sometimes, not always, exceed the bottlenecks (lane drops,
 junction merges, the trunks' entry into the city) and queues form there on some days and not others.
 """
@@ -132,7 +132,7 @@ class DemandModel:
         per_road[network.origin_road, np.arange(network.n_origins)] = raw
         flows = _static_flows(network, per_road)[:, : network.n_cells]  # (R, C)
         cell_cap = network.cell_lanes * capacity_vphpl
-        target = rng.uniform(0.95, 1.12, n_roads)
+        target = rng.uniform(1.0, 1.15, n_roads)
         scale = np.ones(n_roads)
         fed = np.isin(np.arange(n_roads), network.origin_road)
         reach = flows > 1e-6 * flows.max(axis=1, keepdims=True)  # (R, C) cells each road's traffic uses
@@ -145,7 +145,7 @@ class DemandModel:
             scale = np.where(fed, scale * (target / busiest) ** 0.5, scale)
             slack = target[network.cell_road] / ((scale @ flows) / cell_cap)  # (C,) < 1 where over target
             limit = np.where(reach, slack[None, :], np.inf).min(axis=1)  # (R,)
-            scale = np.clip(scale * np.minimum(limit, 1.0) ** 0.5, 0.05, 5.0)
+            scale = np.clip(scale * np.minimum(limit, 1.0) ** 0.5, 0.4, 5.0)
         rates = raw * scale[network.origin_road]
         self.base_vph = np.where(network.origin_is_ramp, np.minimum(rates, 0.95 * RAMP_CAPACITY_VPH), rates)
         """(O,) arrival rate at each origin when its profile is at the weekday peak."""
@@ -160,7 +160,7 @@ class DemandModel:
         """
         n_int = round(24 * 60 / freq_minutes)
         hours = (np.arange(n_int) + 0.5) * freq_minutes / 60.0
-        weekend = date_local.dayofweek >= 5
+        weekend = date_local.day_of_week >= 5
         shift = rng.normal(0.0, 0.15)
         level = np.exp(rng.normal(0.0, 0.05) + rng.normal(0.0, 0.03, len(self.network.roads)))
         rel = {inbound: profile(hours, inbound, weekend, shift) for inbound in (True, False)}
@@ -187,7 +187,7 @@ def draw_incidents(
     rng: np.random.Generator,
     per_km_day: float = 0.012,
 ) -> list[Incident]:
-    """Random incidents starting on one local day: count ~ Poisson(per_km_day * road km), busier hours likelier.
+    """Random incidents starting on one local day: Poisson(per_km_day * road km), busy hours likelier.
 
     Args:
         network: the road network.
@@ -200,7 +200,7 @@ def draw_incidents(
     """
     total_km = float(network.cell_km.sum())
     count = rng.poisson(per_km_day * total_km)
-    weekend = date_local.dayofweek >= 5
+    weekend = date_local.day_of_week >= 5
     minutes = np.arange(24 * 60)
     incidents = []
     for _ in range(count):

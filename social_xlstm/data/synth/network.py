@@ -56,7 +56,7 @@ class Corridor:
     lanes: int
     """Basic number of lanes per direction."""
     xy: np.ndarray
-    """Centreline vertices (P, 2) in km east/north of the city centre, every GEOMETRY_STEP_KM from the inner end."""
+    """Centreline vertices (P, 2), km east/north of the centre, every GEOMETRY_STEP_KM from the inner end."""
     interchanges: list[float] = field(default_factory=list)
     """Distances from the inner end of the interchanges (ramps in both directions)."""
 
@@ -244,20 +244,22 @@ def build_network(vds: int, rng: np.random.Generator, cell_min_km: float) -> Net
                 a = rng.uniform(0.35, 0.75) * road.length_km
                 cells = (np.arange(n_cells) + 0.5) * road.cell_km
                 lanes[(cells > a) & (cells < a + rng.uniform(1.0, 3.0))] -= 1
-            if inbound and corr.parent is None:
-                # Trunks narrow where they enter the city streets.
+            if inbound and corr.parent is None and not any(c.parent == k for c in corridors):
+                # A trunk without branches narrows where it enters the city streets.
                 lanes[(np.arange(n_cells) + 0.5) * road.cell_km > road.length_km - 1.5] -= 1
             lanes_parts.append(np.maximum(lanes, 2))
             roads.append(road)
             first += n_cells
     for corr in corridors:
         if corr.parent is not None:
-            # The parent carries the branch's traffic between the junction and the city: one lane more.
+            # The parent carries the branch's traffic between the junction and the city: it widens by
+            # one lane less than the branch brings, so the merge itself is a bottleneck.
             p_in, p_out = 2 * corr.parent, 2 * corr.parent + 1
+            extra = max(1, corr.lanes - 1)
             centre_in = (np.arange(roads[p_in].n_cells) + 0.5) * roads[p_in].cell_km
-            lanes_parts[p_in][centre_in > roads[p_in].length_km - corr.attach_km] += 1
+            lanes_parts[p_in][centre_in > roads[p_in].length_km - corr.attach_km] += extra
             centre_out = (np.arange(roads[p_out].n_cells) + 0.5) * roads[p_out].cell_km
-            lanes_parts[p_out][centre_out < corr.attach_km] += 1
+            lanes_parts[p_out][centre_out < corr.attach_km] += extra
     lanes_parts = [np.minimum(lanes, 6) for lanes in lanes_parts]
     n_cells_total = first
     cell_km = np.concatenate([np.full(r.n_cells, r.cell_km) for r in roads])

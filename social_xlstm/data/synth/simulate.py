@@ -218,9 +218,8 @@ class Simulator:
                 speed = np.where(held > 1e-9, flow * length / (held * ctm.dt_h), fd.free_speed_kmh)
             speed = np.minimum(speed, fd.free_speed_kmh)
             density = held / steps / (length * lanes)
-            occupancy = np.clip(
-                density * EFFECTIVE_LENGTH_M / 10.0, 0.0, 100.0
-            )  # veh/km * m -> % (1e-3 * 100)
+            # veh/km/lane * m -> %: (1 / 1000 km per m) * 100 %.
+            occupancy = np.clip(density * EFFECTIVE_LENGTH_M / 10.0, 0.0, 100.0)
             yield DayTruth(
                 start_utc=(self.start_local + pd.Timedelta(days=day)).tz_convert("UTC"),
                 flow=flow,
@@ -235,7 +234,7 @@ class Simulator:
         return SensorModel(self.sensor_config, len(self.stations), days * n_int, n_int, self._rng(3))
 
     def observations(self, days: int) -> Iterator[pa.Table]:
-        """Detector readings day by day as canonical long tables (timestamp, vd_id, flow, speed, occupancy)."""
+        """Detector readings day by day as canonical long tables: timestamp, vd_id, flow, speed, occupancy."""
         sensors = self.sensor_model(days)
         ids = pa.array(self.stations["vd_id"].tolist(), type=pa.string())
         n_vds = len(ids)
@@ -245,7 +244,7 @@ class Simulator:
                 truth.flow, truth.speed, truth.occupancy, day * self.intervals_per_day
             )
             rows = np.flatnonzero(present.ravel())  # (I*V,) time-major, VDs in stations order
-            t0_us = truth.start_utc.value // 1000
+            t0_us = (truth.start_utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
             columns = {
                 "timestamp": pa.array(t0_us + (rows // n_vds) * step_us, type=TIME_TYPE),
                 "vd_id": ids.take(pa.array(rows % n_vds)),

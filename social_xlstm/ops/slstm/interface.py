@@ -6,7 +6,7 @@
 * ``"cpu"``    -- :mod:`~social_xlstm.ops.slstm.cpu`, an ``autograd.Function`` with a hand-written
   backward through time (works on any device, tuned for CPUs);
 * ``"triton"`` -- the fused Triton kernels (CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``);
-* ``"auto"``   -- ``"triton"`` for CUDA tensors when Triton imports, else ``"cpu"``.
+* ``"auto"``   -- ``"triton"`` for non-fp64 CUDA tensors when Triton is installed, else ``"cpu"``.
 
 Modules import only this file.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 import importlib.util
 import os
 
+import torch
 from torch import Tensor
 
 from .reference import SLSTMState, check_inputs, slstm_reference
@@ -43,7 +44,9 @@ def resolve_backend(backend: str, wx: Tensor) -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown sLSTM backend {backend!r}; valid backends: {', '.join(BACKENDS)}")
     if backend == "auto":
-        return "triton" if wx.is_cuda and triton_available() else "cpu"
+        # the kernels take fp32/bf16/fp16; fp64 (exactness checks) goes to the generic path
+        use_triton = wx.is_cuda and wx.dtype != torch.float64 and triton_available()
+        return "triton" if use_triton else "cpu"
     if backend == "triton":
         if not triton_available():
             raise RuntimeError(

@@ -6,7 +6,8 @@ registers across the whole time loop, and issues one ``tl.dot`` per gate per ste
 ``(cdiv(B, BLOCK_B), NH)``, so the batch may be hundreds of thousands of sequences (offsets are
 int64). Widths that are not a power of two are masked.
 
-Forward stores every state ``(h, c, n, m)`` in fp32 (index 0 is the initial state); backward
+Forward stores every state ``(h, c, n, m)`` in fp32 (index 0 is the initial state; with
+``STORE_ALL=False``, for inference, only the final one, at index 1); backward
 recomputes the pre-activations from ``h_{t-1}`` (one more dot per gate, cheaper than storing four
 gate tensors) and writes ``d pre`` into ``d_wx``. The weight and bias gradients are then one
 batched matmul and one sum over ``d_wx`` on the host side (``triton_launch.py``).
@@ -35,7 +36,9 @@ def _log_sigmoid(x):
 
 @triton.jit
 def _sigmoid(x):
-    return 1.0 / (1.0 + tl.exp(-x))
+    # through exp(-|x|) <= 1, so that large |x| never overflow
+    e = tl.exp(-tl.abs(x))
+    return tl.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
 
 
 @triton.jit
@@ -77,8 +80,8 @@ def _preactivations(wx_ptr, w_off, HD, h, r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o
 def slstm_fwd_kernel(
     wx_ptr, r_ptr, b_ptr, y_ptr, states_ptr,
     B, T, NH, DH,
-    HAS_STATE: tl.constexpr, EXP_FORGET: tl.constexpr, DOT_PRECISION: tl.constexpr,
-    BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
+    HAS_STATE: tl.constexpr, EXP_FORGET: tl.constexpr, STORE_ALL: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     pid_b = tl.program_id(0)
     head = tl.program_id(1)
@@ -99,7 +102,8 @@ def slstm_fwd_kernel(
 
     # (B, NH, DH) slab of one state at one time index; state q of step s is at s*4*B*HD + q*B*HD
     s_off = offs_b[:, None] * HD + head * DH + offs_d[None, :]
-    slab = B * HD
+    # int64: (T + 1) * 4 * B * NH * DH passes 2**31 for B*N in the hundreds of thousands
+    slab = pid_b.to(tl.int64) * 0 + B * HD
     h = tl.load(states_ptr + s_off, mask=mask, other=0.0)
     c = tl.load(states_ptr + slab + s_off, mask=mask, other=0.0)
     n = tl.load(states_ptr + 2 * slab + s_off, mask=mask, other=0.0)
@@ -130,7 +134,15 @@ def slstm_fwd_kernel(
 
         y_off = (offs_b[:, None] * T + t) * HD + head * DH + offs_d[None, :]
         tl.store(y_ptr + y_off, h.to(y_ptr.dtype.element_ty), mask=mask)
-        base = states_ptr + (t + 1) * 4 * slab
+        if STORE_ALL:  # for backward; inference keeps only the final state (index 1)
+            base = states_ptr + (t + 1) * 4 * slab
+            tl.store(base + s_off, h, mask=mask)
+            tl.store(base + slab + s_off, c, mask=mask)
+            tl.store(base + 2 * slab + s_off, n, mask=mask)
+            tl.store(base + 3 * slab + s_off, m, mask=mask)
+
+    if not STORE_ALL:
+        base = states_ptr + 4 * slab
         tl.store(base + s_off, h, mask=mask)
         tl.store(base + slab + s_off, c, mask=mask)
         tl.store(base + 2 * slab + s_off, n, mask=mask)
@@ -167,7 +179,8 @@ def slstm_bwd_kernel(
     rt_o = tl.trans(r_o.to(tl.float32))
 
     s_off = offs_b[:, None] * HD + head * DH + offs_d[None, :]
-    slab = B * HD
+    # int64: (T + 1) * 4 * B * NH * DH passes 2**31 for B*N in the hundreds of thousands
+    slab = pid_b.to(tl.int64) * 0 + B * HD
     dh_rec = tl.load(dlast_ptr + s_off, mask=mask, other=0.0)
     dc = tl.load(dlast_ptr + slab + s_off, mask=mask, other=0.0)
     dn = tl.load(dlast_ptr + 2 * slab + s_off, mask=mask, other=0.0)
@@ -223,7 +236,7 @@ def slstm_bwd_kernel(
         if EXP_FORGET:
             d_pf = d_a
         else:
-            d_pf = d_a / (1.0 + tl.exp(p_f))  # d logsigmoid(x) / dx = sigmoid(-x)
+            d_pf = d_a * _sigmoid(-p_f)  # d logsigmoid(x) / dx = sigmoid(-x)
 
         d_pi = tl.where(mask, d_pi, 0.0)
         d_pf = tl.where(mask, d_pf, 0.0)

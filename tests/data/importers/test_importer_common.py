@@ -34,7 +34,9 @@ def test_haversine_one_degree_latitude():
 
 def test_read_stations_dcrnn_header_and_headerless(tmp_path):
     la = tmp_path / "graph_sensor_locations.csv"
-    la.write_text("index,sensor_id,latitude,longitude\n0,773869,34.15497,-118.31829\n1,767541,34.11621,-118.23799\n")
+    la.write_text(
+        "index,sensor_id,latitude,longitude\n0,773869,34.15497,-118.31829\n1,767541,34.11621,-118.23799\n"
+    )
     bay = tmp_path / "graph_sensor_locations_bay.csv"
     bay.write_text("400001,37.364085,-121.901149\n400017,37.253303,-121.945440\n")
     a = common.read_stations(la)
@@ -79,8 +81,8 @@ def test_read_edges_edge_list_with_and_without_header(tmp_path):
 
 def test_read_edges_dense_matrix_csv_npy_pickle(tmp_path):
     adj = np.array([[1.0, 0.3, 0.0], [0.3, 1.0, 0.7], [0.0, 0.0, 1.0]])
-    csv = tmp_path / "adj.csv"
-    pd.DataFrame(adj).to_csv(csv, header=False, index=False)
+    csv = tmp_path / "adj.csv"  # a 3-VD matrix names its VDs in the header (else it reads as an edge list)
+    pd.DataFrame(adj, columns=["a", "b", "c"]).to_csv(csv, index=False)
     npy = tmp_path / "adj.npy"
     np.save(npy, adj)
     pkl = tmp_path / "adj_mx.pkl"
@@ -94,6 +96,10 @@ def test_read_edges_dense_matrix_csv_npy_pickle(tmp_path):
     assert got["weight"].tolist() == pytest.approx([0.3, 0.3, 0.7])
     with pytest.raises(DataError, match="3x3 but there are 2 VDs"):
         common.read_edges(npy, ids=["a", "b"])
+    big = tmp_path / "big.csv"  # more than 3 columns without header: a matrix in the VD order given
+    pd.DataFrame(np.eye(4) + np.eye(4, k=1) * 0.5).to_csv(big, header=False, index=False)
+    got = common.read_edges(big, ids=["w", "x", "y", "z"])
+    assert got[["src", "dst"]].values.tolist() == [["w", "x"], ["x", "y"], ["y", "z"]]
 
 
 def test_adjacency_pickle_disagreeing_index(tmp_path):
@@ -117,8 +123,13 @@ def test_finish_edges_haversine_and_missing_coordinates(tmp_path):
 
 def test_parse_times_offsets_mixed_unparsable(tmp_path):
     f = tmp_path / "t.csv"
-    got, naive = common.parse_times(pd.Series(["2024-01-01T08:00:00+08:00", "2024-01-01T00:05:00Z"]), f, "t", None)
-    assert not naive and got.tolist() == [pd.Timestamp("2024-01-01 00:00", tz="UTC"), pd.Timestamp("2024-01-01 00:05", tz="UTC")]
+    got, naive = common.parse_times(
+        pd.Series(["2024-01-01T08:00:00+08:00", "2024-01-01T00:05:00Z"]), f, "t", None
+    )
+    assert not naive and got.tolist() == [
+        pd.Timestamp("2024-01-01 00:00", tz="UTC"),
+        pd.Timestamp("2024-01-01 00:05", tz="UTC"),
+    ]
     with pytest.raises(DataError, match=r"mixes time zones: row 0 .* row 1 '2024-01-01 00:05:00' has none"):
         common.parse_times(pd.Series(["2024-01-01T08:00:00+08:00", "2024-01-01 00:05:00"]), f, "t", "UTC")
     with pytest.raises(DataError, match=r"unparsable timestamps \(1 rows, e.g. row 1: 'yesterday'\)"):
@@ -133,14 +144,19 @@ def test_localise_ambiguous_and_skipped_hours(tmp_path):
     keys = pd.Series(["a", "a", "b"])
     utc, keep = common.localise(naive, "America/Los_Angeles", tmp_path / "f", keys=keys)
     assert keep.all()
-    assert list(utc) == [pd.Timestamp(t, tz="UTC") for t in ("2012-11-04 08:30", "2012-11-04 09:30", "2012-11-04 08:30")]
+    assert list(utc) == [
+        pd.Timestamp(t, tz="UTC") for t in ("2012-11-04 08:30", "2012-11-04 09:30", "2012-11-04 08:30")
+    ]
     gap = pd.Series(pd.to_datetime(["2012-03-11 01:55", "2012-03-11 02:00", "2012-03-11 03:00"]))
     with pytest.raises(DataError, match=r"1 rows fall in the hour skipped .*row 1: 2012-03-11 02:00:00"):
         common.localise(gap, "America/Los_Angeles", tmp_path / "f")
     with pytest.warns(UserWarning, match="dropped"):
         utc, keep = common.localise(gap, "America/Los_Angeles", tmp_path / "f", gap="drop")
     assert keep.tolist() == [True, False, True]
-    assert list(utc) == [pd.Timestamp("2012-03-11 09:55", tz="UTC"), pd.Timestamp("2012-03-11 10:00", tz="UTC")]
+    assert list(utc) == [
+        pd.Timestamp("2012-03-11 09:55", tz="UTC"),
+        pd.Timestamp("2012-03-11 10:00", tz="UTC"),
+    ]
 
 
 def test_check_freq_infers_and_rejects(tmp_path):
@@ -156,7 +172,9 @@ def test_check_freq_infers_and_rejects(tmp_path):
 
 def test_regular_times_across_dst_is_regular_in_utc():
     times = common.regular_times(pd.Timestamp("2012-03-11 01:50"), 3, "5min", "America/Los_Angeles")
-    assert list(times) == [pd.Timestamp(t, tz="UTC") for t in ("2012-03-11 09:50", "2012-03-11 09:55", "2012-03-11 10:00")]
+    assert list(times) == [
+        pd.Timestamp(t, tz="UTC") for t in ("2012-03-11 09:50", "2012-03-11 09:55", "2012-03-11 10:00")
+    ]
 
 
 def test_wide_to_long_order_and_parts(monkeypatch):

@@ -60,8 +60,8 @@ def test_compact_bom_xml_with_namespace(tmp_path):
     path = write(tmp_path / "live.xml", to_xml("VDLiveList", _one_live(), bom=True))
     assert b"\n" not in path.read_bytes() and path.read_bytes().startswith(b"\xef\xbb\xbf")
     records = _records(path)
-    assert records[0] == Interval(60, str(path))
-    (reading,) = records[1:]
+    assert records[-1] == Interval(60, str(path))
+    (reading,) = records[:-1]
     assert reading == Reading(A, "2022-03-04T17:39:00+08:00", 0, [Lane(12.0, 95.0, 7.0)])
 
 
@@ -396,3 +396,57 @@ def test_cli_contract(tmp_path):
     out = module.run([str(_taiwan_dir(tmp_path))], str(tmp_path / "ds"), args)
     assert json.loads((out / "dataset.json").read_text())["variables"]["flow"] == "veh/10min"
     assert len(pd.read_parquet(out / "observations.parquet")) == 3
+
+
+def test_mixed_reading_intervals_are_refused(tmp_path):
+    src = _taiwan_dir(tmp_path)
+    infos = [("nfbVD-N1-N-0.000-M", 0, "2020/01/31 23:50:00", [(0, 95, 8, {"S": 4, "T": 0, "L": 1})])]
+    write(src / "vd_value5_2350.xml.gz", nfb_value(infos, interval=300), gz=True)
+    _assert_error(
+        tmp_path, [src], r"different reading intervals: 60 s .*, 300 s \(.*vd_value5_2350\.xml\.gz\)"
+    )
+
+
+def test_bare_json_array_and_progress_bar(tmp_path, capsys):
+    live = write(
+        tmp_path / "live.json",
+        to_json([vdlive(A, "2022-03-04T17:39:00+08:00", [[lane(0, 90, 5, {"S": 7})]])]),
+    )
+    static = write(tmp_path / "vds.json", to_json([vd(A, 121.5, 25.0, [("S", 2)], mile="1K+200")]))
+    out = ingest_taiwan_vd([str(live), str(static)], tmp_path / "ds", freq="1min", progress=True)
+    obs, stations, _ = _read(out)
+    assert obs.loc[(A, pd.Timestamp("2022-03-04 09:39", tz="UTC"))].tolist() == [7.0, 90.0, 5.0]
+    assert stations.loc[A, "km"] == pytest.approx(1.2) and stations.loc[A, "direction"] == "S"
+
+
+def test_empty_snapshot_is_skipped_with_a_warning(tmp_path, caplog):
+    src = _taiwan_dir(tmp_path)
+    write(src / "live" / "VDLive_1741.xml", to_xml("VDLiveList", live_list([])), gz=True)
+    with caplog.at_level(logging.WARNING):
+        out = ingest_taiwan_vd([str(src)], tmp_path / "ds", progress=False)
+    assert "VDLive_1741.xml: a <vdlivelist> without any record" in caplog.text
+    assert len(pd.read_parquet(out / "observations.parquet")) == 6
+
+
+def _plain(readings: list[Reading]) -> list[tuple]:
+    """Readings as comparable tuples (NaN -> None, since NaN != NaN)."""
+    return [
+        (
+            r.vd_id,
+            r.time,
+            r.status,
+            [tuple(None if math.isnan(x) else x for x in vars(ln).values()) for ln in r.lanes],
+        )
+        for r in readings
+    ]
+
+
+@pytest.mark.parametrize("minute", [0, 1, 2, 4, 6, 7])
+def test_xml_walker_matches_json_reading(tmp_path, minute):
+    doc = live_list(_minute(minute, with_json=True), json_extras=True)
+    from_xml = _readings(
+        write(tmp_path / "a.xml", to_xml("VDLiveList", doc, lower=minute == 1, pad=minute == 1))
+    )
+    from_json = _readings(write(tmp_path / "a.json", to_json(doc)))
+    assert _plain(from_xml) == _plain(from_json)
+    assert len(from_xml) == 3 and sum(len(r.lanes) for r in from_xml) == 5
