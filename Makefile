@@ -22,7 +22,7 @@ demo: setup
 	$(VENV)/bin/social-xlstm demo --out $(DEMO_OUT)
 
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --nbmake tests notebooks
 
 lint: setup
 	$(VENV)/bin/ruff check social_xlstm tests scripts

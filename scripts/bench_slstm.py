@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -38,19 +39,27 @@ SHAPES = {"traffic": (4096, 12, 4, 32), "long": (64, 288, 4, 32)}
 START, END = "<!-- slstm-bench:start -->", "<!-- slstm-bench:end -->"
 
 
-def median_seconds(fn: Callable[[], None], repeats: int, warmup: int, device: torch.device) -> float:
-    """Median wall time of ``fn`` over ``repeats`` runs after ``warmup`` untimed runs."""
+def median_seconds(
+    fns: dict[str, Callable[[], None]], repeats: int, warmup: int, device: torch.device
+) -> dict[str, float]:
+    """Median wall time of each closure over ``repeats`` rounds after ``warmup`` untimed ones.
+
+    The closures run round-robin (one of each per round), so that load swings on a shared
+    machine hit all contenders alike and the ratios stay meaningful.
+    """
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):
-        fn()
+        for fn in fns.values():
+            fn()
     sync()
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            sync()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def contenders(shape, device, dtype) -> dict[str, Callable[[], None] | str]:
@@ -140,21 +149,21 @@ def run(args) -> str:
         "",
         f"Machine: {machine_description(device)}. {args.note}".rstrip(),
         "",
-        f"Command: `{' '.join(['python', *sys.argv])}` (dtype {args.dtype}, median of {args.repeats} "
-        f"runs after {args.warmup} warm-up)",
+        f"Command: `{shlex.join(['python', *sys.argv])}` (dtype {args.dtype}, median of {args.repeats} "
+        f"round-robin rounds after {args.warmup} warm-up)",
         "",
     ]
     for name in args.shapes:
         shape = SHAPES[name]
         batch, steps, heads, width = shape
         print(f"[{name}] B={batch} T={steps} NH={heads} DH={width}", flush=True)
-        timings: dict[str, float | str] = {}
-        for label, fn in contenders(shape, device, dtype).items():
-            if isinstance(fn, str):
-                timings[label] = fn
-            else:
-                timings[label] = median_seconds(fn, args.repeats, args.warmup, device)
-            print(f"  {label}: {timings[label]}", flush=True)
+        found = contenders(shape, device, dtype)
+        measured = median_seconds(
+            {k: fn for k, fn in found.items() if not isinstance(fn, str)}, args.repeats, args.warmup, device
+        )
+        timings: dict[str, float | str] = {k: measured.get(k, fn) for k, fn in found.items()}
+        for label, value in timings.items():
+            print(f"  {label}: {value}", flush=True)
         ours_label, linear_label = list(timings)[:2]
         ours, ours_linear = timings[ours_label], timings[linear_label]
         lines += [

@@ -85,6 +85,18 @@ def test_bf16_inputs_keep_fp32_states_and_bf16_error():
         assert err_ours <= 2 * err_plain + 1e-6, f"{name}: {err_ours} vs plain {err_plain}"
 
 
+@pytest.mark.parametrize("with_state", [False, True])
+def test_inference_without_grad_matches(with_state):
+    leaves = _inputs(3, 6, 2, 5, with_state=with_state, seed=21)
+    state = tuple(leaves[3:]) if with_state else None
+    h_grad, final_grad = _cpu(*leaves[:3], state)
+    with torch.no_grad():  # keeps two slots of c, n, m instead of T + 1
+        h_inf, final_inf = _cpu(*leaves[:3], state)
+    torch.testing.assert_close(h_inf, h_grad, rtol=0, atol=0)
+    for a, e in zip(final_inf, final_grad, strict=True):
+        torch.testing.assert_close(a, e, rtol=0, atol=0)
+
+
 def test_auto_picks_cpu_path_on_cpu():
     wx, r, b = _inputs(2, 3, 1, 4)
     assert resolve_backend("auto", wx) == "cpu"

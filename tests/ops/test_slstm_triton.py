@@ -106,6 +106,22 @@ def test_matches_reference_full_grid(heads, width, steps, with_state, forget, de
     _check((2, steps, heads, width), with_state, forget, device, seed=1)
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_inputs_keep_fp32_states(dtype, device):
+    # the reference upcasts to fp32 too, so both see the same rounded inputs
+    leaves = _inputs(3, 5, 2, 8, device, with_state=True, seed=6, dtype=dtype)
+    expected = _run("torch", leaves, "sigmoid")
+    actual = _run("triton", leaves, "sigmoid")
+    assert actual[0].dtype == dtype and actual[1].dtype == torch.float32
+    for name, a, e in zip(NAMES, actual, expected, strict=True):
+        assert a.dtype == e.dtype, name
+        # outputs and gradients are rounded to `dtype` once at the end: allow a few of its ulps
+        tol = 4 * torch.finfo(dtype).eps
+        torch.testing.assert_close(
+            a.float(), e.float(), rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}"
+        )
+
+
 def test_inference_without_grad_keeps_only_final_state(device):
     leaves = _inputs(3, 5, 2, 8, device, with_state=True, seed=9)
     with torch.no_grad():

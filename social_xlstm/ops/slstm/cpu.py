@@ -4,8 +4,9 @@ Why it is faster than autograd through the reference loop:
 
 * the recurrent matmul of each gate is one ``baddbmm`` over heads, written in place into a
   buffer that already holds ``wx + b`` (so the pre-activations are kept for free);
-* states and gate activations go into preallocated ``(NH, T, B, ...)`` buffers, with
-  ``out=`` and in-place ops, instead of a graph of small tensors per step;
+* gate activations and states go into preallocated buffers (``(4, NH, T, B, DH)`` and
+  ``(NH, T + 1, B, DH)``) through ``out=`` and in-place ops, instead of a graph of small tensors
+  per step; without gradients only one step of gates and two of ``c, n, m`` are kept;
 * the backward pass is one loop of elementwise ops plus four ``baddbmm`` per step, and the
   weight gradient is one ``bmm`` per gate over all steps at the end.
 
@@ -32,23 +33,29 @@ class _SLSTMFunction(torch.autograd.Function):
     """Forward stores pre-activations, gates and states; backward walks them in reverse."""
 
     @staticmethod
-    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):  # noqa: D401
+    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):
         batch, steps, _, heads, width = wx.shape
         dtype = compute_dtype(wx.dtype)
         opts = {"dtype": dtype, "device": wx.device}
+        ctx.dtypes = (wx.dtype, r.dtype, b.dtype)
         r = r.to(dtype)  # (4, NH, DH, DH)
+        # Backward needs every step's gates and states; inference keeps one step of gates and
+        # two of c, n, m (read at t, written at t+1), indexed through `slot`.
+        store = any(ctx.needs_input_grad[:7])
+        slot = (lambda t: t) if store else (lambda t: t % 2)
 
         # Gate-major buffers: every per-step gate slice (NH, B, DH) is contiguous per head, so the
         # elementwise ops vectorise (on strided gate slices tanh alone was ~10x slower).
         pre = torch.empty(4, heads, steps, batch, width, **opts)  # (4, NH, T, B, DH)
         torch.add(wx.permute(2, 3, 1, 0, 4), b.to(dtype)[:, :, None, None, :], out=pre)
-        gates = torch.empty_like(pre)  # i', f', tanh(pre_z), sigmoid(pre_o)
-        sel_f = torch.empty(heads, steps, batch, width, dtype=torch.bool, device=wx.device)
+        # i', f', tanh(pre_z), sigmoid(pre_o)
+        gates = torch.empty(4, heads, steps if store else 1, batch, width, **opts)  # (4, NH, T, B, DH)
+        sel_f = torch.empty(heads, steps if store else 1, batch, width, dtype=torch.bool, device=wx.device)
         # index 0 holds the initial state, index t+1 the state after step t
         hs = torch.empty(heads, steps + 1, batch, width, **opts)  # (NH, T+1, B, DH)
-        cs = torch.empty_like(hs)
-        ns = torch.empty_like(hs)
-        ms = torch.empty_like(hs)
+        cs = torch.empty(heads, steps + 1 if store else 2, batch, width, **opts)
+        ns = torch.empty_like(cs)
+        ms = torch.empty_like(cs)
         has_state = h0 is not None
         if has_state:
             for buf, s in zip((hs, cs, ns, ms), (h0, c0, n0, m0), strict=True):
@@ -62,8 +69,10 @@ class _SLSTMFunction(torch.autograd.Function):
             for g in range(4):
                 pre[g, :, t].baddbmm_(h_prev, r[g])  # (NH, B, DH) += (NH, B, DH) @ (NH, DH, DH)
             pre_i, pre_f, pre_z, pre_o = pre[:, :, t].unbind(0)  # each (NH, B, DH)
-            g_i, g_f, g_z, g_o = gates[:, :, t].unbind(0)
-            m, c, n = ms[:, t + 1], cs[:, t + 1], ns[:, t + 1]
+            g_i, g_f, g_z, g_o = gates[:, :, t if store else 0].unbind(0)
+            m, c, n = ms[:, slot(t + 1)], cs[:, slot(t + 1)], ns[:, slot(t + 1)]
+            m_prev, c_prev, n_prev = ms[:, slot(t)], cs[:, slot(t)], ns[:, slot(t)]
+            sel = sel_f[:, t if store else 0]
             torch.tanh(pre_z, out=g_z)
             torch.sigmoid(pre_o, out=g_o)
             if t == 0 and not has_state:
@@ -71,28 +80,28 @@ class _SLSTMFunction(torch.autograd.Function):
                 m.copy_(pre_i)
                 g_i.fill_(1.0)
                 g_f.fill_(0.0)
-                sel_f[:, t] = False
+                sel.fill_(False)
                 c.copy_(g_z)
                 n.fill_(1.0)
             else:
                 a = pre_f.clone() if exp_forget else F.logsigmoid(pre_f)
-                a += ms[:, t]  # logf + m_{t-1}
+                a += m_prev  # logf + m_{t-1}
                 torch.maximum(a, pre_i, out=m)
-                torch.gt(a, pre_i, out=sel_f[:, t])
+                torch.gt(a, pre_i, out=sel)
                 torch.sub(pre_i, m, out=g_i).exp_()
                 torch.sub(a, m, out=g_f).exp_()
-                torch.mul(g_f, cs[:, t], out=c).addcmul_(g_i, g_z)
-                torch.addcmul(g_i, g_f, ns[:, t], out=n)
+                torch.mul(g_f, c_prev, out=c).addcmul_(g_i, g_z)
+                torch.addcmul(g_i, g_f, n_prev, out=n)
             torch.div(c, n, out=hs[:, t + 1]).mul_(g_o)
 
         ctx.save_for_backward(r, pre, gates, sel_f, hs, cs, ns)
         ctx.exp_forget = exp_forget
         ctx.has_state = has_state
-        ctx.dtypes = (wx.dtype, r.dtype, b.dtype)
         ctx.state_dtypes = tuple(s.dtype for s in (h0, c0, n0, m0)) if has_state else None
 
         h_seq = hs[:, 1:].permute(2, 1, 0, 3).to(wx.dtype, copy=True)  # (B, T, NH, DH)
-        last = (s[:, steps].transpose(0, 1).clone() for s in (hs, cs, ns, ms))  # (B, NH, DH)
+        last = (hs[:, steps], cs[:, slot(steps)], ns[:, slot(steps)], ms[:, slot(steps)])
+        last = (s.transpose(0, 1).clone() for s in last)  # (B, NH, DH)
         return (h_seq, *last)
 
     @staticmethod

@@ -4,9 +4,10 @@
 It runs on CUDA tensors, or on CPU tensors when ``TRITON_INTERPRET=1`` was set before this module
 (and so ``triton``'s ``@jit``) was first imported.
 
-Inputs may be fp32, bf16 or fp16 (states are fp32 either way). The recurrent dot runs in the
-weights' dtype with fp32 accumulation; for fp32 weights it is exact IEEE fp32, not TF32, so
-that the fp32 kernel matches the reference as tightly as the CPU path does.
+Inputs may be fp32, bf16 or fp16 (states are fp32 either way). On a GPU the recurrent dot runs
+in the inputs' dtype with fp32 accumulation; for fp32 it is IEEE fp32, not TF32, so that the fp32
+kernel matches the reference as tightly as the CPU path does. Under the interpreter the dot is
+always fp32 (its bf16 ``tl.dot`` is wrong in Triton 3.9).
 """
 
 from __future__ import annotations
@@ -32,9 +33,12 @@ def _blocks(batch: int, width: int, device: torch.device) -> tuple[int, int]:
 
 class _SLSTMTriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):  # noqa: D401
+    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):
         batch, steps, _, heads, width = wx.shape
-        wx_c, r_c, b_c = wx.contiguous(), r.to(wx.dtype).contiguous(), b.contiguous()
+        # Triton 3.9's interpreter computes tl.dot on bf16 operands wrongly (fp16 is fine), so
+        # interpreted runs (CPU tensors) do the recurrent dot in fp32; on a GPU it runs in wx's dtype.
+        dot_dtype = wx.dtype if wx.is_cuda else torch.float32
+        wx_c, r_c, b_c = wx.contiguous(), r.to(dot_dtype).contiguous(), b.contiguous()
         # every state is kept for backward; without gradients only the initial and final ones
         store_all = any(ctx.needs_input_grad[:7])
         slots = steps + 1 if store_all else 2
@@ -101,7 +105,7 @@ def slstm_triton(
 
     Args:
         wx: input pre-activations, gate order (i, f, z, o); fp32, bf16 or fp16.
-        r: recurrent weights, gate ``g`` of head ``k`` is ``r[g, k]`` (cast to ``wx``'s dtype).
+        r: recurrent weights, gate ``g`` of head ``k`` is ``r[g, k]`` (cast to ``wx``'s dtype on GPU).
         b: biases.
         state: optional initial ``(h, c, n, m)``; ``None`` means zeros with ``m_1 = pre_i``.
         forget: ``"sigmoid"`` or ``"exp"``.
