@@ -14,6 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install --quiet torch==$(TORCH_VERSION)
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Test/benchmark-only references (the official xLSTM sLSTM, flashrnn); their CUDA build
+	# dependencies are not needed for the CPU code paths the tests use.
+	$(PY) -m pip install --quiet --no-deps xlstm==2.0.6 flashrnn==1.0.8
 	touch $@
 
 setup: $(VENV)/.installed

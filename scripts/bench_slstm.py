@@ -145,7 +145,7 @@ def run(args) -> str:
     dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[args.dtype]
     lines = [
         START,
-        "## sLSTM op: forward + backward",
+        "### Latest run: forward + backward",
         "",
         f"Machine: {machine_description(device)}. {args.note}".rstrip(),
         "",
@@ -167,7 +167,7 @@ def run(args) -> str:
         ours_label, linear_label = list(timings)[:2]
         ours, ours_linear = timings[ours_label], timings[linear_label]
         lines += [
-            f"### {name}: B={batch}, T={steps}, NH={heads}, DH={width} (hidden {heads * width})",
+            f"#### {name}: B={batch}, T={steps}, NH={heads}, DH={width} (hidden {heads * width})",
             "",
             f"| contender | median (ms) | {ours_label} / contender | {linear_label} / contender |",
             "|---|---:|---:|---:|",

@@ -4,6 +4,7 @@ from .baselines import GRUGCNBaseline, LSTMBaseline, NeighbourPool
 from .config import ARCHS, ModelConfig, ModelConfigError
 from .factory import build_model
 from .model import SocialXLSTM
+from .slstm_module import SLSTM
 from .social import SocialMLSTM
 
 __all__ = [
@@ -13,6 +14,7 @@ __all__ = [
     "ModelConfig",
     "ModelConfigError",
     "NeighbourPool",
+    "SLSTM",
     "SocialMLSTM",
     "SocialXLSTM",
     "build_model",

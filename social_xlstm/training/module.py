@@ -82,6 +82,7 @@ class ForecastModule(L.LightningModule):
             horizon=data_info.horizon,
             edge_index=data_info.edge_index_tensor(),
             edge_attr=data_info.edge_attr_tensor(),
+            target_index=data_info.target_index,
         )
         idx = data_info.target_index
         self.register_buffer("target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32))

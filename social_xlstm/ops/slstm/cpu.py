@@ -33,15 +33,14 @@ class _SLSTMFunction(torch.autograd.Function):
     """Forward stores pre-activations, gates and states; backward walks them in reverse."""
 
     @staticmethod
-    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):
+    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget, store):
         batch, steps, _, heads, width = wx.shape
         dtype = compute_dtype(wx.dtype)
         opts = {"dtype": dtype, "device": wx.device}
         ctx.dtypes = (wx.dtype, r.dtype, b.dtype)
         r = r.to(dtype)  # (4, NH, DH, DH)
-        # Backward needs every step's gates and states; inference keeps one step of gates and
-        # two of c, n, m (read at t, written at t+1), indexed through `slot`.
-        store = any(ctx.needs_input_grad[:7])
+        # Backward needs every step's gates and states; inference (store=False) keeps one step of
+        # gates and two of c, n, m (read at t, written at t+1), indexed through `slot`.
         slot = (lambda t: t) if store else (lambda t: t % 2)
 
         # Gate-major buffers: every per-step gate slice (NH, B, DH) is contiguous per head, so the
@@ -160,7 +159,7 @@ class _SLSTMFunction(torch.autograd.Function):
         d_wx = d_pre.permute(3, 2, 0, 1, 4)  # (B, T, 4, NH, DH), a view
 
         wx_dtype, r_dtype, b_dtype = ctx.dtypes
-        grads = [d_wx.to(wx_dtype), d_r.to(r_dtype), d_b.to(b_dtype), None, None, None, None, None]
+        grads = [d_wx.to(wx_dtype), d_r.to(r_dtype), d_b.to(b_dtype), None, None, None, None, None, None]
         if ctx.has_state:
             dh0 = torch.bmm(d_pre[0, :, 0], r_t[0])  # (NH, B, DH)
             for g in range(1, 4):
@@ -196,5 +195,9 @@ def slstm_cpu(
     """
     check_inputs(wx, r, b, state, forget)
     h0, c0, n0, m0 = state if state is not None else (None, None, None, None)
-    h_seq, h, c, n, m = _SLSTMFunction.apply(wx, r, b, h0, c0, n0, m0, forget == "exp")
+    # Function.forward runs with grad mode off, so whether backward will come is decided here
+    store = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (wx, r, b, h0, c0, n0, m0)
+    )
+    h_seq, h, c, n, m = _SLSTMFunction.apply(wx, r, b, h0, c0, n0, m0, forget == "exp", store)
     return h_seq, (h, c, n, m)

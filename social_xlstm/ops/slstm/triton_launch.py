@@ -33,15 +33,14 @@ def _blocks(batch: int, width: int, device: torch.device) -> tuple[int, int]:
 
 class _SLSTMTriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget):
+    def forward(ctx, wx, r, b, h0, c0, n0, m0, exp_forget, store):
         batch, steps, _, heads, width = wx.shape
         # Triton 3.9's interpreter computes tl.dot on bf16 operands wrongly (fp16 is fine), so
         # interpreted runs (CPU tensors) do the recurrent dot in fp32; on a GPU it runs in wx's dtype.
         dot_dtype = wx.dtype if wx.is_cuda else torch.float32
         wx_c, r_c, b_c = wx.contiguous(), r.to(dot_dtype).contiguous(), b.contiguous()
         # every state is kept for backward; without gradients only the initial and final ones
-        store_all = any(ctx.needs_input_grad[:7])
-        slots = steps + 1 if store_all else 2
+        slots = steps + 1 if store else 2
         states = torch.empty(slots, 4, batch, heads, width, device=wx.device, dtype=torch.float32)
         has_state = h0 is not None
         if has_state:
@@ -54,7 +53,7 @@ class _SLSTMTriton(torch.autograd.Function):
         precision = "ieee"
         triton_kernels.slstm_fwd_kernel[grid](
             wx_c, r_c, b_c, y, states, batch, steps, heads, width,
-            HAS_STATE=has_state, EXP_FORGET=exp_forget, STORE_ALL=store_all, DOT_PRECISION=precision,
+            HAS_STATE=has_state, EXP_FORGET=exp_forget, STORE_ALL=store, DOT_PRECISION=precision,
             BLOCK_B=block_b, BLOCK_D=block_d,
         )
         ctx.save_for_backward(wx_c, r_c, b_c, states)
@@ -86,7 +85,7 @@ class _SLSTMTriton(torch.autograd.Function):
         d_b = d_wx.sum((0, 1))  # (4, NH, DH)
 
         wx_dtype, r_dtype, b_dtype = ctx.dtypes
-        grads = [d_wx.to(wx_dtype), d_r.to(r_dtype), d_b.to(b_dtype), None, None, None, None, None]
+        grads = [d_wx.to(wx_dtype), d_r.to(r_dtype), d_b.to(b_dtype), None, None, None, None, None, None]
         if has_state:
             for k, sdt in enumerate(ctx.state_dtypes):
                 grads[3 + k] = d_first[k].to(sdt)
@@ -123,5 +122,9 @@ def slstm_triton(
             f"the Triton sLSTM kernels take {_SUPPORTED} inputs, got {wx.dtype}; use backend='cpu'"
         )
     h0, c0, n0, m0 = state if state is not None else (None, None, None, None)
-    h_seq, h, c, n, m = _SLSTMTriton.apply(wx, r, b, h0, c0, n0, m0, forget == "exp")
+    # Function.forward runs with grad mode off, so whether backward will come is decided here
+    store = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (wx, r, b, h0, c0, n0, m0)
+    )
+    h_seq, h, c, n, m = _SLSTMTriton.apply(wx, r, b, h0, c0, n0, m0, forget == "exp", store)
     return h_seq, (h, c, n, m)
