@@ -19,7 +19,7 @@ CORES=$(nproc --all)  # before OMP_NUM_THREADS, which nproc honours
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 
 mkdir -p "$WORK"
-rm -rf "$WORK/synth" "$WORK/ingested"
+rm -rf "$WORK/synth" "$WORK/ingested" "$WORK/one-file.parquet" "$WORK/ingested-one-file"
 RESULTS=$WORK/results.md
 {
   echo "# bench_scale: $VDS VDs x $DAYS days at 5 min ($(date -u '+%Y-%m-%d %H:%M UTC'))"
@@ -54,6 +54,23 @@ stage ingest "$SXL" ingest long "$WORK/synth/observations" --out "$WORK/ingested
   --units flow=veh/5min,speed=km/h,occupancy=% --tz Asia/Taipei --freq 5min \
   --stations "$WORK/synth/stations.parquet" --name "synth-${VDS}vd-ingested"
 stage validate "$SXL" validate "$WORK/ingested"
+# The same rows as one big Parquet file (row groups of 1 Mi rows): pieces of one file must stream too.
+cat >"$WORK/one_file.py" <<'EOF_PY'
+import sys
+
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+data = ds.dataset(sys.argv[1])
+with pq.ParquetWriter(sys.argv[2], data.schema) as out:
+    for batch in data.to_batches(batch_size=1 << 20, batch_readahead=1, fragment_readahead=1):
+        out.write_batch(batch, row_group_size=1 << 20)
+EOF_PY
+stage one_file "$PYTHON" "$WORK/one_file.py" "$WORK/synth/observations" "$WORK/one-file.parquet"
+stage ingest_one_file "$SXL" ingest long "$WORK/one-file.parquet" --out "$WORK/ingested-one-file" \
+  --time-col timestamp --id-col vd_id --value-cols flow,speed,occupancy \
+  --units flow=veh/5min,speed=km/h,occupancy=% --tz Asia/Taipei --freq 5min \
+  --stations "$WORK/synth/stations.parquet" --name "synth-${VDS}vd-ingested"
 stage load_panel "$PYTHON" "$REPO/scripts/bench_load.py" "$WORK/ingested"
 stage load_datamodule "$PYTHON" "$REPO/scripts/bench_load.py" "$WORK/ingested" --datamodule
 
@@ -62,6 +79,25 @@ stage load_datamodule "$PYTHON" "$REPO/scripts/bench_load.py" "$WORK/ingested" -
   OBS=$(ls -d "$WORK"/ingested/observations*)
   echo "Rows: $("$PYTHON" -c "import pyarrow.dataset as d; print(d.dataset('$OBS').count_rows())"), \
 observations on disk: $(du -sh "$OBS" | cut -f1) in $(find "$OBS" -name '*.parquet' | wc -l) Parquet file(s)"
+  echo "Ingested from the directory and from the single file, row for row the same as the synth output: $(
+    "$PYTHON" - "$WORK" <<'EOF_PY'
+import glob
+import sys
+
+import numpy as np
+import pyarrow.dataset as ds
+
+work = sys.argv[1]
+names = ("synth", "ingested", "ingested-one-file")
+tables = [ds.dataset(glob.glob(f"{work}/{name}/observations*")[0]).to_table() for name in names]
+same = all(
+    np.array_equal(t.column(c).to_numpy(), tables[0].column(c).to_numpy(), equal_nan=c not in ("timestamp", "vd_id"))
+    for t in tables[1:]
+    for c in tables[0].column_names
+)
+print(same)
+EOF_PY
+  )"
   echo
   echo "Panel/datamodule output:"
   echo '```'
