@@ -94,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True, help="metrics.json")
     p.add_argument("--stations", default=None, help="stations.parquet (for the error map)")
     p.add_argument("--out", required=True, help="directory for the PNG files")
-    p.add_argument("--vds", nargs="*", default=None, help="VDs to draw (default: the 3 with most data)")
+    p.add_argument("--vds", nargs="*", default=None, help="VDs to draw (default: the 3 whose actual values vary most)")
     p.add_argument("--variable", default=None, help="variable to draw (default: the first target)")
     p.set_defaults(handler=_run_plot)
     p = sub.add_parser("demo", help="simulate, train, evaluate and plot in one go (about 5 minutes on a laptop)",

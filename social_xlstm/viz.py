@@ -135,7 +135,7 @@ def write_plots(
         metrics_path: ``metrics.json``.
         out_dir: where the PNGs go.
         stations: ``stations.parquet``, for the error map (skipped when None).
-        vds: VDs for forecast-vs-actual; default the three with the most known actuals.
+        vds: VDs for forecast-vs-actual; default the three whose actual values vary most.
         variable: variable to draw; default the first in the forecasts.
 
     Returns:
@@ -153,8 +153,11 @@ def write_plots(
     if variable not in variables:
         raise UserError(f"{forecasts_path}: no variable {variable!r}; have {variables}")
     if not vds:
+        # The most eventful VDs (largest spread of actual values) show what a forecast gets right or
+        # wrong; free-flowing ones are flat lines.
         known = forecasts[forecasts["actual"].notna() & (forecasts["variable"].astype(str) == variable)]
-        vds = list(known["vd_id"].astype(str).value_counts().index[:3])
+        spread = known.groupby(known["vd_id"].astype(str), observed=True)["actual"].std()
+        vds = list(spread.sort_values(ascending=False).index[:3])
     out_dir = Path(out_dir)
     written = [
         save_figure(plot_forecast_vs_actual(forecasts, vds, variable, horizon_steps=(1, int(forecasts["horizon_step"].max()))),
