@@ -7,8 +7,10 @@ them. LightningCLI's own ``validate`` subcommand is not exposed: ``social-xlstm 
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -20,6 +22,19 @@ from social_xlstm.errors import UserError
 from social_xlstm.forecast.evaluate import MetricsWriter, evaluate, write_json_atomic
 from social_xlstm.forecast.writer import ForecastWriter
 from social_xlstm.training.module import ForecastModule
+
+
+# Library chatter that says nothing about the user's run.
+warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+
+
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "litlogger" not in record.getMessage()
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
 
 
 def progress_enabled() -> bool:

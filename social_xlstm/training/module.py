@@ -66,10 +66,12 @@ class ForecastModule(L.LightningModule):
         data_info = _as_dataclass(DataInfo, data_info)
         if loss not in LOSSES:
             raise UserError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
-        # Plain dicts, so the checkpoint and hparams.yaml need no project classes to be read.
+        # Plain dicts, so the checkpoint and hparams.yaml need no project classes to be read. The data
+        # facts (graph, scaler, VD ids) travel in the checkpoint's own "data_info" entry, not in the
+        # hyper-parameters: LightningCLI re-validates hyper-parameters on --ckpt_path, and a graph of
+        # thousands of edges as nested lists takes minutes to type-check.
         self.save_hyperparameters(
-            {"model": _init_fields(model), "optim": _init_fields(optim), "loss": loss, "mape_floor": mape_floor,
-             "data_info": asdict(data_info)}
+            {"model": _init_fields(model), "optim": _init_fields(optim), "loss": loss, "mape_floor": mape_floor}
         )
         self.model_config, self.optim_config, self.info = model, optim, data_info
         self.loss_fn = LOSSES[loss]
@@ -142,6 +144,19 @@ class ForecastModule(L.LightningModule):
         self.log(f"{stage}_rmse", float((errors.sq.sum() / count).sqrt()))
         last = errors.count[-1].sum().clamp_min(1)
         self.log(f"{stage}_mae_last", float(errors.abs[-1].sum() / last))
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint["data_info"] = asdict(self.info)
+
+    @classmethod
+    def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> ForecastModule:
+        """Rebuild a trained module from its checkpoint alone (config, scaler, VD ids, graph, weights)."""
+        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+        if "data_info" not in checkpoint or "hyper_parameters" not in checkpoint:
+            raise UserError(f"{path}: not a Social-xLSTM checkpoint (no data_info / hyper_parameters)")
+        module = cls(**checkpoint["hyper_parameters"], data_info=checkpoint["data_info"])
+        module.load_state_dict(checkpoint["state_dict"])
+        return module.eval()
 
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         return {"pred": self(batch), "t0": batch["t0"]}
