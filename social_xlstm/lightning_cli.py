@@ -47,6 +47,8 @@ class SocialXLSTMCLI(LightningCLI):
 
     def __init__(self, *args, evaluate_mode: bool = False, **kwargs):
         self.evaluate_mode = evaluate_mode
+        # LightningCLI warns when both sys.argv and args hold options; ours come only from args.
+        sys.argv = sys.argv[:1]
         super().__init__(*args, **kwargs)
 
     @staticmethod
@@ -80,8 +82,6 @@ CLI_KWARGS = dict(
 
 def run_lightning_cli(argv: list[str]) -> SocialXLSTMCLI:
     """Run ``fit``/``test``/``predict`` (argv[0]) or ``evaluate`` with the remaining options."""
-    # LightningCLI warns when both sys.argv and args hold options; ours come only from argv.
-    sys.argv = sys.argv[:1]
     if argv[0] == "evaluate":
         cli = SocialXLSTMCLI(args=argv[1:], run=False, evaluate_mode=True, **CLI_KWARGS)
         run_evaluate(cli.model, cli.datamodule, cli.config["ckpt_path"], cli.config["metrics"]["output"],

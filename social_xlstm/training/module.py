@@ -45,6 +45,9 @@ class ForecastModule(L.LightningModule):
         model: which network and its sizes (``ModelConfig.arch`` picks Social-xLSTM or a baseline).
         optim: AdamW + warm-up/cosine schedule settings.
         loss: ``mae`` (default, as the metric), ``mse`` or ``huber``.
+        loss_scale: ``none`` (errors in original units, so a variable with larger numbers, e.g. flow in
+            veh/5min beside speed in km/h, weighs more) or ``std`` (each target's errors divided by its
+            training standard deviation, so every target variable counts alike).
         mape_floor: targets with ``|actual|`` below this are left out of MAPE.
         data_info: facts about the dataset; the CLI links it from the datamodule. Stored in the checkpoint
             with everything else needed to predict (VD ids, variables, scaler, graph).
@@ -55,6 +58,7 @@ class ForecastModule(L.LightningModule):
         model: ModelConfig = ModelConfig(),  # noqa: B008 - read-only default, LightningCLI shows its fields
         optim: OptimConfig = OptimConfig(),  # noqa: B008
         loss: str = "mae",
+        loss_scale: str = "none",
         mape_floor: float = 1.0,
         data_info: DataInfo | None = None,
     ):
@@ -66,15 +70,19 @@ class ForecastModule(L.LightningModule):
         data_info = _as_dataclass(DataInfo, data_info)
         if loss not in LOSSES:
             raise UserError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
+        if loss_scale not in ("none", "std"):
+            raise UserError(f"unknown loss_scale {loss_scale!r}; valid: none, std")
         # Plain dicts, so the checkpoint and hparams.yaml need no project classes to be read. The data
         # facts (graph, scaler, VD ids) travel in the checkpoint's own "data_info" entry, not in the
         # hyper-parameters: LightningCLI re-validates hyper-parameters on --ckpt_path, and a graph of
         # thousands of edges as nested lists takes minutes to type-check.
         self.save_hyperparameters(
-            {"model": _init_fields(model), "optim": _init_fields(optim), "loss": loss, "mape_floor": mape_floor}
+            {"model": _init_fields(model), "optim": _init_fields(optim), "loss": loss, "loss_scale": loss_scale,
+             "mape_floor": mape_floor}
         )
         self.model_config, self.optim_config, self.info = model, optim, data_info
         self.loss_fn = LOSSES[loss]
+        self.loss_scale = loss_scale
         self.mape_floor = mape_floor
         self.net = build_model(
             model,
@@ -103,8 +111,10 @@ class ForecastModule(L.LightningModule):
         return scaled.float() * self.target_std + self.target_mean
 
     def training_step(self, batch, batch_idx):
-        pred = self(batch)
-        loss = self.loss_fn(pred, batch["y"], batch["y_mask"])
+        pred, target = self(batch), batch["y"]
+        if self.loss_scale == "std":
+            pred, target = pred / self.target_std, target / self.target_std
+        loss = self.loss_fn(pred, target, batch["y_mask"])
         self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
         return loss
 

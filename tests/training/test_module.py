@@ -76,3 +76,15 @@ def test_unknown_loss_and_missing_data_info(dm):
         ForecastModule(loss="mape", data_info=dm.info())
     with pytest.raises(UserError, match="data_info"):
         ForecastModule()
+
+
+def test_loss_scale_std_weighs_targets_alike(dm):
+    torch.manual_seed(0)
+    module = ForecastModule(model=ModelConfig(**SMALL), loss_scale="std", data_info=dm.info())
+    batch = next(iter(dm.train_dataloader()))
+    pred = module(batch)
+    std = torch.tensor(dm.info().std)[dm.info().target_index]
+    expected = masked_mae(pred / std, batch["y"] / std, batch["y_mask"])
+    assert module.training_step(batch, 0).item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(UserError, match="loss_scale"):
+        ForecastModule(loss_scale="max", data_info=dm.info())
