@@ -12,7 +12,7 @@ recomputes the pre-activations from ``h_{t-1}`` (one more dot per gate, cheaper 
 gate tensors) and writes ``d pre`` into ``d_wx``. The weight and bias gradients are then one
 batched matmul and one sum over ``d_wx`` on the host side (``triton_launch.py``).
 
-Raw pointer arithmetic only (``tl.make_block_ptr`` is gone in Triton 3.9). Memory layouts, all
+Raw pointer arithmetic only (Triton 3.9 removed the block-pointer API). Memory layouts, all
 contiguous::
 
     wx, d_wx   (B, T, 4, NH, DH)       r (4, NH, DH, DH)      b (4, NH, DH)
