@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed
 
 demo: setup
-	$(VENV)/bin/social-xlstm demo --out $(DEMO_OUT)
+	$(VENV)/bin/social-xlstm demo --out $(DEMO_OUT) --overwrite
 
 test: setup
 	$(PY) -m pytest -q --nbmake tests notebooks

@@ -31,8 +31,9 @@ REPO = Path(__file__).resolve().parents[1]
 def time_steps(dm: TrafficDataModule, model_cfg: dict, backend: str, batches: int, warmup: int = 2) -> float:
     """Seconds per optimiser step (forward, backward, AdamW) of the demo model with one backend."""
     torch.manual_seed(0)
-    module = ForecastModule(model=ModelConfig(**{**model_cfg, "slstm_backend": backend}), optim=OptimConfig(),
-                            data_info=dm.info())
+    module = ForecastModule(
+        model=ModelConfig(**{**model_cfg, "slstm_backend": backend}), optim=OptimConfig(), data_info=dm.info()
+    )
     optimizer, _ = build_optimizer(module.net, OptimConfig(), total_steps=batches + warmup)
     loader = iter(dm.train_dataloader())
     elapsed = 0.0
@@ -50,8 +51,12 @@ def time_steps(dm: TrafficDataModule, model_cfg: dict, backend: str, batches: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", default=None, help="dataset dir (default: simulate the demo's 60 VDs x 14 days)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data", default=None, help="dataset dir (default: simulate the demo's 60 VDs x 14 days)"
+    )
     parser.add_argument("--config", default=str(REPO / "configs" / "demo.yaml"))
     parser.add_argument("--backends", nargs="+", default=["torch", "cpu"])
     parser.add_argument("--batches", type=int, default=30)
@@ -63,9 +68,13 @@ def main() -> None:
     per_epoch = len(dm.train_dataloader())
     results = {b: time_steps(dm, cfg["model"]["model"], b, args.batches) for b in args.backends}
     base = results[args.backends[0]]
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    print(f"demo config, batch {dm.batch_size} windows x {dm.panel.num_vds} VDs, {per_epoch} steps per epoch\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"demo config, batch {dm.batch_size} windows x {dm.panel.num_vds} VDs, {per_epoch} steps per epoch\n"
+    )
     print(f"| sLSTM backend | s / step | s / epoch | vs {args.backends[0]} |")
     print("|---|---:|---:|---:|")
     for backend, sec in results.items():

@@ -20,8 +20,19 @@ from social_xlstm.cli import main as cli
 
 def run_arch(arch: str, args, extra: list[str]) -> tuple[dict, float]:
     root = Path(args.out) / arch
-    common = ["--config", args.config, "--data.data_dir", args.data, "--trainer.default_root_dir", str(root),
-              "--model.model.arch", arch, "--seed_everything", str(args.seed), *extra]
+    common = [
+        "--config",
+        args.config,
+        "--data.data_dir",
+        args.data,
+        "--trainer.default_root_dir",
+        str(root),
+        "--model.model.arch",
+        arch,
+        "--seed_everything",
+        str(args.seed),
+        *extra,
+    ]
     start = time.perf_counter()
     if cli(["fit", *common, "--trainer.max_epochs", str(args.epochs)]) != 0:
         raise SystemExit(f"fit failed for {arch}")
@@ -33,7 +44,9 @@ def run_arch(arch: str, args, extra: list[str]) -> tuple[dict, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--archs", nargs="+", default=["social_xlstm", "slstm_pool", "gru_gcn", "lstm"])
@@ -54,9 +67,13 @@ def main() -> None:
             else:
                 baselines[name] = cells
     header = " / ".join(f"{m:g}" for m in args.minutes)
-    lines = [f"masked MAE of {args.variable} at {header} min; {args.epochs} epochs, seed {args.seed}, "
-             f"config {args.config}", "", "| model | " + " | ".join(f"{m:g} min" for m in args.minutes) + " | fit s |",
-             "|---|" + "---:|" * (len(args.minutes) + 1)]
+    lines = [
+        f"masked MAE of {args.variable} at {header} min; {args.epochs} epochs, seed {args.seed}, "
+        f"config {args.config}",
+        "",
+        "| model | " + " | ".join(f"{m:g} min" for m in args.minutes) + " | fit s |",
+        "|---|" + "---:|" * (len(args.minutes) + 1),
+    ]
     for name, cells, seconds in rows:
         lines.append(f"| {name} | " + " | ".join(f"{c:.2f}" for c in cells) + f" | {seconds:.0f} |")
     for name, cells in baselines.items():

@@ -24,9 +24,12 @@ LIGHTNING_COMMANDS = ("fit", "test", "predict", "evaluate")
 def _add_synth(sub) -> None:
     from social_xlstm.data import synth
 
-    p = sub.add_parser("synth", help="simulate a freeway network and write a canonical dataset",
-                       description="Simulate corridors with ramps and a junction (cell transmission model) "
-                       "and write a canonical dataset (flow, speed, occupancy).")
+    p = sub.add_parser(
+        "synth",
+        help="simulate a freeway network and write a canonical dataset",
+        description="Simulate corridors with ramps and a junction (cell transmission model) "
+        "and write a canonical dataset (flow, speed, occupancy).",
+    )
     synth.add_arguments(p)
     p.set_defaults(handler=synth.run)
 
@@ -34,8 +37,11 @@ def _add_synth(sub) -> None:
 def _add_ingest(sub) -> None:
     from social_xlstm.data.importers import IMPORTERS, load_importer
 
-    p = sub.add_parser("ingest", help="import data in a source format into a canonical dataset",
-                       description="Import source files into a canonical dataset directory.")
+    p = sub.add_parser(
+        "ingest",
+        help="import data in a source format into a canonical dataset",
+        description="Import source files into a canonical dataset directory.",
+    )
     formats = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     for name, (_, help_text) in IMPORTERS.items():
         fp = formats.add_parser(name, help=help_text, description=help_text)
@@ -58,8 +64,9 @@ def _run_validate(args) -> int:
 def _run_plot(args) -> int:
     from social_xlstm.viz import write_plots
 
-    for path in write_plots(args.forecasts, args.metrics, args.out, stations=args.stations, vds=args.vds,
-                            variable=args.variable):
+    for path in write_plots(
+        args.forecasts, args.metrics, args.out, stations=args.stations, vds=args.vds, variable=args.variable
+    ):
         print(f"plot: {path}")
     return 0
 
@@ -67,8 +74,15 @@ def _run_plot(args) -> int:
 def _run_demo(args) -> int:
     from social_xlstm.demo import run_demo
 
-    run_demo(args.out, config=args.config, vds=args.vds, days=args.days, seed=args.seed,
-             max_epochs=args.max_epochs, overwrite=args.overwrite)
+    run_demo(
+        args.out,
+        config=args.config,
+        vds=args.vds,
+        days=args.days,
+        seed=args.seed,
+        max_epochs=args.max_epochs,
+        overwrite=args.overwrite,
+    )
     return 0
 
 
@@ -81,24 +95,35 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_synth(sub)
     _add_ingest(sub)
-    p = sub.add_parser("validate", help="check a canonical dataset directory",
-                       description="Check a dataset; exit 0 when usable, 2 with the list of problems otherwise.")
+    p = sub.add_parser(
+        "validate",
+        help="check a canonical dataset directory",
+        description="Check a dataset; exit 0 when usable, 2 with the list of problems otherwise.",
+    )
     p.add_argument("directory", help="canonical dataset directory")
     p.set_defaults(handler=_run_validate)
-    for name, text in (("fit", "train a model"), ("test", "score a checkpoint on the test windows"),
-                       ("predict", "write forecasts.parquet for the test windows"),
-                       ("evaluate", "metrics.json for a checkpoint and the baselines")):
+    for name, text in (
+        ("fit", "train a model"),
+        ("test", "score a checkpoint on the test windows"),
+        ("predict", "write forecasts.parquet for the test windows"),
+        ("evaluate", "metrics.json for a checkpoint and the baselines"),
+    ):
         sub.add_parser(name, help=f"{text} (LightningCLI; see social-xlstm {name} --help)", add_help=False)
     p = sub.add_parser("plot", help="plot forecasts and errors", description="Write PNG plots of a run.")
     p.add_argument("--forecasts", required=True, help="forecasts.parquet")
     p.add_argument("--metrics", required=True, help="metrics.json")
     p.add_argument("--stations", default=None, help="stations.parquet (for the error map)")
     p.add_argument("--out", required=True, help="directory for the PNG files")
-    p.add_argument("--vds", nargs="*", default=None, help="VDs to draw (default: the 3 whose actual values vary most)")
+    p.add_argument(
+        "--vds", nargs="*", default=None, help="VDs to draw (default: the 3 whose actual values vary most)"
+    )
     p.add_argument("--variable", default=None, help="variable to draw (default: the first target)")
     p.set_defaults(handler=_run_plot)
-    p = sub.add_parser("demo", help="simulate, train, evaluate and plot in one go (about 5 minutes on a laptop)",
-                       description="synth -> fit -> test -> predict -> plots, then a table of errors.")
+    p = sub.add_parser(
+        "demo",
+        help="simulate, train, evaluate and plot in one go (about 7 minutes on a 2-core CPU)",
+        description="synth -> fit -> test -> predict -> plots, then a table of errors.",
+    )
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--config", default=None, help="training config (default configs/demo.yaml)")
     p.add_argument("--vds", type=int, default=60, help="simulated VDs (default 60)")
@@ -128,4 +153,3 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"social-xlstm: error: {err}", file=sys.stderr)
         return 2
-

@@ -57,9 +57,19 @@ def run_demo(
     timings["synth"] = time.perf_counter() - t0
 
     args = [
-        "fit", "--config", str(config), "--data.data_dir", str(data_dir), "--seed_everything", str(seed),
-        "--trainer.default_root_dir", str(out), "--forecasts.output", str(out / "forecasts.parquet"),
-        "--metrics.output", str(out / "metrics.json"),
+        "fit",
+        "--config",
+        str(config),
+        "--data.data_dir",
+        str(data_dir),
+        "--seed_everything",
+        str(seed),
+        "--trainer.default_root_dir",
+        str(out),
+        "--forecasts.output",
+        str(out / "forecasts.parquet"),
+        "--metrics.output",
+        str(out / "metrics.json"),
     ]
     if max_epochs is not None:
         args += ["--trainer.max_epochs", str(max_epochs)]
@@ -83,8 +93,13 @@ def run_demo(
     t0 = time.perf_counter()
     plots = []
     for variable in cli.model.info.targets:
-        plots += write_plots(forecasts, out / "metrics.json", out / "plots", stations=data_dir / "stations.parquet",
-                             variable=variable)
+        plots += write_plots(
+            forecasts,
+            out / "metrics.json",
+            out / "plots",
+            stations=data_dir / "stations.parquet",
+            variable=variable,
+        )
     timings["plots"] = time.perf_counter() - t0
     print_summary(metrics, cli.model.info.targets, timings, epochs)
     print("\nfiles:")

@@ -23,7 +23,6 @@ from social_xlstm.forecast.evaluate import MetricsWriter, evaluate, write_json_a
 from social_xlstm.forecast.writer import ForecastWriter
 from social_xlstm.training.module import ForecastModule
 
-
 # Library chatter that says nothing about the user's run.
 warnings.filterwarnings("ignore", message=".*tensorboardX.*")
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
@@ -31,7 +30,8 @@ warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 
 class _DropAdverts(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        return "litlogger" not in record.getMessage()
+        message = record.getMessage()
+        return "litlogger" not in message and "litmodels" not in message
 
 
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
@@ -56,7 +56,9 @@ class SocialXLSTMCLI(LightningCLI):
         return {k: v for k, v in LightningCLI.subcommands().items() if k != "validate"}
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments("data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate")
+        parser.link_arguments(
+            "data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate"
+        )
         parser.add_lightning_class_args(ForecastWriter, "forecasts")
         parser.add_lightning_class_args(MetricsWriter, "metrics")
         parser.set_defaults({"trainer.enable_progress_bar": progress_enabled()})
@@ -84,8 +86,13 @@ def run_lightning_cli(argv: list[str]) -> SocialXLSTMCLI:
     """Run ``fit``/``test``/``predict`` (argv[0]) or ``evaluate`` with the remaining options."""
     if argv[0] == "evaluate":
         cli = SocialXLSTMCLI(args=argv[1:], run=False, evaluate_mode=True, **CLI_KWARGS)
-        run_evaluate(cli.model, cli.datamodule, cli.config["ckpt_path"], cli.config["metrics"]["output"],
-                     cli.trainer.default_root_dir)
+        run_evaluate(
+            cli.model,
+            cli.datamodule,
+            cli.config["ckpt_path"],
+            cli.config["metrics"]["output"],
+            cli.trainer.default_root_dir,
+        )
         return cli
     return SocialXLSTMCLI(args=argv, **CLI_KWARGS)
 

@@ -38,12 +38,16 @@ def plot_forecast_vs_actual(
         variable: target variable to draw.
         horizon_steps: which lead times to overlay.
     """
-    _require(forecasts, ["target_time", "horizon_step", "vd_id", "variable", "prediction", "actual"], "forecasts")
+    _require(
+        forecasts, ["target_time", "horizon_step", "vd_id", "variable", "prediction", "actual"], "forecasts"
+    )
     sel = forecasts[forecasts["variable"].astype(str) == variable]
     if sel.empty:
-        raise UserError(f"forecasts: no rows for variable {variable!r}; have {sorted(forecasts['variable'].astype(str).unique())}")
+        raise UserError(
+            f"forecasts: no rows for variable {variable!r}; have {sorted(forecasts['variable'].astype(str).unique())}"
+        )
     fig, axes = plt.subplots(len(vd_ids), 1, figsize=(10, 2.4 * len(vd_ids)), sharex=True, squeeze=False)
-    for ax, vd in zip(axes[:, 0], vd_ids):
+    for ax, vd in zip(axes[:, 0], vd_ids, strict=True):
         rows = sel[sel["vd_id"].astype(str) == vd]
         if rows.empty:
             raise UserError(f"forecasts: VD {vd!r} not found")
@@ -51,7 +55,9 @@ def plot_forecast_vs_actual(
         ax.plot(actual["target_time"], actual["actual"], color="black", lw=1.2, label="actual")
         for k, step in enumerate(horizon_steps):
             at = rows[rows["horizon_step"] == step].sort_values("target_time")
-            ax.plot(at["target_time"], at["prediction"], lw=1.0, color=f"C{k}", label=f"forecast +{step} steps")
+            ax.plot(
+                at["target_time"], at["prediction"], lw=1.0, color=f"C{k}", label=f"forecast +{step} steps"
+            )
         ax.set_ylabel(variable)
         ax.set_title(vd, fontsize=9, loc="left")
     axes[0, 0].legend(loc="upper right", fontsize=8, ncol=len(horizon_steps) + 1)
@@ -160,11 +166,19 @@ def write_plots(
         vds = list(spread.sort_values(ascending=False).index[:3])
     out_dir = Path(out_dir)
     written = [
-        save_figure(plot_forecast_vs_actual(forecasts, vds, variable, horizon_steps=(1, int(forecasts["horizon_step"].max()))),
-                    out_dir / f"forecast_vs_actual_{variable}.png"),
+        save_figure(
+            plot_forecast_vs_actual(
+                forecasts, vds, variable, horizon_steps=(1, int(forecasts["horizon_step"].max()))
+            ),
+            out_dir / f"forecast_vs_actual_{variable}.png",
+        ),
         save_figure(plot_error_by_horizon(metrics, variable), out_dir / f"error_by_horizon_{variable}.png"),
     ]
     if stations is not None:
         errors = per_vd_error(forecasts, variable)
-        written.append(save_figure(plot_error_map(pd.read_parquet(stations), errors), out_dir / f"error_map_{variable}.png"))
+        written.append(
+            save_figure(
+                plot_error_map(pd.read_parquet(stations), errors), out_dir / f"error_map_{variable}.png"
+            )
+        )
     return written

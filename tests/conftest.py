@@ -18,26 +18,34 @@ def make_tiny_dataset(root: Path, n_vds: int = 5, steps: int = 400, seed: int = 
     """VDs on a line 1 km apart; a daily wave passes them one step apart; a few readings missing."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range("2024-03-04", periods=steps, freq="5min", tz="UTC")
-    phase = np.arange(steps)[:, None] - np.arange(n_vds)[None, :]  # (T, N): the wave reaches VD i i steps later
+    phase = (
+        np.arange(steps)[:, None] - np.arange(n_vds)[None, :]
+    )  # (T, N): the wave reaches VD i i steps later
     wave = np.sin(2 * np.pi * phase / 288)
     flow = 100 + 60 * wave + rng.normal(0, 3, wave.shape)
     speed = 90 - 30 * np.clip(wave, 0, None) + rng.normal(0, 1, wave.shape)
-    obs = pd.DataFrame({
-        "timestamp": np.repeat(ts, n_vds),
-        "vd_id": np.tile([f"VD-{i:02d}" for i in range(n_vds)], steps),
-        "flow": flow.ravel(),
-        "speed": speed.ravel(),
-    })
+    obs = pd.DataFrame(
+        {
+            "timestamp": np.repeat(ts, n_vds),
+            "vd_id": np.tile([f"VD-{i:02d}" for i in range(n_vds)], steps),
+            "flow": flow.ravel(),
+            "speed": speed.ravel(),
+        }
+    )
     obs = obs.drop(index=rng.choice(len(obs), size=len(obs) // 50, replace=False))
-    stations = pd.DataFrame({
-        "vd_id": [f"VD-{i:02d}" for i in range(n_vds)],
-        "lat": 25.0 + 0.009 * np.arange(n_vds),
-        "lon": np.full(n_vds, 121.5),
-        "road": "F1",
-        "direction": "N",
-        "km": np.arange(n_vds, dtype=float),
-    })
-    meta = DatasetMeta(name="tiny", freq="5min", variables={"flow": "veh/5min", "speed": "km/h"}, timezone="Asia/Taipei")
+    stations = pd.DataFrame(
+        {
+            "vd_id": [f"VD-{i:02d}" for i in range(n_vds)],
+            "lat": 25.0 + 0.009 * np.arange(n_vds),
+            "lon": np.full(n_vds, 121.5),
+            "road": "F1",
+            "direction": "N",
+            "km": np.arange(n_vds, dtype=float),
+        }
+    )
+    meta = DatasetMeta(
+        name="tiny", freq="5min", variables={"flow": "veh/5min", "speed": "km/h"}, timezone="Asia/Taipei"
+    )
     return write_dataset(root, obs, stations, meta)
 
 

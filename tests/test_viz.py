@@ -20,19 +20,36 @@ from social_xlstm.viz import (
 def _forecasts():
     ts = pd.date_range("2024-01-01", periods=6, freq="5min", tz="UTC")
     rows = []
-    for i, t in enumerate(ts[:4]):
+    for t in ts[:4]:
         for h in (1, 2):
             for vd, bias in (("a", 1.0), ("b", 3.0)):
                 rows.append((t, t + h * pd.Timedelta("5min"), h, vd, "speed", 50.0 + bias, 50.0))
-    return pd.DataFrame(rows, columns=["issue_time", "target_time", "horizon_step", "vd_id", "variable", "prediction", "actual"])
+    return pd.DataFrame(
+        rows,
+        columns=["issue_time", "target_time", "horizon_step", "vd_id", "variable", "prediction", "actual"],
+    )
 
 
-METRICS = {"models": {
-    "social_xlstm": {"speed": {"steps": [{"step": 1, "minutes": 5, "mae": 1.0, "rmse": 1.5, "mape": 2.0},
-                                         {"step": 2, "minutes": 10, "mae": 1.2, "rmse": 1.8, "mape": None}]}},
-    "persistence": {"speed": {"steps": [{"step": 1, "minutes": 5, "mae": 1.1, "rmse": 1.6, "mape": 2.1},
-                                        {"step": 2, "minutes": 10, "mae": 1.5, "rmse": 2.0, "mape": 3.0}]}},
-}}
+METRICS = {
+    "models": {
+        "social_xlstm": {
+            "speed": {
+                "steps": [
+                    {"step": 1, "minutes": 5, "mae": 1.0, "rmse": 1.5, "mape": 2.0},
+                    {"step": 2, "minutes": 10, "mae": 1.2, "rmse": 1.8, "mape": None},
+                ]
+            }
+        },
+        "persistence": {
+            "speed": {
+                "steps": [
+                    {"step": 1, "minutes": 5, "mae": 1.1, "rmse": 1.6, "mape": 2.1},
+                    {"step": 2, "minutes": 10, "mae": 1.5, "rmse": 2.0, "mape": 3.0},
+                ]
+            }
+        },
+    }
+}
 
 
 def test_per_vd_error_hand_computed():

@@ -70,11 +70,15 @@ class DatasetMeta:
         if missing:
             raise DataError(f"{path}: missing key(s) {missing}; found {sorted(raw)}")
         if not isinstance(raw["variables"], dict) or not raw["variables"]:
-            raise DataError(f"{path}: 'variables' must be a non-empty mapping name -> unit, got {raw['variables']!r}")
+            raise DataError(
+                f"{path}: 'variables' must be a non-empty mapping name -> unit, got {raw['variables']!r}"
+            )
         try:
             pd.tseries.frequencies.to_offset(raw["freq"])
         except ValueError as err:
-            raise DataError(f"{path}: 'freq' {raw['freq']!r} is not a pandas frequency such as '5min'") from err
+            raise DataError(
+                f"{path}: 'freq' {raw['freq']!r} is not a pandas frequency such as '5min'"
+            ) from err
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in raw.items() if k in known})
 
@@ -136,7 +140,9 @@ def write_dataset(
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UserError(f"{out_dir}: output directory exists and is not empty (use --overwrite to replace it)")
+        raise UserError(
+            f"{out_dir}: output directory exists and is not empty (use --overwrite to replace it)"
+        )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
     try:
@@ -148,7 +154,8 @@ def write_dataset(
             n_parts = 0
             for n_parts, part in enumerate(observations, start=1):
                 pq.write_table(
-                    normalise_observations(part, variables), tmp / OBSERVATIONS_DIR / f"part-{n_parts:05d}.parquet"
+                    normalise_observations(part, variables),
+                    tmp / OBSERVATIONS_DIR / f"part-{n_parts:05d}.parquet",
                 )
             if n_parts == 0:
                 raise DataError("observations: no data to write")

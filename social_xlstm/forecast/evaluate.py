@@ -29,7 +29,9 @@ def fit_historical_average(datamodule) -> HistoricalAverage:
 
 
 @torch.no_grad()
-def evaluate(datamodule, models: dict[str, torch.nn.Module] | None = None, baselines=BASELINES, mape_floor=1.0):
+def evaluate(
+    datamodule, models: dict[str, torch.nn.Module] | None = None, baselines=BASELINES, mape_floor=1.0
+):
     """Masked MAE/RMSE/MAPE per horizon step for each model and baseline, on every test window.
 
     Args:
@@ -83,7 +85,9 @@ def write_json_atomic(obj: dict, path: str | Path) -> Path:
     return path
 
 
-def summary_rows(metrics: dict, variable: str, minutes=(15, 30, 60)) -> list[tuple[str, int, float, float, float]]:
+def summary_rows(
+    metrics: dict, variable: str, minutes=(15, 30, 60)
+) -> list[tuple[str, int, float, float, float]]:
     """(model, minutes, mae, rmse, mape) rows at the chosen lead times, for the printed table."""
     rows = []
     for model, report in metrics["models"].items():
@@ -111,7 +115,9 @@ class MetricsWriter(Callback):
     def on_test_end(self, trainer, pl_module) -> None:
         if pl_module.test_report is None:
             return
-        metrics = evaluate(trainer.datamodule, models=None, baselines=self.baselines, mape_floor=pl_module.mape_floor)
+        metrics = evaluate(
+            trainer.datamodule, models=None, baselines=self.baselines, mape_floor=pl_module.mape_floor
+        )
         name = pl_module.model_config.arch
         metrics["models"] = {name: pl_module.test_report, **metrics["models"]}
         self.metrics = metrics

@@ -32,7 +32,9 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return ((pred - target).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def masked_huber(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
+def masked_huber(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, delta: float = 1.0
+) -> torch.Tensor:
     """Huber loss over observed targets."""
     weight = mask.to(pred.dtype)
     err = torch.nn.functional.huber_loss(pred, target, reduction="none", delta=delta)
@@ -67,7 +69,9 @@ class MaskedErrors:
     @torch.no_grad()
     def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
         if pred.shape != target.shape or pred.shape != mask.shape:
-            raise ValueError(f"shapes differ: pred {tuple(pred.shape)}, target {tuple(target.shape)}, mask {tuple(mask.shape)}")
+            raise ValueError(
+                f"shapes differ: pred {tuple(pred.shape)}, target {tuple(target.shape)}, mask {tuple(mask.shape)}"
+            )
         pred, target = pred.detach().double().cpu(), target.detach().double().cpu()
         weight = mask.detach().cpu().double()
         err = (pred - target).abs() * weight

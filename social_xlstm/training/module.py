@@ -77,8 +77,13 @@ class ForecastModule(L.LightningModule):
         # hyper-parameters: LightningCLI re-validates hyper-parameters on --ckpt_path, and a graph of
         # thousands of edges as nested lists takes minutes to type-check.
         self.save_hyperparameters(
-            {"model": _init_fields(model), "optim": _init_fields(optim), "loss": loss, "loss_scale": loss_scale,
-             "mape_floor": mape_floor}
+            {
+                "model": _init_fields(model),
+                "optim": _init_fields(optim),
+                "loss": loss,
+                "loss_scale": loss_scale,
+                "mape_floor": mape_floor,
+            }
         )
         self.model_config, self.optim_config, self.info = model, optim, data_info
         self.loss_fn = LOSSES[loss]
@@ -95,7 +100,9 @@ class ForecastModule(L.LightningModule):
             target_index=data_info.target_index,
         )
         idx = data_info.target_index
-        self.register_buffer("target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32))
+        self.register_buffer(
+            "target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32)
+        )
         self.register_buffer("target_std", torch.tensor([data_info.std[i] for i in idx], dtype=torch.float32))
         self._errors: MaskedErrors | None = None
         self.test_report: dict | None = None

@@ -14,7 +14,9 @@ REPO_CONFIGS = sorted(CONFIGS_DIR.glob("*.yaml"))
 DEMO_CONFIG = CONFIGS_DIR / "demo.yaml"
 
 
-@pytest.mark.parametrize("command", ["synth", "ingest", "validate", "plot", "demo", "fit", "test", "predict", "evaluate"])
+@pytest.mark.parametrize(
+    "command", ["synth", "ingest", "validate", "plot", "demo", "fit", "test", "predict", "evaluate"]
+)
 def test_help_of_every_subcommand(command, capsys):
     with pytest.raises(SystemExit) as exc:
         main([command, "--help"])
@@ -59,30 +61,71 @@ def test_validate_exit_codes(tiny_dataset, tmp_path, capsys):
 
 
 def test_user_error_exits_2_with_one_message(tmp_path, capsys):
-    code = main(["plot", "--forecasts", str(tmp_path / "missing.parquet"), "--metrics", "m.json", "--out", str(tmp_path)])
+    code = main(
+        [
+            "plot",
+            "--forecasts",
+            str(tmp_path / "missing.parquet"),
+            "--metrics",
+            "m.json",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     assert code == 2
     err = capsys.readouterr().err
     assert "missing.parquet" in err and "Traceback" not in err
 
 
 def test_bad_model_option_exits_2(tiny_dataset, capsys):
-    code = main(["fit", "--config", str(DEMO_CONFIG), "--data.data_dir", str(tiny_dataset), "--model.model.arch", "nope"])
+    code = main(
+        [
+            "fit",
+            "--config",
+            str(DEMO_CONFIG),
+            "--data.data_dir",
+            str(tiny_dataset),
+            "--model.model.arch",
+            "nope",
+        ]
+    )
     assert code == 2
     assert "arch='nope'" in capsys.readouterr().err
 
 
 def test_unknown_option_exits_2(tiny_dataset):
     with pytest.raises(SystemExit) as exc:
-        main(["fit", "--config", str(DEMO_CONFIG), "--data.data_dir", str(tiny_dataset), "--model.no_such_option", "1"])
+        main(
+            [
+                "fit",
+                "--config",
+                str(DEMO_CONFIG),
+                "--data.data_dir",
+                str(tiny_dataset),
+                "--model.no_such_option",
+                "1",
+            ]
+        )
     assert exc.value.code == 2
 
 
 @pytest.mark.slow
 def test_fit_test_predict_evaluate_one_epoch(tiny_dataset, tmp_path):
     root = tmp_path / "run"
-    common = ["--config", str(DEMO_CONFIG), "--data.data_dir", str(tiny_dataset),
-              "--trainer.default_root_dir", str(root), "--data.targets", "[flow, speed]",
-              "--model.model.d_model", "16", "--model.model.num_blocks", "1"]
+    common = [
+        "--config",
+        str(DEMO_CONFIG),
+        "--data.data_dir",
+        str(tiny_dataset),
+        "--trainer.default_root_dir",
+        str(root),
+        "--data.targets",
+        "[flow, speed]",
+        "--model.model.d_model",
+        "16",
+        "--model.model.num_blocks",
+        "1",
+    ]
     assert main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "4"]) == 0
     ckpt = next(root.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
     assert main(["test", *common, "--ckpt_path", str(ckpt)]) == 0
@@ -99,7 +142,22 @@ def test_fit_test_predict_evaluate_one_epoch(tiny_dataset, tmp_path):
     again = json.loads((root / "metrics.json").read_text())
     # evaluate and test score the same windows with the same weights
     assert again["models"]["social_xlstm"]["flow"]["average"]["mae"] == pytest.approx(
-        metrics["models"]["social_xlstm"]["flow"]["average"]["mae"], rel=1e-4)
-    assert main(["plot", "--forecasts", str(root / "forecasts.parquet"), "--metrics", str(root / "metrics.json"),
-                 "--stations", str(tiny_dataset / "stations.parquet"), "--out", str(root / "plots")]) == 0
+        metrics["models"]["social_xlstm"]["flow"]["average"]["mae"], rel=1e-4
+    )
+    assert (
+        main(
+            [
+                "plot",
+                "--forecasts",
+                str(root / "forecasts.parquet"),
+                "--metrics",
+                str(root / "metrics.json"),
+                "--stations",
+                str(tiny_dataset / "stations.parquet"),
+                "--out",
+                str(root / "plots"),
+            ]
+        )
+        == 0
+    )
     assert len(list((root / "plots").glob("*.png"))) == 3

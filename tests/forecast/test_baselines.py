@@ -7,8 +7,16 @@ from social_xlstm.forecast.baselines import HistoricalAverage, persistence
 
 
 def _info(horizon=2):
-    return DataInfo(vd_ids=["a", "b"], variables=["flow", "speed"], targets=["speed"], mean=[10.0, 50.0],
-                    std=[2.0, 5.0], edge_index=[[0, 0], [1, 1]], edge_attr=[[0.0], [0.0]], horizon=horizon)
+    return DataInfo(
+        vd_ids=["a", "b"],
+        variables=["flow", "speed"],
+        targets=["speed"],
+        mean=[10.0, 50.0],
+        std=[2.0, 5.0],
+        edge_index=[[0, 0], [1, 1]],
+        edge_attr=[[0.0], [0.0]],
+        horizon=horizon,
+    )
 
 
 def test_persistence_repeats_last_observed_value_in_original_units():

@@ -7,8 +7,17 @@ from social_xlstm.forecast.writer import forecast_table, write_parquet_atomic
 
 
 def test_forecast_table_rows_times_and_actuals(tmp_path):
-    info = DataInfo(vd_ids=["a", "b"], variables=["flow", "speed"], targets=["flow", "speed"], mean=[0, 0],
-                    std=[1, 1], edge_index=[[0, 0]], edge_attr=[[0.0]], freq_minutes=5, horizon=2)
+    info = DataInfo(
+        vd_ids=["a", "b"],
+        variables=["flow", "speed"],
+        targets=["flow", "speed"],
+        mean=[0, 0],
+        std=[1, 1],
+        edge_index=[[0, 0]],
+        edge_attr=[[0.0]],
+        freq_minutes=5,
+        horizon=2,
+    )
     ts = pd.date_range("2024-01-01", periods=4, freq="5min", tz="UTC")
     values = np.arange(4 * 2 * 2, dtype=np.float32).reshape(4, 2, 2)
     mask = np.ones_like(values, dtype=bool)
@@ -20,7 +29,15 @@ def test_forecast_table_rows_times_and_actuals(tmp_path):
     path = write_parquet_atomic(table, tmp_path / "f.parquet")
     df = pq.read_table(path).to_pandas()
     assert len(df) == 2 * 2 * 2 * 2
-    assert list(df.columns) == ["issue_time", "target_time", "horizon_step", "vd_id", "variable", "prediction", "actual"]
+    assert list(df.columns) == [
+        "issue_time",
+        "target_time",
+        "horizon_step",
+        "vd_id",
+        "variable",
+        "prediction",
+        "actual",
+    ]
     row = df[(df.issue_time == ts[2]) & (df.horizon_step == 2) & (df.vd_id == "b") & (df.variable == "flow")]
     assert row.target_time.iloc[0] == ts[2] + pd.Timedelta("10min")
     assert row.prediction.iloc[0] == -1.0

@@ -14,11 +14,33 @@ CONFIG = Path(__file__).resolve().parents[2] / "configs" / "los_loop.yaml"
 @pytest.mark.realdata
 def test_los_loop_ingest_fit_test(shared_data, tmp_path):
     data = tmp_path / "los-loop"
-    assert main(["ingest", "los-loop", str(shared_data / "los-loop"), "--locations",
-                 str(shared_data / "dcrnn-sensor-graphs" / "graph_sensor_locations.csv"), "--out", str(data)]) == 0
+    assert (
+        main(
+            [
+                "ingest",
+                "los-loop",
+                str(shared_data / "los-loop"),
+                "--locations",
+                str(shared_data / "dcrnn-sensor-graphs" / "graph_sensor_locations.csv"),
+                "--out",
+                str(data),
+            ]
+        )
+        == 0
+    )
     assert main(["validate", str(data)]) == 0
-    common = ["--config", str(CONFIG), "--data.data_dir", str(data), "--trainer.default_root_dir", str(tmp_path / "run"),
-              "--model.model.d_model", "16", "--model.model.num_blocks", "1"]
+    common = [
+        "--config",
+        str(CONFIG),
+        "--data.data_dir",
+        str(data),
+        "--trainer.default_root_dir",
+        str(tmp_path / "run"),
+        "--model.model.d_model",
+        "16",
+        "--model.model.num_blocks",
+        "1",
+    ]
     assert main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]) == 0
     ckpt = next((tmp_path / "run").glob("lightning_logs/version_0/checkpoints/*.ckpt"))
     assert main(["test", *common, "--ckpt_path", str(ckpt)]) == 0

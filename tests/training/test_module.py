@@ -34,7 +34,9 @@ def test_one_training_step_same_loss_and_gradients_torch_vs_cpu_backend(dm):
     results = {}
     for backend in ("torch", "cpu"):
         torch.manual_seed(0)
-        module = ForecastModule(model=ModelConfig(**SMALL, slstm_backend=backend), data_info=dm.info()).double()
+        module = ForecastModule(
+            model=ModelConfig(**SMALL, slstm_backend=backend), data_info=dm.info()
+        ).double()
         batch64 = {k: v.double() if v.is_floating_point() else v for k, v in batch.items()}
         loss = module.training_step(batch64, 0)
         loss.backward()
@@ -49,8 +51,15 @@ def test_one_training_step_same_loss_and_gradients_torch_vs_cpu_backend(dm):
 def test_checkpoint_predicts_alone(dm, tmp_path):
     torch.manual_seed(0)
     module = ForecastModule(model=ModelConfig(**SMALL), data_info=dm.info())
-    trainer = L.Trainer(max_steps=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-                        enable_model_summary=False, limit_val_batches=0, default_root_dir=tmp_path)
+    trainer = L.Trainer(
+        max_steps=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=tmp_path,
+    )
     trainer.fit(module, datamodule=dm)
     path = tmp_path / "m.ckpt"
     trainer.save_checkpoint(path)

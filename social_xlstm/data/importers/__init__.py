@@ -14,13 +14,25 @@ from types import ModuleType
 
 # format name -> (module, one-line help)
 IMPORTERS: dict[str, tuple[str, str]] = {
-    "metr-la": ("social_xlstm.data.importers.dcrnn", "DCRNN release of METR-LA (HDF5 speeds, locations, adjacency)"),
-    "pems-bay": ("social_xlstm.data.importers.dcrnn", "DCRNN release of PEMS-BAY (HDF5 speeds, locations, adjacency)"),
+    "metr-la": (
+        "social_xlstm.data.importers.dcrnn",
+        "DCRNN release of METR-LA (HDF5 speeds, locations, adjacency)",
+    ),
+    "pems-bay": (
+        "social_xlstm.data.importers.dcrnn",
+        "DCRNN release of PEMS-BAY (HDF5 speeds, locations, adjacency)",
+    ),
     "los-loop": ("social_xlstm.data.importers.los_loop", "T-GCN los-loop wide CSV + adjacency CSV"),
     "pems": ("social_xlstm.data.importers.pems", "PEMS03/04/07/08 .npz + from,to,cost CSV"),
     "basicts": ("social_xlstm.data.importers.basicts", "BasicTS processed folder (data.dat or *_data.npy)"),
-    "libcity": ("social_xlstm.data.importers.libcity", "LibCity atomic files (.geo, .rel, .dyna, config.json)"),
-    "taiwan-vd": ("social_xlstm.data.importers.taiwan_vd", "Taiwan VD feeds (TDX VDList/VDLiveList XML/JSON, NFB v1.1)"),
+    "libcity": (
+        "social_xlstm.data.importers.libcity",
+        "LibCity atomic files (.geo, .rel, .dyna, config.json)",
+    ),
+    "taiwan-vd": (
+        "social_xlstm.data.importers.taiwan_vd",
+        "Taiwan VD feeds (TDX VDList/VDLiveList XML/JSON, NFB v1.1)",
+    ),
     "long": ("social_xlstm.data.importers.tabular", "any long CSV/Parquet with a column mapping"),
     "wide": ("social_xlstm.data.importers.tabular", "a wide table: timestamp + one column per VD"),
 }
