@@ -111,6 +111,7 @@ def plot_error_map(stations: pd.DataFrame, errors: pd.Series, title: str = "mask
         fig.colorbar(sc, ax=ax, shrink=0.8)
     missing = len(st) - len(located)
     ax.set_title(title + (f" ({missing} VDs without coordinates)" if missing else ""))
+    ax.ticklabel_format(useOffset=False, style="plain")  # degrees as degrees, not "+1.214e2"
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     fig.tight_layout()
