@@ -8,7 +8,6 @@ them. LightningCLI's own ``validate`` subcommand is not exposed: ``social-xlstm 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 import warnings
 from pathlib import Path
@@ -21,6 +20,7 @@ from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.evaluate import MetricsWriter, evaluate, write_json_atomic
 from social_xlstm.forecast.writer import ForecastWriter
+from social_xlstm.progress import progress_enabled
 from social_xlstm.training.module import ForecastModule
 
 # Library chatter that says nothing about the user's run.
@@ -35,11 +35,6 @@ class _DropAdverts(logging.Filter):
 
 
 logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropAdverts())
-
-
-def progress_enabled() -> bool:
-    """Progress bars only for a person at a terminal: off under CI and when output is piped."""
-    return not os.environ.get("CI") and sys.stdout.isatty()
 
 
 class SocialXLSTMCLI(LightningCLI):

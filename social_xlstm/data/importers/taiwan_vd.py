@@ -51,7 +51,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import os
 import sys
 from array import array
 from collections import Counter
@@ -71,6 +70,7 @@ from social_xlstm.data.importers.taiwan_vd_parse import (
 )
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
+from social_xlstm.progress import progress_enabled
 
 log = logging.getLogger(__name__)
 
@@ -284,7 +284,7 @@ def _stations(
 
 def _progress(enabled: bool | None):
     if enabled is None:
-        enabled = not os.environ.get("CI") and sys.stderr.isatty()
+        enabled = progress_enabled(sys.stderr)
     if not enabled:
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -10,8 +10,6 @@ grow with the number of days.
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -28,6 +26,7 @@ from social_xlstm.data.synth.demand import TIMEZONE, DemandModel, Incident, draw
 from social_xlstm.data.synth.network import Network, build_network
 from social_xlstm.data.synth.sensors import SensorConfig, SensorModel
 from social_xlstm.errors import UserError
+from social_xlstm.progress import progress_enabled
 
 EFFECTIVE_LENGTH_M = 6.0
 """Vehicle length plus detection zone: occupancy = density per lane * this length."""
@@ -276,7 +275,7 @@ def _counted(tables: Iterable[pa.Table], advance: Callable[[], None]) -> Iterato
 @contextmanager
 def _progress_bar(enabled: bool, days: int) -> Iterator[Callable[[], None]]:
     """A rich progress bar over simulated days, or a no-op when disabled, under CI or without a terminal."""
-    if not enabled or os.environ.get("CI") or not sys.stdout.isatty():
+    if not enabled or not progress_enabled():
         yield lambda: None
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
