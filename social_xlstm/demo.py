@@ -128,7 +128,7 @@ def print_summary(metrics: dict, variables: list[str], timings: dict[str, float]
             steps = {s["minutes"]: s for s in report[variable]["steps"]}
             cells = []
             for minute in REPORT_MINUTES:
-                s = steps.get(float(minute)) or steps.get(minute)
+                s = steps.get(minute)
                 cells += ["-"] * 3 if s is None else [_fmt(s["mae"]), _fmt(s["rmse"]), _fmt(s["mape"])]
             table.add_row(model, *cells)
         console.print(table)

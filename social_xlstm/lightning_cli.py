@@ -12,16 +12,14 @@ import sys
 import warnings
 from pathlib import Path
 
-import torch
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from social_xlstm.data.datamodule import TrafficDataModule
-from social_xlstm.errors import UserError
 from social_xlstm.forecast.evaluate import MetricsWriter, evaluate, write_json_atomic
 from social_xlstm.forecast.writer import ForecastWriter
 from social_xlstm.progress import progress_enabled
-from social_xlstm.training.module import ForecastModule
+from social_xlstm.training.module import ForecastModule, read_checkpoint
 
 # Library chatter that says nothing about the user's run.
 warnings.filterwarnings("ignore", message=".*tensorboardX.*")
@@ -94,13 +92,7 @@ def run_lightning_cli(argv: list[str]) -> SocialXLSTMCLI:
 
 def load_weights(model: ForecastModule, ckpt_path: str) -> None:
     """Load a checkpoint's weights into an already built module (same config and data)."""
-    path = Path(ckpt_path)
-    if not path.exists():
-        raise UserError(f"{path}: checkpoint not found")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if "state_dict" not in state:
-        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    model.load_state_dict(state["state_dict"])
+    model.load_state_dict(read_checkpoint(ckpt_path)["state_dict"])
 
 
 def run_evaluate(model, datamodule, ckpt_path: str, output: str | None, root: str) -> dict:

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from social_xlstm.data.info import DataInfo
 from social_xlstm.data.timefeatures import slot_of_week
 from social_xlstm.forecast.baselines import HistoricalAverage, persistence
 from social_xlstm.training.metrics import MaskedErrors
@@ -17,9 +18,9 @@ from social_xlstm.training.metrics import MaskedErrors
 BASELINES = ("persistence", "historical_average")
 
 
-def fit_historical_average(datamodule) -> HistoricalAverage:
+def fit_historical_average(datamodule, info: DataInfo) -> HistoricalAverage:
     """Historical average of the targets fitted on the datamodule's training range."""
-    info, panel = datamodule.info(), datamodule.panel
+    panel = datamodule.panel
     idx = info.target_index
     slots_per_week = int(round(7 * 24 * 60 / info.freq_minutes))
     slots = slot_of_week(panel.timestamps, info.timezone, info.freq_minutes)
@@ -57,7 +58,7 @@ def evaluate(
     if "persistence" in baselines:
         forecasters["persistence"] = lambda b: persistence(b, info)
     if "historical_average" in baselines:
-        ha = fit_historical_average(datamodule)
+        ha = fit_historical_average(datamodule, info)
         forecasters["historical_average"] = lambda b: ha(b, info.horizon)
     errors = {name: MaskedErrors(info.horizon, len(info.targets), mape_floor) for name in forecasters}
     n_windows = 0
@@ -83,20 +84,6 @@ def write_json_atomic(obj: dict, path: str | Path) -> Path:
         fh.write("\n")
     os.replace(tmp, path)
     return path
-
-
-def summary_rows(
-    metrics: dict, variable: str, minutes=(15, 30, 60)
-) -> list[tuple[str, int, float, float, float]]:
-    """(model, minutes, mae, rmse, mape) rows at the chosen lead times, for the printed table."""
-    rows = []
-    for model, report in metrics["models"].items():
-        steps = {s["minutes"]: s for s in report[variable]["steps"]}
-        for minute in minutes:
-            if minute in steps:
-                s = steps[minute]
-                rows.append((model, minute, s["mae"], s["rmse"], s["mape"]))
-    return rows
 
 
 class MetricsWriter(Callback):

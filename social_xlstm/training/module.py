@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, fields
+from pathlib import Path
 
 import lightning as L
 import torch
@@ -33,6 +34,16 @@ def _as_dataclass(cls, value):
 def _init_fields(obj) -> dict:
     """The constructor arguments of a dataclass instance (derived fields left out)."""
     return {f.name: getattr(obj, f.name) for f in fields(obj) if f.init}
+
+
+def read_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
+    """Load a Lightning checkpoint file, with one clear error for a missing or foreign file."""
+    if not Path(path).exists():
+        raise UserError(f"{path}: checkpoint not found")
+    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
+        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
+    return checkpoint
 
 
 class ForecastModule(L.LightningModule):
@@ -168,7 +179,7 @@ class ForecastModule(L.LightningModule):
     @classmethod
     def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> ForecastModule:
         """Rebuild a trained module from its checkpoint alone (config, scaler, VD ids, graph, weights)."""
-        checkpoint = torch.load(path, map_location=map_location, weights_only=False)
+        checkpoint = read_checkpoint(path, map_location)
         if "data_info" not in checkpoint or "hyper_parameters" not in checkpoint:
             raise UserError(f"{path}: not a Social-xLSTM checkpoint (no data_info / hyper_parameters)")
         module = cls(**checkpoint["hyper_parameters"], data_info=checkpoint["data_info"])

@@ -110,3 +110,13 @@ def test_bf16_mixed_precision_trains(dm, tmp_path):
     loss = trainer.callback_metrics["train_loss"]
     assert torch.isfinite(loss)
     assert all(torch.isfinite(p).all() for p in module.parameters())
+
+
+def test_read_checkpoint_errors_name_the_file(tmp_path):
+    from social_xlstm.training.module import read_checkpoint
+
+    with pytest.raises(UserError, match="missing.ckpt: checkpoint not found"):
+        read_checkpoint(str(tmp_path / "missing.ckpt"))
+    torch.save({"weights": 1}, tmp_path / "other.ckpt")
+    with pytest.raises(UserError, match="other.ckpt: not a Lightning checkpoint"):
+        read_checkpoint(str(tmp_path / "other.ckpt"))
