@@ -21,7 +21,6 @@ import yaml
 
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.data.synth import simulate
-from social_xlstm.nn.config import ModelConfig
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.optim import OptimConfig, build_optimizer
 
@@ -31,9 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 def time_steps(dm: TrafficDataModule, model_cfg: dict, backend: str, batches: int, warmup: int = 2) -> float:
     """Seconds per optimiser step (forward, backward, AdamW) of the demo model with one backend."""
     torch.manual_seed(0)
-    module = ForecastModule(
-        model=ModelConfig(**{**model_cfg, "slstm_backend": backend}), optim=OptimConfig(), data_info=dm.info()
-    )
+    encoder = {**model_cfg.get("encoder", {}), "backend": backend}
+    module = ForecastModule(**{**model_cfg, "encoder": encoder}, optim=OptimConfig(), data_info=dm.info())
     optimizer, _ = build_optimizer(module.net, OptimConfig(), total_steps=batches + warmup)
     loader = iter(dm.train_dataloader())
     elapsed = 0.0
@@ -66,7 +64,8 @@ def main() -> None:
     data_cfg = {k: v for k, v in cfg["data"].items() if k != "data_dir"}
     dm = TrafficDataModule(data, **data_cfg)
     per_epoch = len(dm.train_dataloader())
-    results = {b: time_steps(dm, cfg["model"]["model"], b, args.batches) for b in args.backends}
+    model_cfg = {k: v for k, v in cfg["model"].items() if k not in ("optim", "loss", "loss_scale", "mape_floor")}
+    results = {b: time_steps(dm, model_cfg, b, args.batches) for b in args.backends}
     base = results[args.backends[0]]
     print(
         f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "

@@ -27,7 +27,7 @@ def run_arch(arch: str, args, extra: list[str]) -> tuple[dict, float]:
         args.data,
         "--trainer.default_root_dir",
         str(root),
-        "--model.model.arch",
+        "--model.arch",
         arch,
         "--seed_everything",
         str(args.seed),

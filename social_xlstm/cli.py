@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         if argv and argv[0] in LIGHTNING_COMMANDS:
-            from social_xlstm.lightning_cli import run_lightning_cli
+            from social_xlstm.experiment import run_lightning_cli
 
             run_lightning_cli(argv)
             return 0

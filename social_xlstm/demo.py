@@ -13,11 +13,16 @@ REPORT_MINUTES = (15, 30, 60)
 DEMO_START = "2024-03-02"
 
 
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+"""The packaged YAML configs (``configs/`` at the top of a checkout links here), so an installed wheel has them."""
+
+
 def config_path(name: str) -> Path:
-    """A file of the repository's ``configs/`` directory (the only place hyper-parameters live)."""
-    path = Path(__file__).resolve().parents[1] / "configs" / name
+    """A packaged config file (the YAML files are the only place hyper-parameters live)."""
+    path = CONFIG_DIR / name
     if not path.exists():
-        raise UserError(f"{path}: config not found (run from a checkout of the repository or pass --config)")
+        known = ", ".join(sorted(p.name for p in CONFIG_DIR.glob("*.yaml")))
+        raise UserError(f"{path}: config not found; packaged configs: {known}")
     return path
 
 
@@ -40,9 +45,7 @@ def run_demo(
         overwrite: replace an existing output directory.
     """
     from social_xlstm.data.synth import simulate
-    from social_xlstm.forecast.evaluate import MetricsWriter
-    from social_xlstm.forecast.writer import ForecastWriter
-    from social_xlstm.lightning_cli import CLI_KWARGS, SocialXLSTMCLI
+    from social_xlstm.experiment import Experiment, load_config
     from social_xlstm.viz import write_plots
 
     out = Path(out)
@@ -56,43 +59,32 @@ def run_demo(
     data_dir = simulate(out / "data", vds=vds, days=days, seed=seed, start=DEMO_START)
     timings["synth"] = time.perf_counter() - t0
 
-    args = [
-        "fit",
-        "--config",
-        str(config),
-        "--data.data_dir",
-        str(data_dir),
-        "--seed_everything",
-        str(seed),
-        "--trainer.default_root_dir",
-        str(out),
-        "--forecasts.output",
-        str(out / "forecasts.parquet"),
-        "--metrics.output",
-        str(out / "metrics.json"),
-    ]
+    overrides = {
+        "seed_everything": seed,
+        "data": {"data_dir": str(data_dir)},
+        "trainer": {"default_root_dir": str(out)},
+        "forecasts": {"output": str(out / "forecasts.parquet")},
+        "metrics": {"output": str(out / "metrics.json")},
+    }
     if max_epochs is not None:
-        args += ["--trainer.max_epochs", str(max_epochs)]
+        overrides["trainer"]["max_epochs"] = max_epochs
     t0 = time.perf_counter()
-    cli = SocialXLSTMCLI(args=args, **CLI_KWARGS)
+    exp = Experiment(load_config(config, overrides))
+    best = exp.fit()
     timings["fit"] = time.perf_counter() - t0
-    trainer = cli.trainer
-    epochs = trainer.current_epoch
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
-    ckpt = "best" if best else None
+    epochs = exp.trainer.current_epoch
 
     t0 = time.perf_counter()
-    trainer.test(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, verbose=False)
+    metrics = exp.test(best)
     timings["test"] = time.perf_counter() - t0
     t0 = time.perf_counter()
-    trainer.predict(cli.model, datamodule=cli.datamodule, ckpt_path=ckpt, return_predictions=False)
+    forecasts = exp.predict(best)
     timings["predict"] = time.perf_counter() - t0
-    metrics = next(c for c in trainer.callbacks if isinstance(c, MetricsWriter)).metrics
-    forecasts = next(c for c in trainer.callbacks if isinstance(c, ForecastWriter)).path
 
     t0 = time.perf_counter()
     plots = []
-    for variable in cli.model.info.targets:
+    targets = exp.model.info.targets
+    for variable in targets:
         plots += write_plots(
             forecasts,
             out / "metrics.json",
@@ -101,7 +93,7 @@ def run_demo(
             variable=variable,
         )
     timings["plots"] = time.perf_counter() - t0
-    print_summary(metrics, cli.model.info.targets, timings, epochs)
+    print_summary(metrics, targets, timings, epochs)
     print("\nfiles:")
     print(f"  dataset      {data_dir}")
     print(f"  checkpoint   {best or '(none: no validation split)'}")

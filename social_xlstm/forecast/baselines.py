@@ -1,4 +1,6 @@
-"""Non-learned baselines scored on exactly the model's test windows: persistence and historical average.
+"""The non-learned baselines, all in this one place: persistence and the historical average.
+
+Both are scored on exactly the model's test windows (:mod:`social_xlstm.forecast.evaluate`).
 
 Both take the same batch dicts as the learned models (``social_xlstm/data/info.py``) and return
 forecasts in original units, shaped ``(B, H, N, O)``.
@@ -10,6 +12,11 @@ import numpy as np
 import torch
 
 from social_xlstm.data.info import DataInfo
+from social_xlstm.data.timefeatures import slot_of_week
+from social_xlstm.nn.common import last_observed
+
+BASELINES = ("persistence", "historical_average")
+"""Names of the non-learned baselines, as they appear in ``metrics.json``."""
 
 
 def persistence(batch: dict[str, torch.Tensor], info: DataInfo) -> torch.Tensor:
@@ -21,13 +28,9 @@ def persistence(batch: dict[str, torch.Tensor], info: DataInfo) -> torch.Tensor:
         batch["x"], batch["x_mask"]: (B, W, N, F)
         returns: (B, H, N, O)
     """
+    x = batch["x"]
     idx = info.target_index
-    x, mask = batch["x"][..., idx], batch["x_mask"][..., idx]  # (B, W, N, O)
-    steps = torch.arange(x.shape[1], device=x.device).view(1, -1, 1, 1)
-    # Index of the last observed step per (B, N, O); -1 where nothing was observed.
-    last = torch.where(mask, steps, torch.full_like(steps, -1)).amax(dim=1)  # (B, N, O)
-    value = torch.gather(x, 1, last.clamp_min(0).unsqueeze(1)).squeeze(1)  # (B, N, O)
-    value = torch.where(last >= 0, value, torch.zeros_like(value))
+    value = last_observed(x, batch["x_mask"], torch.tensor(idx, device=x.device))  # (B, N, O) scaled
     mean = torch.tensor([info.mean[i] for i in idx], dtype=x.dtype, device=x.device)
     std = torch.tensor([info.std[i] for i in idx], dtype=x.dtype, device=x.device)
     value = value * std + mean
@@ -86,3 +89,14 @@ class HistoricalAverage:
         t0 = batch["t0"].cpu()
         target_steps = t0.view(-1, 1) + torch.arange(1, horizon + 1).view(1, -1)  # (B, H)
         return self.table[self.slots[target_steps]]  # (B, H, N, O)
+
+
+def fit_historical_average(datamodule, info: DataInfo) -> HistoricalAverage:
+    """Historical average of the targets fitted on the datamodule's training range."""
+    panel = datamodule.panel
+    idx = info.target_index
+    slots_per_week = int(round(7 * 24 * 60 / info.freq_minutes))
+    slots = slot_of_week(panel.timestamps, info.timezone, info.freq_minutes)
+    return HistoricalAverage(
+        panel.values[..., idx], panel.mask[..., idx], slots, slots_per_week, datamodule.split_ranges["train"]
+    )

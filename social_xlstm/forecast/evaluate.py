@@ -2,31 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from social_xlstm.data.info import DataInfo
-from social_xlstm.data.timefeatures import slot_of_week
-from social_xlstm.forecast.baselines import HistoricalAverage, persistence
-from social_xlstm.training.metrics import MaskedErrors
-
-BASELINES = ("persistence", "historical_average")
-
-
-def fit_historical_average(datamodule, info: DataInfo) -> HistoricalAverage:
-    """Historical average of the targets fitted on the datamodule's training range."""
-    panel = datamodule.panel
-    idx = info.target_index
-    slots_per_week = int(round(7 * 24 * 60 / info.freq_minutes))
-    slots = slot_of_week(panel.timestamps, info.timezone, info.freq_minutes)
-    return HistoricalAverage(
-        panel.values[..., idx], panel.mask[..., idx], slots, slots_per_week, datamodule.split_ranges["train"]
-    )
+from social_xlstm.atomic import write_json_atomic
+from social_xlstm.forecast.baselines import BASELINES, fit_historical_average, persistence
+from social_xlstm.metrics import MaskedErrors
 
 
 @torch.no_grad()
@@ -74,18 +57,6 @@ def evaluate(
     }
 
 
-def write_json_atomic(obj: dict, path: str | Path) -> Path:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2)
-        fh.write("\n")
-    os.replace(tmp, path)
-    return path
-
-
 class MetricsWriter(Callback):
     """Lightning callback: after ``test``, scores the baselines on the same windows and writes ``metrics.json``.
 
@@ -99,6 +70,13 @@ class MetricsWriter(Callback):
         self.baselines = list(BASELINES if baselines is None else baselines)
         self.metrics: dict | None = None
 
+    def write(self, metrics: dict, root: str | Path) -> Path:
+        """Keep ``metrics`` as :attr:`metrics` and write them to ``output`` (default ``root/metrics.json``)."""
+        self.metrics = metrics
+        path = write_json_atomic(metrics, self.output or Path(root) / "metrics.json")
+        print(f"metrics: {path}")
+        return path
+
     def on_test_end(self, trainer, pl_module) -> None:
         if pl_module.test_report is None:
             return
@@ -107,7 +85,4 @@ class MetricsWriter(Callback):
         )
         name = pl_module.model_config.arch
         metrics["models"] = {name: pl_module.test_report, **metrics["models"]}
-        self.metrics = metrics
-        path = self.output or str(Path(trainer.default_root_dir) / "metrics.json")
-        write_json_atomic(metrics, path)
-        print(f"metrics: {path}")
+        self.write(metrics, trainer.default_root_dir)

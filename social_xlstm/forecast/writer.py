@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 import torch
 from lightning.pytorch.callbacks import BasePredictionWriter
 
+from social_xlstm.atomic import write_parquet_atomic
 from social_xlstm.data.info import DataInfo
 
 
@@ -25,7 +23,7 @@ def forecast_table(
     actual_values: np.ndarray | None = None,
     actual_mask: np.ndarray | None = None,
 ) -> pa.Table:
-    """Long forecast table (DESIGN.md section 7).
+    """Long forecast table (docs/outputs.md).
 
     Args:
         pred: (S, H, N, O) forecasts in original units for S issue times.
@@ -69,21 +67,6 @@ def forecast_table(
     return pa.table(columns)
 
 
-def write_parquet_atomic(table: pa.Table, path: str | Path) -> Path:
-    """Write to a temporary file beside ``path`` and rename, so a crash never leaves half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        pq.write_table(table, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 class ForecastWriter(BasePredictionWriter):
     """Lightning callback: collects ``predict`` outputs and writes ``forecasts.parquet`` at the end.
 
@@ -94,6 +77,8 @@ class ForecastWriter(BasePredictionWriter):
     def __init__(self, output: str | None = None):
         super().__init__(write_interval="epoch")
         self.output = output
+        self.path: str | None = None
+        """Where the last ``predict`` wrote its forecasts."""
 
     def write_on_epoch_end(self, trainer: L.Trainer, pl_module, predictions, batch_indices):
         if predictions and isinstance(predictions[0], list):  # several predict dataloaders

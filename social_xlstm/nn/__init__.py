@@ -1,21 +1,27 @@
-"""Modules: input embedding, sLSTM encoder, social mLSTM layer, head, full model, baselines."""
+"""Modules: the forecaster skeleton and its parts (embedding, encoders, fusions, head), the SLSTM module.
 
-from .baselines import GRUGCNBaseline, LSTMBaseline, NeighbourPool
-from .config import ARCHS, ModelConfig, ModelConfigError
-from .factory import build_model
-from .model import SocialXLSTM
+torch-geometric (used only by the T-GCN baseline's fusion) is imported when that layer is built.
+"""
+
+from .config import EmbeddingConfig, EncoderConfig, HeadConfig, ModelConfig, ModelConfigError, SocialConfig
+from .forecaster import Forecaster
+from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM
+from .registry import ARCHITECTURES, ARCHS
 from .slstm_module import SLSTM
-from .social import SocialMLSTM
 
 __all__ = [
+    "ARCHITECTURES",
     "ARCHS",
-    "GRUGCNBaseline",
-    "LSTMBaseline",
+    "EmbeddingConfig",
+    "EncoderConfig",
+    "Forecaster",
+    "GCNGRUFusion",
+    "HeadConfig",
+    "LastStep",
     "ModelConfig",
     "ModelConfigError",
     "NeighbourPool",
     "SLSTM",
+    "SocialConfig",
     "SocialMLSTM",
-    "SocialXLSTM",
-    "build_model",
 ]

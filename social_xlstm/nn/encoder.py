@@ -1,4 +1,4 @@
-"""sLSTM encoder (DESIGN.md 5.2): stacked pre-norm residual sLSTM blocks, weights shared by all VDs.
+"""sLSTM encoder (docs/model.md, "sLSTM cell"): stacked pre-norm residual sLSTM blocks, weights shared by all VDs.
 
 The block follows the xLSTM paper (Beck et al. 2024, sLSTM block)::
 
@@ -22,7 +22,7 @@ from torch.utils.checkpoint import checkpoint
 
 from social_xlstm.ops import slstm
 
-from .config import ModelConfig
+from .config import EncoderConfig
 
 
 class CausalConv1d(nn.Module):
@@ -82,18 +82,20 @@ class SLSTMBlock(nn.Module):
     """One pre-norm residual sLSTM block followed by a gated feed-forward.
 
     Args:
-        config: model configuration (width, heads, conv kernel, forget mode, backend, dropout).
+        d_model: width D.
+        config: the encoder's options (heads, conv kernel, forget mode, backend, feed-forward).
+        dropout: dropout on both residual branches.
 
     Shapes:
         x: (M, T, D) -> (M, T, D), with M = B * N (VDs folded into the batch).
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, d_model: int, config: EncoderConfig, dropout: float = 0.0):
         super().__init__()
-        d, heads, width = config.d_model, config.num_heads, config.slstm_head_dim
+        d, heads, width = d_model, config.heads, config.head_dim
         self.heads, self.width = heads, width
-        self.forget = config.slstm_forget
-        self.backend = config.slstm_backend
+        self.forget = config.forget
+        self.backend = config.backend
         self.norm = nn.LayerNorm(d)
         self.conv = CausalConv1d(d, config.conv_kernel) if config.conv_kernel > 0 else None
         self.proj_if = nn.Linear(d, 2 * d, bias=False)
@@ -101,7 +103,7 @@ class SLSTMBlock(nn.Module):
         self.r = nn.Parameter(torch.empty(4, heads, width, width))
         self.b = nn.Parameter(torch.empty(4, heads, width))
         self.out_norm = nn.GroupNorm(heads, d)
-        self.dropout = nn.Dropout(config.dropout)
+        self.dropout = nn.Dropout(dropout)
         self.ff_norm = nn.LayerNorm(d)
         self.ff = GatedFeedForward(d, config.ff_dim, config.ff_activation)
         self.reset_parameters()
@@ -145,16 +147,18 @@ class SLSTMEncoder(nn.Module):
     """Stack of :class:`SLSTMBlock` with a final LayerNorm.
 
     Args:
-        config: model configuration; ``num_blocks`` blocks, optional activation checkpointing.
+        d_model: width D.
+        config: the encoder's options; ``layers`` blocks, optional activation checkpointing.
+        dropout: dropout on the blocks' residual branches.
 
     Shapes:
         x: (M, T, D) -> (M, T, D)
     """
 
-    def __init__(self, config: ModelConfig):
+    def __init__(self, d_model: int, config: EncoderConfig, dropout: float = 0.0):
         super().__init__()
-        self.blocks = nn.ModuleList(SLSTMBlock(config) for _ in range(config.num_blocks))
-        self.final_norm = nn.LayerNorm(config.d_model)
+        self.blocks = nn.ModuleList(SLSTMBlock(d_model, config, dropout) for _ in range(config.layers))
+        self.final_norm = nn.LayerNorm(d_model)
         self.checkpointing = config.activation_checkpointing
 
     def reset_parameters(self) -> None:

@@ -2,48 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields
-from pathlib import Path
+from dataclasses import asdict
 
 import lightning as L
 import torch
 
+from social_xlstm.checkpoint import read_forecaster_checkpoint
 from social_xlstm.data.info import DataInfo
 from social_xlstm.errors import UserError
-from social_xlstm.nn.config import ModelConfig
-from social_xlstm.nn.factory import build_model
-from social_xlstm.training.metrics import LOSSES, MaskedErrors
+from social_xlstm.metrics import LOSSES, MaskedErrors
+from social_xlstm.nn.config import EmbeddingConfig, EncoderConfig, HeadConfig, ModelConfig, SocialConfig
+from social_xlstm.nn.forecaster import Forecaster
+from social_xlstm.options import as_dataclass, init_fields
 from social_xlstm.training.optim import OptimConfig, build_optimizer
-
-
-def _as_dataclass(cls, value):
-    if value is None:
-        return cls()
-    if isinstance(value, cls):
-        return value
-    if isinstance(value, dict):
-        settable = {f.name for f in fields(cls) if f.init}
-        derived = {f.name for f in fields(cls) if not f.init}  # asdict() wrote them; __post_init__ recomputes
-        unknown = sorted(set(value) - settable - derived)
-        if unknown:
-            raise UserError(f"{cls.__name__}: unknown option(s) {unknown}; valid: {sorted(settable)}")
-        return cls(**{k: v for k, v in value.items() if k in settable})
-    raise TypeError(f"expected {cls.__name__} or dict, got {type(value).__name__}")
-
-
-def _init_fields(obj) -> dict:
-    """The constructor arguments of a dataclass instance (derived fields left out)."""
-    return {f.name: getattr(obj, f.name) for f in fields(obj) if f.init}
-
-
-def read_checkpoint(path: str, map_location: str | torch.device = "cpu") -> dict:
-    """Load a Lightning checkpoint file, with one clear error for a missing or foreign file."""
-    if not Path(path).exists():
-        raise UserError(f"{path}: checkpoint not found")
-    checkpoint = torch.load(path, map_location=map_location, weights_only=False)
-    if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
-        raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
-    return checkpoint
 
 
 class ForecastModule(L.LightningModule):
@@ -53,7 +24,13 @@ class ForecastModule(L.LightningModule):
     and every metric are in original units (veh/5min, km/h, ...), masked to observed targets.
 
     Args:
-        model: which network and its sizes (``ModelConfig.arch`` picks Social-xLSTM or a baseline).
+        arch: which network (``social_xlstm``, its ablations or a baseline; social_xlstm.nn.registry).
+        d_model: model width D.
+        dropout: dropout on residual branches and in the head.
+        embedding: input embedding options (VD embedding width, fallback probability).
+        encoder: temporal encoder options (layers, sLSTM heads, backend, ...).
+        social: social mLSTM fusion options (heads, context, forget init).
+        head: forecasting head options (hidden width, last-value skip).
         optim: AdamW + warm-up/cosine schedule settings.
         loss: ``mae`` (default, as the metric), ``mse`` or ``huber``.
         loss_scale: ``none`` (errors in original units, so a variable with larger numbers, e.g. flow in
@@ -66,7 +43,13 @@ class ForecastModule(L.LightningModule):
 
     def __init__(
         self,
-        model: ModelConfig = ModelConfig(),  # noqa: B008 - read-only default, LightningCLI shows its fields
+        arch: str = "social_xlstm",
+        d_model: int = 64,
+        dropout: float = 0.1,
+        embedding: EmbeddingConfig = EmbeddingConfig(),  # noqa: B008 - copied by ModelConfig, never mutated
+        encoder: EncoderConfig = EncoderConfig(),  # noqa: B008
+        social: SocialConfig = SocialConfig(),  # noqa: B008
+        head: HeadConfig = HeadConfig(),  # noqa: B008
         optim: OptimConfig = OptimConfig(),  # noqa: B008
         loss: str = "mae",
         loss_scale: str = "none",
@@ -74,11 +57,11 @@ class ForecastModule(L.LightningModule):
         data_info: DataInfo | None = None,
     ):
         super().__init__()
-        model = _as_dataclass(ModelConfig, model)
-        optim = _as_dataclass(OptimConfig, optim)
+        model = ModelConfig(arch, d_model, dropout, embedding, encoder, social, head)
+        optim = as_dataclass(OptimConfig, optim)
         if data_info is None:
             raise UserError("ForecastModule needs data_info (the CLI links it from the datamodule)")
-        data_info = _as_dataclass(DataInfo, data_info)
+        data_info = as_dataclass(DataInfo, data_info)
         if loss not in LOSSES:
             raise UserError(f"unknown loss {loss!r}; valid: {', '.join(LOSSES)}")
         if loss_scale not in ("none", "std"):
@@ -89,8 +72,8 @@ class ForecastModule(L.LightningModule):
         # thousands of edges as nested lists takes minutes to type-check.
         self.save_hyperparameters(
             {
-                "model": _init_fields(model),
-                "optim": _init_fields(optim),
+                **init_fields(model),
+                "optim": init_fields(optim),
                 "loss": loss,
                 "loss_scale": loss_scale,
                 "mape_floor": mape_floor,
@@ -100,7 +83,7 @@ class ForecastModule(L.LightningModule):
         self.loss_fn = LOSSES[loss]
         self.loss_scale = loss_scale
         self.mape_floor = mape_floor
-        self.net = build_model(
+        self.net = Forecaster(
             model,
             num_vds=data_info.num_vds,
             num_features=len(data_info.variables),
@@ -179,9 +162,7 @@ class ForecastModule(L.LightningModule):
     @classmethod
     def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> ForecastModule:
         """Rebuild a trained module from its checkpoint alone (config, scaler, VD ids, graph, weights)."""
-        checkpoint = read_checkpoint(path, map_location)
-        if "data_info" not in checkpoint or "hyper_parameters" not in checkpoint:
-            raise UserError(f"{path}: not a Social-xLSTM checkpoint (no data_info / hyper_parameters)")
+        checkpoint = read_forecaster_checkpoint(path, map_location)
         module = cls(**checkpoint["hyper_parameters"], data_info=checkpoint["data_info"])
         module.load_state_dict(checkpoint["state_dict"])
         return module.eval()

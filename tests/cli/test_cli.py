@@ -85,7 +85,7 @@ def test_bad_model_option_exits_2(tiny_dataset, capsys):
             str(DEMO_CONFIG),
             "--data.data_dir",
             str(tiny_dataset),
-            "--model.model.arch",
+            "--model.arch",
             "nope",
         ]
     )
@@ -121,9 +121,9 @@ def test_fit_test_predict_evaluate_one_epoch(tiny_dataset, tmp_path):
         str(root),
         "--data.targets",
         "[flow, speed]",
-        "--model.model.d_model",
+        "--model.d_model",
         "16",
-        "--model.model.num_blocks",
+        "--model.encoder.layers",
         "1",
     ]
     assert main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "4"]) == 0

@@ -2,8 +2,9 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
+from social_xlstm.atomic import write_parquet_atomic
 from social_xlstm.data.info import DataInfo
-from social_xlstm.forecast.writer import forecast_table, write_parquet_atomic
+from social_xlstm.forecast.writer import forecast_table
 
 
 def test_forecast_table_rows_times_and_actuals(tmp_path):

@@ -36,9 +36,9 @@ def test_los_loop_ingest_fit_test(shared_data, tmp_path):
         str(data),
         "--trainer.default_root_dir",
         str(tmp_path / "run"),
-        "--model.model.d_model",
+        "--model.d_model",
         "16",
-        "--model.model.num_blocks",
+        "--model.encoder.layers",
         "1",
     ]
     assert main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "3"]) == 0

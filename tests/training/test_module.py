@@ -6,11 +6,10 @@ import torch
 
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.errors import UserError
-from social_xlstm.nn.config import ModelConfig
-from social_xlstm.training.metrics import masked_mae
+from social_xlstm.metrics import masked_mae
 from social_xlstm.training.module import ForecastModule
 
-SMALL = dict(d_model=16, num_heads=2, num_blocks=1, social_heads=2, dropout=0.0)
+SMALL = dict(d_model=16, encoder={"heads": 2, "layers": 1}, social={"heads": 2}, dropout=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +19,7 @@ def dm(tiny_dataset):
 
 def test_loss_is_masked_mae_in_original_units(dm):
     torch.manual_seed(0)
-    module = ForecastModule(model=ModelConfig(**SMALL), data_info=dm.info())
+    module = ForecastModule(**SMALL, data_info=dm.info())
     batch = next(iter(dm.train_dataloader()))
     scaled = module.net(batch["x"], batch["x_mask"], batch["time"])  # (B, H, N, O)
     mean = torch.tensor(dm.info().mean)[dm.info().target_index]
@@ -34,9 +33,8 @@ def test_one_training_step_same_loss_and_gradients_torch_vs_cpu_backend(dm):
     results = {}
     for backend in ("torch", "cpu"):
         torch.manual_seed(0)
-        module = ForecastModule(
-            model=ModelConfig(**SMALL, slstm_backend=backend), data_info=dm.info()
-        ).double()
+        small = {**SMALL, "encoder": {**SMALL["encoder"], "backend": backend}}
+        module = ForecastModule(**small, data_info=dm.info()).double()
         batch64 = {k: v.double() if v.is_floating_point() else v for k, v in batch.items()}
         loss = module.training_step(batch64, 0)
         loss.backward()
@@ -50,7 +48,7 @@ def test_one_training_step_same_loss_and_gradients_torch_vs_cpu_backend(dm):
 
 def test_checkpoint_predicts_alone(dm, tmp_path):
     torch.manual_seed(0)
-    module = ForecastModule(model=ModelConfig(**SMALL), data_info=dm.info())
+    module = ForecastModule(**SMALL, data_info=dm.info())
     trainer = L.Trainer(
         max_steps=2,
         logger=False,
@@ -89,7 +87,7 @@ def test_unknown_loss_and_missing_data_info(dm):
 
 def test_loss_scale_std_weighs_targets_alike(dm):
     torch.manual_seed(0)
-    module = ForecastModule(model=ModelConfig(**SMALL), loss_scale="std", data_info=dm.info())
+    module = ForecastModule(**SMALL, loss_scale="std", data_info=dm.info())
     batch = next(iter(dm.train_dataloader()))
     pred = module(batch)
     std = torch.tensor(dm.info().std)[dm.info().target_index]
@@ -102,7 +100,7 @@ def test_loss_scale_std_weighs_targets_alike(dm):
 def test_bf16_mixed_precision_trains(dm, tmp_path):
     """The precision a GPU user picks (bf16 autocast) runs through the whole model; checked on CPU autocast."""
     torch.manual_seed(0)
-    module = ForecastModule(model=ModelConfig(**SMALL), data_info=dm.info())
+    module = ForecastModule(**SMALL, data_info=dm.info())
     trainer = L.Trainer(max_steps=2, precision="bf16-mixed", logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                         default_root_dir=tmp_path)
@@ -113,7 +111,7 @@ def test_bf16_mixed_precision_trains(dm, tmp_path):
 
 
 def test_read_checkpoint_errors_name_the_file(tmp_path):
-    from social_xlstm.training.module import read_checkpoint
+    from social_xlstm.checkpoint import read_checkpoint
 
     with pytest.raises(UserError, match="missing.ckpt: checkpoint not found"):
         read_checkpoint(str(tmp_path / "missing.ckpt"))

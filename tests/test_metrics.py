@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from social_xlstm.training.metrics import MaskedErrors, masked_mae, masked_mse
+from social_xlstm.metrics import MaskedErrors, masked_mae, masked_mse
 
 
 def test_masked_mae_ignores_unobserved_targets():

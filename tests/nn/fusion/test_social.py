@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from social_xlstm.nn.social import SocialMLSTM, neighbour_table
+from social_xlstm.nn.fusion import SocialMLSTM, neighbour_table
 
 # 4 nodes, self loops, a directed ring 0->1->2->3->0 and a shortcut 0->2 (node 2 has 3 in-edges,
 # the others 2, so padding is exercised).

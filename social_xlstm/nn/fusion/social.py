@@ -1,4 +1,4 @@
-"""Social mLSTM layer (DESIGN.md 5.3): each VD reads its graph neighbours into a matrix memory.
+"""Social mLSTM layer (docs/model.md, "Social mLSTM layer"): each VD reads its graph neighbours into a matrix memory.
 
 Per head, with ``x = LayerNorm(h)`` and edge features ``e_ij`` of the edge j -> i (self loop included)::
 
@@ -33,49 +33,7 @@ from torch import Tensor, nn
 
 from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mlstm_step
 
-
-def neighbour_table(edge_index: Tensor, edge_attr: Tensor, num_nodes: int) -> tuple[Tensor, Tensor, Tensor]:
-    """Turn a (src -> dst) edge list into a padded in-neighbour table.
-
-    Args:
-        edge_index: edges ``[src, dst]``; messages flow src -> dst, so row i lists the sources of i.
-        edge_attr: edge features.
-        num_nodes: N.
-
-    Returns:
-        index (N, K) int64 (padding points at the node itself), mask (N, K) bool (True = real edge),
-        attr (N, K, Fe) (0 on padding); K is the largest in-degree.
-
-    Raises:
-        ValueError: an index outside [0, N) or a node with no incoming edge (self loops must be included).
-    """
-    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
-        raise ValueError(f"edge_index must be (2, E), got {tuple(edge_index.shape)}")
-    if edge_attr.dim() != 2 or edge_attr.shape[0] != edge_index.shape[1]:
-        raise ValueError(
-            f"edge_attr must be (E, Fe) with E={edge_index.shape[1]}, got {tuple(edge_attr.shape)}"
-        )
-    src, dst = edge_index.long()
-    if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
-        raise ValueError(f"edge_index holds node ids outside [0, {num_nodes})")
-    degree = torch.bincount(dst, minlength=num_nodes)  # (N,)
-    lonely = (degree == 0).nonzero().flatten()
-    if lonely.numel():
-        raise ValueError(
-            f"nodes {lonely[:5].tolist()} have no incoming edge; the graph must include self loops"
-        )
-    order = torch.sort(dst, stable=True).indices  # (E,)
-    src, dst, attr = src[order], dst[order], edge_attr[order]
-    start = torch.cumsum(degree, 0) - degree  # (N,) first sorted edge of each node
-    slot = torch.arange(dst.numel()) - start[dst]  # (E,) position among the node's in-edges
-    width = int(degree.max())
-    index = torch.arange(num_nodes)[:, None].repeat(1, width)  # (N, K)
-    mask = torch.zeros(num_nodes, width, dtype=torch.bool)  # (N, K)
-    table = torch.zeros(num_nodes, width, edge_attr.shape[1], dtype=edge_attr.dtype)  # (N, K, Fe)
-    index[dst, slot] = src
-    mask[dst, slot] = True
-    table[dst, slot] = attr
-    return index, mask, table
+from .neighbours import neighbour_table
 
 
 class SocialMLSTM(nn.Module):

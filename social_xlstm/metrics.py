@@ -1,4 +1,4 @@
-"""Masked forecast errors, per horizon step and per variable, in original units.
+"""Masked forecast errors, per horizon step and per variable, in original units (for training and forecast).
 
 Every model (learned or baseline) is scored by the same :class:`MaskedErrors` accumulator over the same
 test windows, so the numbers in ``metrics.json`` are comparable. A target counts only where it was

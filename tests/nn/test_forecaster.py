@@ -1,4 +1,4 @@
-"""Full model, ablations and baselines: shapes, gradients, factory, embedding fallback, skip, learning."""
+"""The forecaster skeleton with every architecture: shapes, gradients, registry, config, fallback, skip, learning."""
 
 from __future__ import annotations
 
@@ -6,8 +6,9 @@ import pytest
 import torch
 
 from social_xlstm.errors import UserError
-from social_xlstm.nn import ARCHS, ModelConfig, SocialXLSTM, build_model
+from social_xlstm.nn import ARCHITECTURES, ARCHS, Forecaster, LastStep, ModelConfig
 from social_xlstm.nn.common import last_observed, standardise_edge_attr
+from social_xlstm.nn.forecaster import ENCODERS, FUSIONS
 
 N, B, W, F, H, O = 5, 3, 6, 3, 4, 2
 
@@ -28,12 +29,18 @@ def _batch(seed=0):
     return x, x_mask, time
 
 
-def _model(arch="social_xlstm", **kw):
+def _model(arch="social_xlstm", encoder=None, social=None, head=None, embedding=None, **kw):
     torch.manual_seed(0)
     kw.setdefault("d_model", 16)
-    kw.setdefault("num_heads", 2)
-    kw.setdefault("social_heads", 2)
-    return build_model(ModelConfig(arch=arch, **kw), N, F, O, H, *_graph())
+    config = ModelConfig(
+        arch=arch,
+        encoder={"heads": 2, **(encoder or {})},
+        social={"heads": 2, **(social or {})},
+        head=head or {},
+        embedding=embedding or {},
+        **kw,
+    )
+    return Forecaster(config, N, F, O, H, *_graph())
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -51,8 +58,8 @@ def test_shapes_and_every_parameter_gets_a_gradient(arch):
 @pytest.mark.parametrize("context", ["last", "all"])
 def test_social_context_all_gives_same_forecast_as_last(context):
     # The parallel form is causal, so querying every step changes nothing for the last step.
-    model_last = _model(social_context="last").eval()
-    model_ctx = _model(social_context=context).eval()
+    model_last = _model(social={"context": "last"}).eval()
+    model_ctx = _model(social={"context": context}).eval()
     model_ctx.load_state_dict(model_last.state_dict())
     torch.testing.assert_close(model_ctx(*_batch()), model_last(*_batch()), rtol=1e-5, atol=1e-5)
 
@@ -63,24 +70,57 @@ def test_unknown_arch_lists_valid_names():
     config = ModelConfig()
     config.arch = "transformer"  # set after validation, as a careless caller could
     with pytest.raises(ValueError, match="valid names: social_xlstm.*gru_gcn"):
-        build_model(config, N, F, O, H, *_graph())
+        Forecaster(config, N, F, O, H, *_graph())
     with pytest.raises(UserError):  # the CLI turns it into exit status 2
         ModelConfig(arch="nope")
 
 
 def test_config_derived_values_and_checks():
-    config = ModelConfig(d_model=64, num_heads=4, social_heads=8)
-    assert (config.slstm_head_dim, config.ff_dim, config.social_dim, config.head_dim_hidden) == (
+    config = ModelConfig(d_model=64, encoder={"heads": 4}, social={"heads": 8})
+    assert (config.encoder.head_dim, config.encoder.ff_dim, config.social.dim, config.head.hidden_dim) == (
         16,
         88,
         8,
         128,
     )
-    assert ModelConfig(d_model=48, social_heads=4, social_head_dim=5).social_dim == 5
-    with pytest.raises(ValueError, match="divisible by num_heads"):
-        ModelConfig(d_model=30, num_heads=4)
-    with pytest.raises(ValueError, match="social_context='every'"):
-        ModelConfig(social_context="every")
+    assert ModelConfig(d_model=48, social={"heads": 4, "head_dim": 5}).social.dim == 5
+    with pytest.raises(ValueError, match="divisible by encoder.heads"):
+        ModelConfig(d_model=30, encoder={"heads": 4})
+    with pytest.raises(ValueError, match="social.context='every'"):
+        ModelConfig(social={"context": "every"})
+    with pytest.raises(ValueError, match=r"SocialConfig: unknown option\(s\) \['hedas'\]"):
+        ModelConfig(social={"hedas": 2})
+    with pytest.raises(ValueError, match="encoder.layers must be >= 1"):
+        ModelConfig(encoder={"layers": 0})
+    with pytest.raises(ValueError, match=r"embedding.fallback_prob=1.5 must lie in \[0, 1\)"):
+        ModelConfig(embedding={"fallback_prob": 1.5})
+
+
+def test_default_components_are_not_shared_between_models():
+    from social_xlstm.nn import EncoderConfig
+
+    shared = EncoderConfig(heads=2)
+    wide, narrow = ModelConfig(d_model=64, encoder=shared), ModelConfig(d_model=16, encoder=shared)
+    assert (wide.encoder.head_dim, narrow.encoder.head_dim, shared.head_dim) == (32, 8, 0)
+
+
+def test_registry_names_existing_parts_and_every_arch_is_one_skeleton():
+    for name, arch in ARCHITECTURES.items():
+        assert arch.encoder in ENCODERS and arch.fusion in FUSIONS, name
+    assert ARCHS == ("social_xlstm", "lstm", "gru_gcn", "slstm_only", "slstm_pool")
+    for name in ARCHS:
+        model = _model(name)
+        assert type(model) is Forecaster
+        assert {"embedding", "fusion", "head"} <= dict(model.named_children()).keys()
+    assert _model("gru_gcn").encoder is None
+    assert isinstance(_model("lstm").fusion, LastStep)
+
+
+def test_step_seam_is_documented_and_not_yet_built():
+    model = _model()
+    assert "streaming" in Forecaster.step.__doc__
+    with pytest.raises(NotImplementedError, match="streaming"):
+        model.step(torch.zeros(B, N, F), torch.ones(B, N, F, dtype=torch.bool), torch.zeros(B, 4))
 
 
 def test_fallback_row_is_used_for_index_n():
@@ -100,7 +140,7 @@ def test_fallback_row_is_used_for_index_n():
 
 
 def test_fallback_dropout_only_in_training():
-    model = _model(vd_fallback_prob=0.5)
+    model = _model(embedding={"fallback_prob": 0.5})
     emb = model.embedding
     with torch.no_grad():
         emb.vd_table.weight.zero_()
@@ -117,7 +157,7 @@ def test_fallback_dropout_only_in_training():
 
 def test_activation_checkpointing_same_output_and_gradients():
     plain = _model(dropout=0.2)
-    ckpt = _model(dropout=0.2, activation_checkpointing=True)
+    ckpt = _model(dropout=0.2, encoder={"activation_checkpointing": True})
     ckpt.load_state_dict(plain.state_dict())
     outs, grads = [], []
     for model in (plain, ckpt):
@@ -132,12 +172,12 @@ def test_activation_checkpointing_same_output_and_gradients():
 
 
 def test_encoder_same_output_whatever_backend():
-    ref = _model(slstm_backend="torch").eval()
+    ref = _model(encoder={"backend": "torch"}).eval()
     x = _batch()
     y_ref = ref(*x)
     y_ref.sum().backward()
     for backend in ("cpu", "auto"):
-        other = _model(slstm_backend=backend).eval()
+        other = _model(encoder={"backend": backend}).eval()
         other.load_state_dict(ref.state_dict())
         y = other(*x)
         torch.testing.assert_close(y, y_ref, rtol=1e-5, atol=1e-5)
@@ -158,7 +198,7 @@ def test_last_observed_hand_computed():
 
 def test_last_value_skip_adds_last_observation():
     plain = _model().eval()
-    skip = _model(last_value=True).eval()
+    skip = _model(head={"last_value": True}).eval()
     skip.load_state_dict(plain.state_dict())
     x, mask, time = _batch()
     want = plain(x, mask, time) + last_observed(x, mask, torch.arange(O))[:, None]
@@ -189,7 +229,3 @@ def test_a_few_adam_steps_lower_the_loss(arch):
         losses.append(loss.item())
     assert losses[-1] < 0.75 * losses[0], losses
 
-
-def test_social_model_class_rejects_baseline_arch():
-    with pytest.raises(ValueError, match="use build_model"):
-        SocialXLSTM(ModelConfig(arch="lstm"), N, F, O, H, *_graph())

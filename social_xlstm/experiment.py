@@ -1,0 +1,186 @@
+"""Training runs as a library: one config -> model, data, trainer and result writers (LightningCLI underneath).
+
+``social-xlstm fit|test|predict`` are LightningCLI subcommands over :class:`SocialXLSTMCLI`;
+``social-xlstm evaluate`` and the demo use :class:`Experiment`, the same parser and classes driven from
+Python with a config dict::
+
+    exp = Experiment(load_config("configs/demo.yaml", {"data": {"data_dir": "runs/x/data"}}))
+    best = exp.fit()
+    metrics = exp.test(best)          # also written to metrics.json
+    forecasts = exp.predict(best)     # forecasts.parquet
+
+The datamodule's :class:`~social_xlstm.data.info.DataInfo` (VD ids, variables, scaler, graph) is linked
+into the model when both are instantiated, so configs never repeat dataset facts and checkpoints carry
+them. LightningCLI's own ``validate`` subcommand is not exposed: ``social-xlstm validate`` checks datasets.
+Nothing happens at import: library chatter is silenced when a CLI is built.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import warnings
+from pathlib import Path
+
+import yaml
+from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.cli import LightningCLI
+
+from social_xlstm.checkpoint import read_checkpoint
+from social_xlstm.data.datamodule import TrafficDataModule
+from social_xlstm.errors import UserError
+from social_xlstm.forecast.evaluate import MetricsWriter, evaluate
+from social_xlstm.forecast.writer import ForecastWriter
+from social_xlstm.progress import progress_enabled
+from social_xlstm.training.module import ForecastModule
+
+
+class _DropAdverts(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return "litlogger" not in message and "litmodels" not in message
+
+
+_DROP_ADVERTS = _DropAdverts()
+
+
+def quiet_library_chatter() -> None:
+    """Silence messages that say nothing about the user's run (idempotent)."""
+    warnings.filterwarnings("ignore", message=".*tensorboardX.*")
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    # Our args come from the command line already split off by cli.main (sys.argv stays whole, because
+    # Lightning's DDP launcher re-runs sys.argv to start the other ranks).
+    warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    if _DROP_ADVERTS not in logger.filters:
+        logger.addFilter(_DROP_ADVERTS)
+
+
+class SocialXLSTMCLI(LightningCLI):
+    """LightningCLI with the data -> model link, the result writers and our progress-bar policy.
+
+    Args:
+        args: command-line style options (a list of strings) or a config dict.
+        evaluate_mode: add the ``--ckpt_path`` option of ``social-xlstm evaluate`` (with ``run=False``).
+    """
+
+    def __init__(self, *args, evaluate_mode: bool = False, **kwargs):
+        self.evaluate_mode = evaluate_mode
+        quiet_library_chatter()
+        kwargs = {**CLI_KWARGS, **kwargs}
+        super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        return {k: v for k, v in LightningCLI.subcommands().items() if k != "validate"}
+
+    def add_arguments_to_parser(self, parser) -> None:
+        parser.link_arguments(
+            "data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate"
+        )
+        parser.add_lightning_class_args(ForecastWriter, "forecasts")
+        parser.add_lightning_class_args(MetricsWriter, "metrics")
+        parser.set_defaults({"trainer.enable_progress_bar": progress_enabled()})
+        if self.evaluate_mode:
+            parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
+
+    def _instantiate_trainer(self, config, callbacks):
+        callbacks = list(callbacks)
+        user_bars = [c for c in (config.get("callbacks") or []) if isinstance(c, ProgressBar)]
+        if config.get("enable_progress_bar", True) and not user_bars:
+            callbacks.append(RichProgressBar(leave=True))
+        return super()._instantiate_trainer(config, callbacks)
+
+
+CLI_KWARGS = dict(
+    model_class=ForecastModule,
+    datamodule_class=TrafficDataModule,
+    seed_everything_default=42,
+    save_config_kwargs={"overwrite": True},
+    auto_configure_optimizers=False,
+)
+
+
+def load_config(path: str | Path, overrides: dict | None = None) -> dict:
+    """A YAML config as a dict, with ``overrides`` merged in (nested dicts key by key, other values replace).
+
+    Raises:
+        UserError: the file is missing or not a YAML mapping.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{path}: config not found")
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise UserError(f"{path}: not valid YAML ({err})") from err
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: a config must be a YAML mapping, got {type(config).__name__}")
+    return _merge(config, overrides or {})
+
+
+def _merge(base: dict, overrides: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in overrides.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+class Experiment:
+    """A configured run: the model, the datamodule, the trainer and the two result writers.
+
+    Args:
+        config: a config dict (as :func:`load_config` returns) or command-line style options.
+        evaluate_mode: accept ``ckpt_path`` in the config (``social-xlstm evaluate``).
+    """
+
+    def __init__(self, config: dict | list[str], evaluate_mode: bool = False):
+        cli = SocialXLSTMCLI(args=config, run=False, evaluate_mode=evaluate_mode)
+        self.config = cli.config
+        self.model: ForecastModule = cli.model
+        self.datamodule: TrafficDataModule = cli.datamodule
+        self.trainer = cli.trainer
+        self.metrics_writer: MetricsWriter = cli.config_init["metrics"]
+        self.forecast_writer: ForecastWriter = cli.config_init["forecasts"]
+
+    @property
+    def root(self) -> Path:
+        """The trainer's output directory (``trainer.default_root_dir``)."""
+        return Path(self.trainer.default_root_dir)
+
+    def fit(self) -> str | None:
+        """Train; returns the best checkpoint's path (None when no checkpoint callback monitors a metric)."""
+        self.trainer.fit(self.model, datamodule=self.datamodule)
+        callback = self.trainer.checkpoint_callback
+        return (callback.best_model_path or None) if callback is not None else None
+
+    def test(self, ckpt_path: str | None) -> dict:
+        """Score the checkpoint (None: the weights in memory) and the baselines; writes ``metrics.json``."""
+        self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, verbose=False)
+        return self.metrics_writer.metrics
+
+    def predict(self, ckpt_path: str | None) -> str:
+        """Forecast every test window with the checkpoint; writes ``forecasts.parquet`` and returns its path."""
+        self.trainer.predict(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path, return_predictions=False)
+        return self.forecast_writer.path
+
+    def evaluate(self, ckpt_path: str) -> dict:
+        """:meth:`test` without a ``Trainer.test`` run: load the weights, score, write ``metrics.json``."""
+        self.model.load_state_dict(read_checkpoint(ckpt_path)["state_dict"])
+        model = self.model
+        metrics = evaluate(
+            self.datamodule, {model.model_config.arch: model}, self.metrics_writer.baselines, model.mape_floor
+        )
+        self.metrics_writer.write(metrics, self.root)
+        return metrics
+
+def run_lightning_cli(argv: list[str]) -> None:
+    """Run ``fit``/``test``/``predict`` (argv[0]) or ``evaluate`` with the remaining options."""
+    if argv[0] == "evaluate":
+        exp = Experiment(argv[1:], evaluate_mode=True)
+        exp.evaluate(exp.config["ckpt_path"])
+        return
+    SocialXLSTMCLI(args=argv)

@@ -1,0 +1,140 @@
+"""The one forecaster skeleton every learned model uses (docs/model.md).
+
+    x, x_mask, time --InputEmbedding--> (B, W, N, D) --fold VDs--> (B*N, W, D) --encoder--> (B*N, W, D)
+    --unfold--> (B, W, N, D) --fusion--> (B, N, D) --ForecastHead--> (B, H, N, O) [+ last observed value]
+
+An architecture (:mod:`social_xlstm.nn.registry`) only chooses the encoder and the fusion; the graph
+buffers, the embedding, the head and the last-value skip are written once, here. The Social-xLSTM model,
+its ablations and the LSTM and T-GCN baselines therefore differ in exactly the part they claim to.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from .common import last_observed, standardise_edge_attr, target_index_tensor
+from .config import ModelConfig, ModelConfigError
+from .embedding import InputEmbedding
+from .encoder import SLSTMEncoder
+from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM
+from .head import ForecastHead
+from .lstm_encoder import LSTMEncoder
+from .registry import ARCHITECTURES
+
+ENCODERS: dict[str, Callable[[ModelConfig], nn.Module | None]] = {
+    "slstm": lambda c: SLSTMEncoder(c.d_model, c.encoder, c.dropout),
+    "lstm": lambda c: LSTMEncoder(c.d_model, c.encoder.layers, c.dropout),
+    "none": lambda c: None,
+}
+"""encoder name -> builder; ``None`` means the fusion reads the embedded window itself."""
+
+FUSIONS: dict[str, Callable[[ModelConfig, Tensor, Tensor, int], nn.Module]] = {
+    "last": lambda c, edge_index, edge_attr, n: LastStep(),
+    "pool": lambda c, edge_index, edge_attr, n: NeighbourPool(c.d_model, edge_index, edge_attr, n, c.dropout),
+    "social": lambda c, edge_index, edge_attr, n: SocialMLSTM(
+        c.d_model,
+        edge_index,
+        edge_attr,
+        n,
+        heads=c.social.heads,
+        head_dim=c.social.dim,
+        context=c.social.context,
+        dropout=c.dropout,
+        forget_init=c.social.forget_init,
+    ),
+    "gcn": lambda c, edge_index, edge_attr, n: GCNGRUFusion(c.d_model, edge_index, edge_attr, n),
+}
+"""fusion name -> builder ``(config, edge_index, scaled edge_attr, num_vds) -> module``."""
+
+
+class Forecaster(nn.Module):
+    """Input embedding -> temporal encoder -> spatial fusion -> head -> optional last-value skip.
+
+    Args:
+        config: model configuration; ``config.arch`` picks the encoder and the fusion.
+        num_vds: N.
+        num_features: input variables F.
+        num_outputs: target variables O.
+        horizon: forecast steps H.
+        edge_index: (2, E) static graph (src -> dst, self loops included).
+        edge_attr: (E, Fe) edge features in raw units (standardised here, per column).
+        target_index: positions of the targets among the inputs (default the first O); used by the
+            last-value skip.
+
+    Returns (forward):
+        (B, H, N, O) forecasts in scaled units of the targets.
+
+    Shapes:
+        x, x_mask: (B, W, N, F); time: (B, W, 4); vd_index: optional (N,) or (B, N) rows of the VD
+        embedding (``num_vds`` = the fallback for unseen VDs); output (B, H, N, O).
+
+    Raises:
+        ModelConfigError (a ``ValueError`` and a ``UserError``): unknown ``config.arch``; the message
+        lists the valid names.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        num_vds: int,
+        num_features: int,
+        num_outputs: int,
+        horizon: int,
+        edge_index: Tensor,
+        edge_attr: Tensor,
+        target_index: list[int] | None = None,
+    ):
+        super().__init__()
+        arch = ARCHITECTURES.get(config.arch)
+        if arch is None:  # the config checks this too; a caller may have changed it afterwards
+            raise ModelConfigError(f"unknown model arch {config.arch!r}; valid names: {', '.join(ARCHITECTURES)}")
+        self.config = config
+        self.num_vds = num_vds
+        self.register_buffer("edge_index", edge_index.long().clone())
+        self.register_buffer("edge_attr", standardise_edge_attr(edge_attr))
+        self.register_buffer("target_index", target_index_tensor(target_index, num_features, num_outputs))
+        # Built in data-flow order: the order decides which random numbers initialise which part.
+        self.embedding = InputEmbedding(
+            num_features, num_vds, config.d_model, config.embedding.vd_dim, config.embedding.fallback_prob
+        )
+        self.encoder = ENCODERS[arch.encoder](config)
+        self.fusion = FUSIONS[arch.fusion](config, self.edge_index, self.edge_attr, num_vds)
+        self.head = ForecastHead(config.d_model, config.head.hidden_dim, horizon, num_outputs, config.dropout)
+
+    def encode(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
+        """Embedding and temporal encoder, every VD with the same weights. Returns (B, W, N, D)."""
+        emb = self.embedding(x, x_mask, time, vd_index)  # (B, W, N, D), a node-major view
+        if self.encoder is None:
+            return emb
+        batch, steps, nodes, _ = x.shape
+        folded = emb.transpose(1, 2).reshape(batch * nodes, steps, -1)  # (B*N, W, D), free: node-major
+        enc = self.encoder(folded).view(batch, nodes, steps, -1)  # (B, N, W, D)
+        return enc.transpose(1, 2)  # (B, W, N, D)
+
+    def forward(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
+        if x.shape[2] != self.num_vds:
+            raise ValueError(f"x has {x.shape[2]} VDs, the model was built for {self.num_vds}")
+        fused = self.fusion(self.encode(x, x_mask, time, vd_index))  # (B, N, D) or (B, W, N, D)
+        if fused.dim() == 4:  # social context "all": the head reads the last step
+            fused = fused[:, -1]  # (B, N, D)
+        y = self.head(fused)  # (B, H, N, O)
+        if self.config.head.last_value:
+            y = y + last_observed(x, x_mask, self.target_index)[:, None]  # (B, H, N, O)
+        return y
+
+    def step(self, x_t: Tensor, x_mask_t: Tensor, time_t: Tensor, state=None):
+        """One streaming tick: the forecasts after one more reading, from a state carried between calls.
+
+        The seam of the streaming forecaster: work and memory per tick independent of the history's
+        length (the sLSTM op's state, the social layer's recurrent form). Not built yet.
+
+        Shapes:
+            x_t, x_mask_t: (B, N, F); time_t: (B, 4); returns ((B, H, N, O), new state).
+        """
+        raise NotImplementedError("Forecaster.step (streaming, one tick at a time) is not implemented yet")
+
+    def extra_repr(self) -> str:
+        return f"arch={self.config.arch!r}, num_vds={self.num_vds}"
+

@@ -1,0 +1,16 @@
+"""The no-graph fusion: each VD keeps its own state at the last input step."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class LastStep(nn.Module):
+    """No fusion: each VD's state at the last input step.
+
+    Shapes:
+        h: (B, T, N, D) -> (B, N, D)
+    """
+
+    def forward(self, h: Tensor) -> Tensor:
+        return h[:, -1]  # (B, N, D)

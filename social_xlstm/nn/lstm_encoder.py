@@ -1,0 +1,32 @@
+"""The per-VD ``torch.nn.LSTM`` encoder of the ``lstm`` baseline: the recurrent yardstick for the sLSTM."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+
+class LSTMEncoder(nn.Module):
+    """Stacked ``torch.nn.LSTM`` (width D, ``layers`` deep) with a final LayerNorm, weights shared by all VDs.
+
+    Args:
+        d_model: width D (input and hidden).
+        layers: stacked LSTM layers.
+        dropout: dropout between layers (none with one layer, as ``nn.LSTM`` requires).
+
+    Shapes:
+        x: (M, T, D) -> (M, T, D), with M = B * N (VDs folded into the batch).
+    """
+
+    def __init__(self, d_model: int, layers: int, dropout: float = 0.0):
+        super().__init__()
+        between = dropout if layers > 1 else 0.0
+        self.lstm = nn.LSTM(d_model, d_model, num_layers=layers, batch_first=True, dropout=between)
+        self.norm = nn.LayerNorm(d_model)
+
+    def reset_parameters(self) -> None:
+        self.lstm.reset_parameters()
+        self.norm.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        out, _ = self.lstm(x)  # (M, T, D) the last layer's state at every step
+        return self.norm(out)  # (M, T, D)
