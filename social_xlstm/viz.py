@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg", force=False)
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from social_xlstm.errors import UserError  # noqa: E402
+from social_xlstm.atomic import atomic_file
+from social_xlstm.errors import UserError
 
 MODEL_COLORS = {"social_xlstm": "C0", "persistence": "C1", "historical_average": "C2"}
 
@@ -119,10 +117,10 @@ def plot_error_map(stations: pd.DataFrame, errors: pd.Series, title: str = "mask
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 120) -> Path:
-    """Save as PNG and close the figure (plots in loops would otherwise keep their memory)."""
+    """Save as PNG, atomically, and close the figure (plots in loops would otherwise keep their memory)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=dpi)
+    with atomic_file(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format="png")
     plt.close(fig)
     return path
 

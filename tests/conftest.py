@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +10,9 @@ import pandas as pd
 import pytest
 
 from social_xlstm.data.schema import DatasetMeta, write_dataset
+
+# Plots are written to files, never shown: the non-interactive backend, whatever the machine has.
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -1,4 +1,4 @@
-"""Input embedding (DESIGN.md 5.1): values, missing mask, calendar and VD identity -> width D."""
+"""Input embedding (docs/model.md): values, missing mask, calendar and VD identity -> width D."""
 
 from __future__ import annotations
 

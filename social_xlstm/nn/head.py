@@ -1,4 +1,4 @@
-"""Forecasting head (DESIGN.md 5.4): each VD's fused state -> all horizons and outputs at once."""
+"""Forecasting head (docs/model.md): each VD's fused state -> all horizons and outputs at once."""
 
 from __future__ import annotations
 

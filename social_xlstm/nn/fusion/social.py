@@ -9,7 +9,7 @@ Per head, with ``x = LayerNorm(h)`` and edge features ``e_ij`` of the edge j -> 
     h'_it = h_it + Dropout(W_out (sigmoid(Wo x_it) * GroupNorm_per_head(out_it)))
 
 ``Wk [h_j, e_ij] = Wk_h h_j + Wk_e e_ij``: the node part is projected once per VD and gathered for its K
-neighbours, the edge part has its own small projection and is added (DESIGN.md's CPU cost rules).
+neighbours, the edge part has its own small projection and is added (docs/model.md, "Cost rules").
 
 Why a dense padded (N, K) neighbour table instead of a PyG ``MessagePassing`` with scatter: the memory
 contracts over (source step, neighbour) pairs, which is a batched matmul only when every VD has the same

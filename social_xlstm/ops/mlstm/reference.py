@@ -1,7 +1,7 @@
 """Social mLSTM in plain PyTorch: the parallel form (training) and the recurrent form (streaming).
 
 Each memory (one per batch row, VD and head; the leading dims ``...`` below) reads, at every step,
-K neighbour key/value pairs with their own input gates (DESIGN.md 5.3)::
+K neighbour key/value pairs with their own input gates (docs/model.md, "Social mLSTM layer")::
 
     C_t = f_t C_{t-1} + sum_j exp(i~_tj) v_tj k_tj^T      n_t = f_t n_{t-1} + sum_j exp(i~_tj) k_tj
     out_t = C_t q_t / max(|n_t . q_t|, 1)

@@ -4,7 +4,7 @@ Every other backend (the fast CPU path, the Triton kernels) is tested against th
 Gradients come from autograd through the loop, so it is slow and memory-hungry; use it for
 checking, not for training.
 
-Equations (DESIGN.md 5.2), per head, for gates g in (i, f, z, o)::
+Equations (docs/model.md, "sLSTM cell"), per head, for gates g in (i, f, z, o)::
 
     pre_g = wx_g + h_{t-1} R_g + b_g
     logf  = logsigmoid(pre_f)            (forget="exp": logf = pre_f)
