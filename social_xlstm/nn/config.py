@@ -18,6 +18,7 @@ from .registry import ARCHITECTURES
 
 SLSTM_FORGET = ("sigmoid", "exp")
 SOCIAL_CONTEXTS = ("last", "all")
+SOCIAL_FORMS = ("target", "source")
 FF_ACTIVATIONS = ("gelu", "swiglu")
 
 
@@ -99,6 +100,9 @@ class EncoderConfig:
 class SocialConfig:
     """Social mLSTM fusion: each VD reads its graph neighbours into a matrix memory."""
 
+    form: str = "target"
+    """Where the matrix memory lives: target (each VD's memory holds its neighbours' keys and values,
+    O(E * T) keys) or source (each VD's own memory, read by its neighbours, O(N * DH^2) state)."""
     heads: int = 4
     """Heads of the social mLSTM layer."""
     head_dim: int | None = None
@@ -112,6 +116,7 @@ class SocialConfig:
     """Derived: social head width (head_dim or d_model // heads)."""
 
     def __post_init__(self) -> None:
+        check_choice("social.form", self.form, SOCIAL_FORMS)
         check_choice("social.context", self.context, SOCIAL_CONTEXTS)
         _check_positive(self, "social.", "heads")
 

@@ -18,7 +18,7 @@ from .common import last_observed, standardise_edge_attr, target_index_tensor
 from .config import ModelConfig, ModelConfigError
 from .embedding import InputEmbedding
 from .encoder import SLSTMEncoder
-from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM
+from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM, SourceSocialMLSTM
 from .head import ForecastHead
 from .lstm_encoder import LSTMEncoder
 from .registry import ARCHITECTURES
@@ -30,10 +30,13 @@ ENCODERS: dict[str, Callable[[ModelConfig], nn.Module | None]] = {
 }
 """encoder name -> builder; ``None`` means the fusion reads the embedded window itself."""
 
+SOCIAL_FORMS: dict[str, type[SocialMLSTM]] = {"target": SocialMLSTM, "source": SourceSocialMLSTM}
+"""``social.form`` -> the social layer's class (where its matrix memory lives)."""
+
 FUSIONS: dict[str, Callable[[ModelConfig, Tensor, Tensor, int], nn.Module]] = {
     "last": lambda c, edge_index, edge_attr, n: LastStep(),
     "pool": lambda c, edge_index, edge_attr, n: NeighbourPool(c.d_model, edge_index, edge_attr, n, c.dropout),
-    "social": lambda c, edge_index, edge_attr, n: SocialMLSTM(
+    "social": lambda c, edge_index, edge_attr, n: SOCIAL_FORMS[c.social.form](
         c.d_model,
         edge_index,
         edge_attr,

@@ -9,5 +9,6 @@ from .last_step import LastStep
 from .neighbours import neighbour_table
 from .pool import NeighbourPool
 from .social import SocialMLSTM
+from .social_source import SourceSocialMLSTM
 
-__all__ = ["GCNGRUFusion", "LastStep", "NeighbourPool", "SocialMLSTM", "neighbour_table"]
+__all__ = ["GCNGRUFusion", "LastStep", "NeighbourPool", "SocialMLSTM", "SourceSocialMLSTM", "neighbour_table"]

@@ -1,0 +1,126 @@
+"""Social mLSTM layer, source-memory form: each VD's own temporal matrix memory, read by its neighbours.
+
+Same parameters and output path as :class:`~social_xlstm.nn.fusion.social.SocialMLSTM`; what changes is
+where the matrix memory lives (equations in :mod:`social_xlstm.ops.mlstm.source_memory`)::
+
+    x = LayerNorm(h);  k_jt, v_jt, a~_jt, f~_jt = source(x_jt)       written once per VD, not per edge
+    a_jt = cap(a~_jt)   logf_jt = logsigmoid(f~_jt)                    source input and forget gates
+    b_ij = cap(wi_e e_ij)   ke_ij = Wk_e e_ij                          static edge gate and key offset
+    read_i = sum_j exp(b_ij) C_j q_i  (+ the edge-key part)  / max(|...|, 1)
+    h'_i = h_i + Dropout(W_out (sigmoid(Wo x_i) * GroupNorm_per_head(read_i)))
+
+Why: the target-memory form keeps, for every VD, the keys and values of its K neighbours at every step,
+O(B * E * T * DH) per head; on published graphs (hundreds of in-edges) or thousands of VDs that tensor
+does not fit. Here the state is O(B * N * DH^2) and a read is one sparse (N x N) times dense matmul per
+head, O(B * E * DH^2) work but no per-edge tensor larger than (B, NH, E, DH). The price: a memory decays
+by its owner's forget gate, not the reader's, and the input gate splits into a source part and an edge
+part (``exp(a + b)``), so a reader cannot re-weight one neighbour's steps by its own state.
+
+``cap(x) = 15 tanh(x / 15)`` bounds gate pre-activations (as soft-capping in xLSTM-7B does), so the
+per-row rescaling of a read never underflows a whole neighbourhood (see the op's docstring); near 0 it
+is the identity, so at initialisation the layer equals the uncapped equations.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from social_xlstm.ops.mlstm import SourceMemory, read_neighbour_memories, source_memory_parallel, source_memory_step
+
+from .social import SocialMLSTM
+
+GATE_CAP = 15.0
+"""Soft cap of the gate pre-activations: exp(2 * 15) stays far inside fp32's range."""
+
+
+def soft_cap(x: Tensor, cap: float = GATE_CAP) -> Tensor:
+    return cap * torch.tanh(x / cap)
+
+
+class SourceSocialMLSTM(SocialMLSTM):
+    """The social layer with one matrix memory per source VD (arguments as :class:`SocialMLSTM`).
+
+    Shapes:
+        h: (B, T, N, D) -> (B, N, D) with context "last", (B, T, N, D) with "all".
+        :meth:`step`: h_t (B, N, D), state :class:`~social_xlstm.ops.mlstm.SourceMemory` over (NH, N, B).
+    """
+
+    def __init__(self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, **kwargs):
+        super().__init__(d_model, edge_index, edge_attr, num_nodes, **kwargs)
+        src, dst = edge_index.long()
+        order = torch.argsort(dst * num_nodes + src)  # sorted by (target, source): a coalesced sparse matrix
+        src, dst = src[order], dst[order]
+        if bool(((src[1:] == src[:-1]) & (dst[1:] == dst[:-1])).any()):
+            raise ValueError("edge_index holds duplicate edges; each (src, dst) pair may appear once")
+        self.register_buffer("edge_src", src, persistent=False)
+        self.register_buffer("edge_dst", dst, persistent=False)
+        self.register_buffer("edge_feat", edge_attr.float()[order], persistent=False)
+
+    def _projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """Keys, values, capped input gates and log forget gates of every VD, in the op's layout.
+
+        Shapes:
+            x: (B, N, T, D) -> k, v (NH, N, B, T, DH); igate, logf (NH, N, B, T).
+        """
+        channels = self.heads * self.head_dim
+        k, v, i_pre, f_pre = self.source(x).split([channels, channels, self.heads, self.heads], dim=-1)
+
+        def heads_first(t: Tensor) -> Tensor:
+            return t.unflatten(-1, (self.heads, -1)).permute(3, 1, 0, 2, 4)  # (NH, N, B, T, DH|1)
+
+        igate = soft_cap(heads_first(i_pre)[..., 0])  # (NH, N, B, T)
+        logf = F.logsigmoid(heads_first(f_pre)[..., 0])  # (NH, N, B, T)
+        return heads_first(k).contiguous(), heads_first(v).contiguous(), igate, logf
+
+    def _edges(self) -> tuple[Tensor, Tensor | None]:
+        """Capped edge gates (NH, E) and edge key offsets (NH, E, DH); zeros / None without edge features."""
+        if self.edge is None:
+            return torch.zeros(self.heads, self.edge_src.numel(), device=self.edge_src.device), None
+        channels = self.heads * self.head_dim
+        k_edge, i_edge = self.edge(self.edge_feat).split([channels, self.heads], dim=-1)  # (E, C), (E, NH)
+        k_edge = k_edge.unflatten(-1, (self.heads, self.head_dim)).transpose(0, 1)  # (NH, E, DH)
+        return soft_cap(i_edge).transpose(0, 1), k_edge  # (NH, E), (NH, E, DH)
+
+    def _read(self, memory: SourceMemory, x_query: Tensor) -> tuple[Tensor, Tensor]:
+        """Queries of the targets read the memories.
+
+        Shapes:
+            x_query: (B, N, 1, D) -> out (B, NH, N, 1, DH) (a view), output gate (B, N, 1, C).
+        """
+        q, gate = self._queries(x_query)  # (B, NH, N, 1, DH), (B, N, 1, C)
+        q = q[..., 0, :].permute(1, 2, 0, 3)  # (NH, N, B, DH)
+        edge_gate, k_edge = self._edges()
+        out = read_neighbour_memories(memory, q, edge_gate, self.edge_src, self.edge_dst, k_edge)  # (NH, N, B, DH)
+        return out.permute(2, 0, 1, 3)[..., None, :], gate  # (B, NH, N, 1, DH)
+
+    def forward(self, h: Tensor) -> Tensor:
+        if h.shape[2] != self.num_nodes:
+            raise ValueError(f"h has {h.shape[2]} VDs, the graph has {self.num_nodes}")
+        if self.context == "all":  # every step reads: run the recurrent form
+            state, outs = None, []
+            for t in range(h.shape[1]):
+                out, state = self.step(h[:, t], state)
+                outs.append(out)
+            return torch.stack(outs, dim=1)  # (B, T, N, D)
+        h = h.transpose(1, 2)  # (B, N, T, D) node-major, a free view of the encoder's output
+        x = self.norm(h)  # (B, N, T, D)
+        memory = source_memory_parallel(*self._projections(x))
+        out, gate = self._read(memory, x[:, :, -1:])
+        return self._output(h[:, :, -1:], out, gate)[:, :, 0]  # (B, N, D)
+
+    def step(self, h_t: Tensor, state: SourceMemory | None = None) -> tuple[Tensor, SourceMemory]:
+        """One streaming step: O(DH^2) per VD to write, O(E * DH^2) to read.
+
+        Returns the fused state of the current step (B, N, D) and the new memories (layout (NH, N, B)).
+        """
+        h = h_t[:, :, None]  # (B, N, 1, D)
+        x = self.norm(h)
+        k, v, igate, logf = self._projections(x)  # k, v: (NH, N, B, 1, DH)
+        state = source_memory_step(k[..., 0, :], v[..., 0, :], igate[..., 0], logf[..., 0], state)
+        out, gate = self._read(state, x)
+        return self._output(h, out, gate)[:, :, 0], state  # (B, N, D)
+
+    def __repr__(self) -> str:
+        return super().__repr__().replace("context=", "form='source', context=")
