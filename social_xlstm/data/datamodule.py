@@ -10,8 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-import numpy as np
-import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_edges
@@ -28,7 +26,7 @@ class TrafficDataModule(L.LightningDataModule):
     """Windows of a canonical dataset directory for training, validation, testing and prediction.
 
     Args:
-        data_dir: canonical dataset directory (see ``social_xlstm.data.schema``).
+        data_dir: canonical dataset directory (docs/data-format.md).
         variables: input variables in order; None = all variables of the dataset.
         targets: forecast variables (subset of ``variables``); None = all input variables.
         window: input steps W.
@@ -126,22 +124,14 @@ class TrafficDataModule(L.LightningDataModule):
             targets=list(self.targets),
             mean=self.scaler.mean.tolist(),
             std=self.scaler.std.tolist(),
-            edge_index=self.graph.edge_index.T.tolist(),
-            edge_attr=self.graph.edge_attr.tolist(),
+            edge_index=self.graph.edge_index_array.T.tolist(),
+            edge_attr=self.graph.edge_attr_array.tolist(),
             edge_attr_names=list(self.graph.edge_attr_names),
-            freq_minutes=self.panel.freq_minutes,
+            freq_minutes=self.panel.freq.minutes,
             window=self.window,
             horizon=self.horizon,
             timezone=self.panel.timezone,
         )
-
-    def window_starts(self, split: str) -> np.ndarray:
-        """(M,) panel start steps of the windows of ``split`` ("train", "val" or "test")."""
-        return self.datasets[split].starts
-
-    def test_window_starts(self) -> np.ndarray:
-        """(M,) start steps of the test windows, in loader order (for baselines on the same windows)."""
-        return self.datasets["test"].starts
 
     def _loader(self, dataset: WindowDataset, batch_size: int, **kwargs) -> DataLoader:
         return DataLoader(
@@ -172,7 +162,3 @@ class TrafficDataModule(L.LightningDataModule):
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
-
-    def issue_times(self, t0: torch.Tensor | np.ndarray):
-        """UTC timestamps of panel steps ``t0`` (e.g. a batch's issue times)."""
-        return self.panel.timestamps[np.asarray(t0, dtype=np.int64)]

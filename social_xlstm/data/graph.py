@@ -17,30 +17,36 @@ Edge features say where the neighbour is and whether it is up- or downstream on 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import torch
 
+from social_xlstm.data.geo import bearing_rad, haversine_m
 from social_xlstm.data.schema import EDGES, STATIONS
 from social_xlstm.errors import DataError, UserError
 
-EARTH_RADIUS_KM = 6371.0088
+if TYPE_CHECKING:
+    import torch
+
 EDGE_ATTR_NAMES = ["distance", "bearing_sin", "bearing_cos", "same_road", "road_offset", "is_self", "weight"]
 _ROW_CHUNK = 512
 
 
 @dataclass
 class Graph:
-    """A static directed graph with edge features.
+    """A static directed graph with edge features, held as numpy arrays.
+
+    The graph is built and checked without torch (``social-xlstm validate`` never imports it); the
+    tensors :attr:`edge_index` and :attr:`edge_attr` are views of the arrays, made on first use.
 
     Shapes:
-        edge_index: (2, E) int64, rows ``[src, dst]``, self loops included.
-        edge_attr: (E, Fe) float32, columns named by ``edge_attr_names``.
+        edge_index_array: (2, E) int64, rows ``[src, dst]``, self loops included.
+        edge_attr_array: (E, Fe) float32, columns named by ``edge_attr_names``.
     """
 
-    edge_index: torch.Tensor
-    edge_attr: torch.Tensor
+    edge_index_array: np.ndarray
+    edge_attr_array: np.ndarray
     edge_attr_names: list[str]
     num_nodes: int
     distance_scale_km: float = 1.0
@@ -48,37 +54,34 @@ class Graph:
 
     @property
     def num_edges(self) -> int:
-        return self.edge_index.shape[1]
+        return self.edge_index_array.shape[1]
+
+    @property
+    def edge_index(self) -> torch.Tensor:
+        """(2, E) int64 tensor sharing :attr:`edge_index_array`'s memory."""
+        import torch
+
+        return torch.from_numpy(self.edge_index_array)
+
+    @property
+    def edge_attr(self) -> torch.Tensor:
+        """(E, Fe) float32 tensor sharing :attr:`edge_attr_array`'s memory."""
+        import torch
+
+        return torch.from_numpy(self.edge_attr_array)
 
     def connected_components(self) -> np.ndarray:
         """(N,) int64 component label of each node, ignoring edge direction."""
         from scipy.sparse import coo_matrix
         from scipy.sparse.csgraph import connected_components
 
-        src, dst = self.edge_index.numpy()
+        src, dst = self.edge_index_array
         adj = coo_matrix((np.ones(len(src)), (src, dst)), shape=(self.num_nodes, self.num_nodes))
         _, labels = connected_components(adj, directed=True, connection="weak")
         return labels.astype(np.int64)
 
     def __repr__(self) -> str:
         return f"Graph(nodes={self.num_nodes}, edges={self.num_edges}, edge_attr={self.edge_attr_names})"
-
-
-def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Great-circle distance in km between points given in degrees (numpy broadcasting)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dphi, dlmb = p2 - p1, np.radians(np.asarray(lon2) - np.asarray(lon1))
-    a = np.sin(dphi / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dlmb / 2) ** 2
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(np.clip(a, 0.0, 1.0)))
-
-
-def bearing_rad(lat1, lon1, lat2, lon2) -> np.ndarray:
-    """Initial bearing from point 1 to point 2, radians clockwise from north (numpy broadcasting)."""
-    p1, p2 = np.radians(lat1), np.radians(lat2)
-    dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    return np.arctan2(
-        np.sin(dlmb) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlmb)
-    )
 
 
 def graph_from_coordinates(
@@ -112,7 +115,7 @@ def graph_from_coordinates(
     # Rows in chunks keep the distance matrix at (chunk, N) for networks of any size.
     for lo in range(0, n, _ROW_CHUNK):
         dst = np.arange(lo, min(lo + _ROW_CHUNK, n))
-        d = haversine_km(lat[dst, None], lon[dst, None], lat[None, :], lon[None, :])  # (c, N)
+        d = haversine_m(lat[dst, None], lon[dst, None], lat[None, :], lon[None, :]) / 1000.0  # (c, N) km
         d[np.arange(len(dst)), dst] = np.inf
         if k_eff <= 0:
             continue
@@ -174,7 +177,7 @@ def _build(
     lat, lon = stations["lat"].to_numpy(np.float64), stations["lon"].to_numpy(np.float64)
     bearing = bearing_rad(lat[dst], lon[dst], lat[src], lon[src])
     # co-located VDs (e.g. two carriageways at one site) have no bearing: leave both components 0
-    apart = haversine_km(lat[dst], lon[dst], lat[src], lon[src]) > 1e-6
+    apart = haversine_m(lat[dst], lon[dst], lat[src], lon[src]) > 1e-3
     known = np.isfinite(bearing) & ~is_self & apart
     bearing_sin = np.where(known, np.sin(bearing), 0.0)
     bearing_cos = np.where(known, np.cos(bearing), 0.0)
@@ -209,8 +212,8 @@ def _build(
     )  # (E, Fe)
     order = np.lexsort((src, dst))
     return Graph(
-        edge_index=torch.from_numpy(np.stack([src[order], dst[order]])),  # (2, E)
-        edge_attr=torch.from_numpy(attr[order].astype(np.float32)),  # (E, Fe)
+        edge_index_array=np.stack([src[order], dst[order]]),  # (2, E)
+        edge_attr_array=attr[order].astype(np.float32),  # (E, Fe)
         edge_attr_names=list(EDGE_ATTR_NAMES),
         num_nodes=n,
         distance_scale_km=scale,

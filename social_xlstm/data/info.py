@@ -1,10 +1,12 @@
 """What a model needs to know about its data, and what a checkpoint must carry to predict.
 
-The datamodule builds a :class:`DataInfo`; LightningCLI hands it to the LightningModule, which stores it
-in its hyper-parameters so that a checkpoint alone can rebuild the model, unscale its outputs and name
-its rows (VD ids, variables, graph).
+The datamodule builds a :class:`DataInfo`; LightningCLI hands it to the LightningModule, which writes it
+(``dataclasses.asdict``, plain lists and numbers) into the checkpoint's own ``"data_info"`` entry, not into
+the hyper-parameters, so that a checkpoint alone can rebuild the model, unscale its outputs and name its
+rows (VD ids, variables, graph); ``DataInfo(**entry)`` reads it back.
 
-Batches (dicts of tensors) produced by the datamodule, shapes in DESIGN.md's alphabet:
+Batches (dicts of tensors) produced by the datamodule; B batch, W input window, H horizons, N VDs,
+F input variables, O output (target) variables:
 
     x          (B, W, N, F) float32   scaled inputs, 0 where missing
     x_mask     (B, W, N, F) bool      True where observed
@@ -17,8 +19,10 @@ Batches (dicts of tensors) produced by the datamodule, shapes in DESIGN.md's alp
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -61,9 +65,13 @@ class DataInfo:
 
     def edge_index_tensor(self) -> torch.Tensor:
         """(2, E) int64."""
+        import torch
+
         return torch.tensor(self.edge_index, dtype=torch.long).reshape(-1, 2).T.contiguous()
 
     def edge_attr_tensor(self) -> torch.Tensor:
         """(E, Fe) float32."""
+        import torch
+
         n_edges = len(self.edge_index)
         return torch.tensor(self.edge_attr, dtype=torch.float32).reshape(n_edges, -1)

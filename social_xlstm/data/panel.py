@@ -9,13 +9,17 @@ peak memory is the panel plus one record batch.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.reader import Dataset, iter_observations, load_dataset, suggest
+from social_xlstm.data.checks import suggest
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.observations import iter_observations
+from social_xlstm.data.reader import Dataset, load_dataset
+from social_xlstm.data.schema import META
 from social_xlstm.errors import DataError
 
 
@@ -38,10 +42,13 @@ class Panel:
     """VD ids in ``stations.parquet`` order (length N)."""
     variables: list[str]
     """Variable names in feature order (length F)."""
-    freq: str
-    """Sampling interval as a pandas offset alias."""
+    freq: Freq
+    """Sampling interval (a string is parsed)."""
     timezone: str
     """Local time zone of the network (for time features)."""
+
+    def __post_init__(self) -> None:
+        self.freq = Freq.parse(self.freq, "panel freq")
 
     @property
     def num_steps(self) -> int:
@@ -57,7 +64,7 @@ class Panel:
 
     @property
     def freq_minutes(self) -> float:
-        return pd.Timedelta(pd.tseries.frequencies.to_offset(self.freq)).total_seconds() / 60.0
+        return self.freq.minutes
 
     def variable_index(self, names: Sequence[str]) -> list[int]:
         """Positions of ``names`` in :attr:`variables`; unknown names raise :class:`DataError`."""
@@ -67,30 +74,6 @@ class Panel:
                     f"variable {name!r} is not in the dataset {self.variables}{suggest(name, self.variables)}"
                 )
         return [self.variables.index(name) for name in names]
-
-    def slice_time(self, start: int, stop: int) -> Panel:
-        """Steps ``[start, stop)`` as a new panel whose arrays are views of this one."""
-        return replace(
-            self,
-            values=self.values[start:stop],
-            mask=self.mask[start:stop],
-            timestamps=self.timestamps[start:stop],
-        )
-
-    def select_variables(self, names: Sequence[str]) -> Panel:
-        """A panel with only ``names`` (a copy of the arrays)."""
-        idx = self.variable_index(names)
-        return replace(self, values=self.values[:, :, idx], mask=self.mask[:, :, idx], variables=list(names))
-
-    def to_frame(self) -> pd.DataFrame:
-        """Observed cells in long form (timestamp, vd_id, variables...) for inspection; small panels only."""
-        t, n = np.nonzero(self.mask.any(axis=2))
-        frame = pd.DataFrame(
-            {"timestamp": self.timestamps[t], "vd_id": np.asarray(self.vd_ids, dtype=object)[n]}
-        )
-        for f, var in enumerate(self.variables):
-            frame[var] = self.values[t, n, f]
-        return frame
 
 
 def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = None) -> Panel:
@@ -114,7 +97,7 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     for var in variables:
         if var not in all_vars:
             raise DataError(
-                f"{dataset.root / 'dataset.json'}: variable {var!r} is not in the dataset "
+                f"{dataset.root / META}: variable {var!r} is not in the dataset "
                 f"{all_vars}{suggest(var, all_vars)}"
             )
     num_steps, num_vds = dataset.num_steps, len(dataset.stations)
@@ -138,7 +121,7 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     mask = np.isnan(values)  # (T, N, F), inverted in place to avoid a second temporary
     np.logical_not(mask, out=mask)
     first, _ = dataset.time_range_ns()
-    timestamps = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=num_steps, freq=dataset.meta.freq)
+    timestamps = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=num_steps, freq=dataset.meta.freq.delta)
     return Panel(
         values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone
     )

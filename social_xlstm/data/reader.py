@@ -1,31 +1,33 @@
-"""Open and check a canonical dataset directory (DESIGN.md section 3).
+"""Open and check a canonical dataset directory (docs/data-format.md).
 
 :func:`load_dataset` reads ``dataset.json``, ``stations.parquet`` and ``edges.parquet`` completely (they are
 small) and checks the schema of every observation file; with ``check_rows`` it also streams the key columns
-of all observations once to find duplicates, unknown VDs and off-grid timestamps. :func:`iter_observations`
-is that stream; the panel loader consumes it with value columns, so both report the same errors.
+of all observations once (:func:`~social_xlstm.data.observations.iter_observations`) to find duplicates,
+unknown VDs and off-grid timestamps. The panel loader consumes the same stream with value columns, so both
+report the same errors.
 
 Every problem raises :class:`~social_xlstm.errors.DataError` naming the file, the column and example rows.
 """
 
 from __future__ import annotations
 
-import difflib
 import zoneinfo
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from social_xlstm.data.checks import MAX_EXAMPLES, examples, require_columns, suggest
+from social_xlstm.data.observations import iter_observations, open_parquet, scan_time_range, unreadable
 from social_xlstm.data.schema import (
     EDGE_REQUIRED,
     EDGES,
     ID_COL,
+    META,
     OBSERVATIONS,
     OBSERVATIONS_DIR,
     STATION_REQUIRED,
@@ -35,12 +37,6 @@ from social_xlstm.data.schema import (
     read_meta,
 )
 from social_xlstm.errors import DataError
-
-MAX_EXAMPLES = 5
-BATCH_ROWS = 1 << 20
-# A stray timestamp (e.g. 1970-01-01) would make the regular grid enormous; refuse before allocating.
-MAX_GRID_CELLS = 2_000_000_000
-_UNIT_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 @dataclass
@@ -70,52 +66,18 @@ class Dataset:
     @property
     def step_ns(self) -> int:
         """Sampling interval in nanoseconds."""
-        return int(pd.Timedelta(pd.tseries.frequencies.to_offset(self.meta.freq)).value)
+        return self.meta.freq.ns
 
     def time_range_ns(self) -> tuple[int, int]:
         """(first, last) observation timestamp as UTC nanoseconds since the epoch (one pass, cached)."""
         if self._time_range is None:
-            self._time_range = _scan_time_range(self.observation_files)
+            self._time_range = scan_time_range(self.observation_files)
         return self._time_range
 
     @property
     def num_steps(self) -> int:
         first, last = self.time_range_ns()
         return (last - first) // self.step_ns + 1
-
-
-@dataclass
-class ObservationBatch:
-    """One record batch of observations mapped onto the panel grid."""
-
-    path: Path
-    """File the rows come from."""
-    time_index: np.ndarray
-    """(R,) int64 index into the regular time grid."""
-    vd_index: np.ndarray
-    """(R,) int64 index into ``Dataset.stations``."""
-    values: list[np.ndarray]
-    """One (R,) float32 array per requested variable (NaN where null)."""
-
-
-def suggest(name: str, options: Sequence[str]) -> str:
-    """A ' (did you mean ...?)' hint for a misspelt column or variable name, or ''."""
-    close = difflib.get_close_matches(name, list(options), n=3, cutoff=0.5)
-    return f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-
-
-def examples(frame: pd.DataFrame, rows: np.ndarray | Sequence[int] | None = None) -> str:
-    """Up to :data:`MAX_EXAMPLES` rows of ``frame`` as indented text for an error message."""
-    if rows is not None:
-        frame = frame.iloc[np.asarray(rows)[:MAX_EXAMPLES]]
-    text = frame.head(MAX_EXAMPLES).to_string()
-    return "\n".join("    " + line for line in text.splitlines())
-
-
-def _check_columns(path: Path, present: Sequence[str], required: Sequence[str]) -> None:
-    for col in required:
-        if col not in present:
-            raise DataError(f"{path}: missing column {col!r}{suggest(col, present)}; found {list(present)}")
 
 
 def _is_string(typ: pa.DataType) -> bool:
@@ -134,25 +96,24 @@ def _read_table(path: Path, what: str) -> pa.Table:
     try:
         return pq.read_table(path)
     except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{path}: cannot read Parquet file, is it truncated or corrupt? ({err})") from err
+        raise unreadable(path, err) from err
+
+
+def _check_type(path: Path, table: pa.Table, col: str, ok: Callable[[pa.DataType], bool], what: str) -> None:
+    typ = table.schema.field(col).type
+    if not ok(typ):
+        raise DataError(
+            f"{path}: column {col!r} must be {what}, found type {typ}; e.g.\n"
+            f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}"
+        )
 
 
 def _check_number_column(path: Path, table: pa.Table, col: str) -> None:
-    typ = table.schema.field(col).type
-    if not _is_number(typ):
-        raise DataError(
-            f"{path}: column {col!r} must be numeric, found type {typ}; e.g.\n"
-            f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}"
-        )
+    _check_type(path, table, col, _is_number, "numeric")
 
 
 def _check_string_column(path: Path, table: pa.Table, col: str) -> None:
-    typ = table.schema.field(col).type
-    if not _is_string(typ):
-        raise DataError(
-            f"{path}: column {col!r} must be a string column, found type {typ}; e.g.\n"
-            f"{examples(table.select([col]).slice(0, MAX_EXAMPLES).to_pandas())}"
-        )
+    _check_type(path, table, col, _is_string, "a string column")
     nulls = np.flatnonzero(table.column(col).is_null().to_numpy(zero_copy_only=False))
     if nulls.size:
         raise DataError(
@@ -164,7 +125,7 @@ def _check_string_column(path: Path, table: pa.Table, col: str) -> None:
 def _read_stations(root: Path, has_edges: bool) -> pd.DataFrame:
     path = root / STATIONS
     table = _read_table(path, "one row per VD with vd_id, lat, lon")
-    _check_columns(path, table.column_names, STATION_REQUIRED)
+    require_columns(path, table.column_names, STATION_REQUIRED)
     _check_string_column(path, table, ID_COL)
     for col in ("lat", "lon", "km"):
         if col in table.column_names:
@@ -201,7 +162,7 @@ def _read_edges(root: Path, vd_ids: pd.Index) -> pd.DataFrame | None:
     if not path.exists():
         return None
     table = _read_table(path, "the road graph")
-    _check_columns(path, table.column_names, EDGE_REQUIRED)
+    require_columns(path, table.column_names, EDGE_REQUIRED)
     _check_string_column(path, table, "src")
     _check_string_column(path, table, "dst")
     for col in ("distance_m", "weight"):
@@ -250,12 +211,9 @@ def _observation_files(root: Path) -> list[Path]:
 
 def _check_observation_schema(path: Path, variables: Sequence[str], timezone: list[str]) -> int:
     """Check one observation file's columns and types; returns its row count."""
-    try:
-        pfile = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{path}: cannot read Parquet file, is it truncated or corrupt? ({err})") from err
+    pfile = open_parquet(path)
     schema = pfile.schema_arrow
-    _check_columns(path, schema.names, [TIME_COL, ID_COL, *variables])
+    require_columns(path, schema.names, [TIME_COL, ID_COL, *variables])
     ts_type = schema.field(TIME_COL).type
     if not pa.types.is_timestamp(ts_type):
         raise DataError(f"{path}: column {TIME_COL!r} must be a timestamp (UTC), found type {ts_type}")
@@ -279,190 +237,6 @@ def _check_observation_schema(path: Path, variables: Sequence[str], timezone: li
         if not _is_number(typ):
             raise DataError(f"{path}: variable column {var!r} must be numeric (float), found type {typ}")
     return pfile.metadata.num_rows
-
-
-def read_batches(
-    path: Path, columns: Sequence[str], batch_size: int = BATCH_ROWS
-) -> Iterator[pa.RecordBatch]:
-    """Record batches of ``columns`` from one Parquet file; read errors become :class:`DataError`."""
-    try:
-        # vd_id stays dictionary-encoded as stored, so ids are looked up once per distinct value.
-        pfile = pq.ParquetFile(path, read_dictionary=[ID_COL] if ID_COL in columns else None)
-        yield from pfile.iter_batches(batch_size=batch_size, columns=list(columns))
-    except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{path}: cannot read Parquet file, is it truncated or corrupt? ({err})") from err
-
-
-def _time_ns(path: Path, batch: pa.RecordBatch, row0: int) -> np.ndarray:
-    """(R,) int64 UTC nanoseconds of a batch's timestamp column; nulls raise."""
-    col = batch.column(TIME_COL)
-    if col.null_count:
-        rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
-        raise DataError(
-            f"{path}: column {TIME_COL!r} has {col.null_count} null value(s), e.g. rows\n"
-            f"{examples(batch.to_pandas().set_axis(row0 + np.arange(batch.num_rows)), rows)}"
-        )
-    return col.cast(pa.int64()).to_numpy() * _UNIT_NS[col.type.unit]
-
-
-def _stats_time_range(path: Path) -> tuple[int, int] | None:
-    """(min, max) UTC ns of a file's timestamps from the Parquet row-group statistics, or None if absent."""
-    try:
-        pfile = pq.ParquetFile(path)
-    except (pa.ArrowException, OSError) as err:
-        raise DataError(f"{path}: cannot read Parquet file, is it truncated or corrupt? ({err})") from err
-    meta = pfile.metadata
-    unit = _UNIT_NS[pfile.schema_arrow.field(TIME_COL).type.unit]
-    lo, hi = None, None
-    for rg in range(meta.num_row_groups):
-        group = meta.row_group(rg)
-        if group.num_rows == 0:
-            continue
-        col = next(
-            (group.column(i) for i in range(group.num_columns) if group.column(i).path_in_schema == TIME_COL),
-            None,
-        )
-        stats = None if col is None or col.physical_type != "INT64" else col.statistics
-        if stats is None or not stats.has_min_max or not stats.has_null_count or stats.null_count:
-            return None  # no usable statistics (or nulls, which the full read reports)
-        lo = stats.min_raw * unit if lo is None else min(lo, stats.min_raw * unit)
-        hi = stats.max_raw * unit if hi is None else max(hi, stats.max_raw * unit)
-    return None if lo is None else (lo, hi)
-
-
-def _scan_time_range(files: Sequence[Path]) -> tuple[int, int]:
-    first, last = None, None
-    for path in files:
-        from_stats = _stats_time_range(path)
-        if from_stats is not None:
-            first = from_stats[0] if first is None else min(first, from_stats[0])
-            last = from_stats[1] if last is None else max(last, from_stats[1])
-            continue
-        row0 = 0
-        for batch in read_batches(path, [TIME_COL]):
-            if batch.num_rows:
-                ns = _time_ns(path, batch, row0)
-                lo, hi = int(ns.min()), int(ns.max())
-                first = lo if first is None else min(first, lo)
-                last = hi if last is None else max(last, hi)
-            row0 += batch.num_rows
-    if first is None:
-        raise DataError(f"{files[0].parent}: observations have no rows")
-    return first, last
-
-
-def _frame(batch: pa.RecordBatch, row0: int, columns: Sequence[str] = (TIME_COL, ID_COL)) -> pd.DataFrame:
-    """A batch as a DataFrame indexed by row number in its file (for error messages)."""
-    return batch.select(list(columns)).to_pandas().set_axis(row0 + np.arange(batch.num_rows))
-
-
-def iter_observations(
-    dataset: Dataset, variables: Sequence[str] = (), batch_size: int = BATCH_ROWS
-) -> Iterator[ObservationBatch]:
-    """Stream all observation rows mapped onto the (time step, VD) grid, checking every row.
-
-    Raises :class:`DataError` for null keys, VDs missing from the stations, timestamps off the regular grid
-    and duplicate ``(timestamp, vd_id)`` pairs (within and across files).
-
-    Args:
-        dataset: from :func:`load_dataset`.
-        variables: value columns to return (each as float32, NaN where null).
-        batch_size: rows per record batch; bounds the transient memory.
-
-    Yields:
-        One :class:`ObservationBatch` per record batch.
-    """
-    first, last = dataset.time_range_ns()
-    step = dataset.step_ns
-    num_steps, num_vds = (last - first) // step + 1, len(dataset.stations)
-    if num_steps * num_vds > MAX_GRID_CELLS:
-        raise DataError(
-            f"{dataset.root}: column {TIME_COL!r}: observations span {pd.Timestamp(first, tz='UTC')} to "
-            f"{pd.Timestamp(last, tz='UTC')}, {num_steps} steps of {dataset.meta.freq} x {num_vds} VDs; "
-            "too large a grid, is a timestamp wrong?"
-        )
-    station_index = pd.Index(dataset.vd_ids)
-    # One bit per grid cell finds duplicates across files without sorting the whole table.
-    seen = np.zeros(num_steps * num_vds, dtype=bool)
-    columns = [TIME_COL, ID_COL, *variables]
-    for path in dataset.observation_files:
-        row0 = 0
-        for batch in read_batches(path, columns, batch_size):
-            if batch.num_rows == 0:
-                continue
-            offset = _time_ns(path, batch, row0) - first
-            off_grid = np.flatnonzero(offset % step)
-            if off_grid.size:
-                raise DataError(
-                    f"{path}: column {TIME_COL!r}: {off_grid.size} timestamp(s) off the regular "
-                    f"{dataset.meta.freq} grid starting {pd.Timestamp(first, tz='UTC')} "
-                    f"(irregular sampling), e.g.\n"
-                    f"{examples(_frame(batch, row0), off_grid)}"
-                )
-            time_index = offset // step
-            if time_index.min() < 0 or time_index.max() >= num_steps:
-                raise DataError(
-                    f"{path}: column {TIME_COL!r}: timestamps outside the range given by the "
-                    "file statistics; the Parquet metadata is inconsistent, rewrite the file"
-                )
-            vd_index = _vd_index(path, batch, row0, station_index)
-            cell = time_index * num_vds + vd_index
-            _check_duplicates(path, batch, row0, cell, seen)
-            values = []
-            for var in variables:
-                col = batch.column(var)
-                if not pa.types.is_float32(col.type):
-                    col = pc.cast(col, pa.float32(), safe=False)
-                values.append(col.fill_null(np.nan).to_numpy(zero_copy_only=False))
-            yield ObservationBatch(path, time_index, vd_index, values)
-            row0 += batch.num_rows
-
-
-def _vd_index(path: Path, batch: pa.RecordBatch, row0: int, station_index: pd.Index) -> np.ndarray:
-    col = batch.column(ID_COL)
-    if col.null_count:
-        rows = np.flatnonzero(col.is_null().to_numpy(zero_copy_only=False))
-        raise DataError(
-            f"{path}: column {ID_COL!r} has {col.null_count} null value(s), e.g. rows\n"
-            f"{examples(_frame(batch, row0), rows)}"
-        )
-    if not pa.types.is_dictionary(col.type):
-        col = pc.dictionary_encode(col)
-    # Look up each distinct id once, then broadcast through the dictionary codes.
-    lookup = station_index.get_indexer(col.dictionary.to_pylist())
-    vd_index = lookup[col.indices.to_numpy(zero_copy_only=False).astype(np.int64)]
-    unknown = np.flatnonzero(vd_index < 0)
-    if unknown.size:
-        names = pd.unique(np.asarray(col.dictionary.to_pylist(), dtype=object)[lookup < 0])
-        raise DataError(
-            f"{path}: column {ID_COL!r}: {len(names)} VD(s) have no row in {STATIONS} "
-            f"({', '.join(map(str, names[:MAX_EXAMPLES]))}{', ...' if len(names) > MAX_EXAMPLES else ''}), "
-            f"e.g. rows\n{examples(_frame(batch, row0), unknown)}"
-        )
-    return vd_index
-
-
-def _check_duplicates(
-    path: Path, batch: pa.RecordBatch, row0: int, cell: np.ndarray, seen: np.ndarray
-) -> None:
-    # Rows are usually sorted by (timestamp, vd); then a strictly increasing cell index proves no repeats.
-    if cell.size > 1 and not (np.diff(cell) > 0).all():
-        order = np.argsort(cell, kind="stable")
-        repeat = order[1:][cell[order[1:]] == cell[order[:-1]]]
-        if repeat.size:
-            rows = np.flatnonzero(np.isin(cell, cell[repeat]))
-            raise DataError(
-                f"{path}: columns {TIME_COL!r}, {ID_COL!r}: {repeat.size} duplicate "
-                f"(timestamp, vd_id) row(s), e.g.\n{examples(_frame(batch, row0), rows)}"
-            )
-    again = np.flatnonzero(seen[cell])
-    if again.size:
-        raise DataError(
-            f"{path}: columns {TIME_COL!r}, {ID_COL!r}: {again.size} (timestamp, vd_id) pair(s) "
-            f"already seen in an earlier batch or file (duplicates), e.g.\n"
-            f"{examples(_frame(batch, row0), again)}"
-        )
-    seen[cell] = True
 
 
 def load_dataset(root: str | Path, *, check_rows: bool = True) -> Dataset:
@@ -503,13 +277,8 @@ def load_dataset(root: str | Path, *, check_rows: bool = True) -> Dataset:
 
 
 def _check_meta(root: Path, meta: DatasetMeta) -> None:
-    path = root / "dataset.json"
-    try:
-        step = pd.Timedelta(pd.tseries.frequencies.to_offset(meta.freq))
-    except (ValueError, TypeError) as err:
-        raise DataError(f"{path}: 'freq' {meta.freq!r} must be a fixed interval such as '5min'") from err
-    if step <= pd.Timedelta(0):
-        raise DataError(f"{path}: 'freq' {meta.freq!r} must be positive")
+    """The keys of ``dataset.json`` that :class:`DatasetMeta` cannot check alone ('freq' is parsed there)."""
+    path = root / META
     try:
         zoneinfo.ZoneInfo(meta.timezone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:

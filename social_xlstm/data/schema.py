@@ -1,4 +1,4 @@
-"""The canonical dataset directory (DESIGN.md section 3): names, metadata and the atomic writer.
+"""The canonical dataset directory (docs/data-format.md): names, metadata and the writer.
 
 A dataset is a directory::
 
@@ -7,15 +7,13 @@ A dataset is a directory::
     edges.parquet (optional)                         src, dst, distance_m [, weight]
     dataset.json                                     DatasetMeta
 
-Every importer and the simulator end in :func:`write_dataset`, so the layout lives in one place.
+Every importer and the simulator end in :func:`write_dataset`, so the layout lives in one place; the
+write goes through :func:`social_xlstm.atomic.atomic_dir`, so a dataset appears whole or not at all.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +22,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from social_xlstm.atomic import atomic_dir
+from social_xlstm.data.freq import Freq
 from social_xlstm.errors import DataError, UserError
 
 OBSERVATIONS = "observations.parquet"
@@ -48,8 +48,8 @@ class DatasetMeta:
 
     name: str
     """Short name of the dataset, e.g. ``"metr-la"``."""
-    freq: str
-    """Sampling interval as a pandas offset alias, e.g. ``"5min"``."""
+    freq: Freq
+    """Sampling interval; written as its pandas offset alias, e.g. ``"5min"`` (a string is parsed)."""
     variables: dict[str, str]
     """Variable name -> unit, in column order, e.g. ``{"flow": "veh/5min", "speed": "km/h"}``."""
     timezone: str = "UTC"
@@ -61,8 +61,11 @@ class DatasetMeta:
     zero_is_missing: list[str] = field(default_factory=list)
     """Variables whose value 0 means "no reading" (METR-LA, PEMS-BAY)."""
 
+    def __post_init__(self) -> None:
+        self.freq = Freq.parse(self.freq, "dataset 'freq'")
+
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=False) + "\n"
+        return json.dumps({**asdict(self), "freq": self.freq.alias}, indent=2, sort_keys=False) + "\n"
 
     @classmethod
     def from_dict(cls, raw: dict, path: str | Path = META) -> DatasetMeta:
@@ -73,18 +76,9 @@ class DatasetMeta:
             raise DataError(
                 f"{path}: 'variables' must be a non-empty mapping name -> unit, got {raw['variables']!r}"
             )
-        try:
-            pd.tseries.frequencies.to_offset(raw["freq"])
-        except ValueError as err:
-            raise DataError(
-                f"{path}: 'freq' {raw['freq']!r} is not a pandas frequency such as '5min'"
-            ) from err
+        freq = Freq.parse(raw["freq"], f"{path}: 'freq'", DataError)
         known = {f for f in cls.__dataclass_fields__}
-        return cls(**{k: v for k, v in raw.items() if k in known})
-
-    @property
-    def freq_minutes(self) -> float:
-        return pd.Timedelta(pd.tseries.frequencies.to_offset(self.freq)).total_seconds() / 60.0
+        return cls(**{k: v for k, v in raw.items() if k in known and k != "freq"}, freq=freq)
 
 
 def _as_table(frame: pd.DataFrame | pa.Table) -> pa.Table:
@@ -143,9 +137,7 @@ def write_dataset(
         raise UserError(
             f"{out_dir}: output directory exists and is not empty (use --overwrite to replace it)"
         )
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=out_dir.parent))
-    try:
+    with atomic_dir(out_dir) as tmp:
         variables = list(meta.variables)
         if isinstance(observations, (pd.DataFrame, pa.Table)):
             pq.write_table(normalise_observations(observations, variables), tmp / OBSERVATIONS)
@@ -171,16 +163,6 @@ def write_dataset(
             edges["distance_m"] = edges["distance_m"].astype("float64")
             pq.write_table(pa.Table.from_pandas(edges, preserve_index=False), tmp / EDGES)
         (tmp / META).write_text(meta.to_json())
-        if out_dir.exists():
-            backup = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.old-", dir=out_dir.parent))
-            os.replace(out_dir, backup / "old")
-            os.replace(tmp, out_dir)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out_dir
 
 

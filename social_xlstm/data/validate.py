@@ -140,7 +140,7 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
         "num_rows": int(num_rows),
         "start": str(panel.timestamps[0]),
         "end": str(panel.timestamps[-1]),
-        "freq": panel.freq,
+        "freq": panel.freq.alias,
         "timezone": panel.timezone,
         "variables": list(panel.variables),
         "duplicates": 0,  # any duplicate is a problem and stops the check

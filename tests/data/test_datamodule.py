@@ -69,7 +69,7 @@ def test_info_and_batches(root):
 
 def test_test_loader_covers_every_test_window(root):
     dm = TrafficDataModule(root, window=W, horizon=H, batch_size=7, eval_batch_size=5, graph_k=2)
-    starts = dm.test_window_starts()
+    starts = dm.datasets["test"].starts
     np.testing.assert_array_equal(starts, np.arange(96 - W, T - W - H + 1))
     t0 = torch.cat([b["t0"] for b in dm.test_dataloader()])
     np.testing.assert_array_equal(t0.numpy(), starts + W - 1)  # all of them, in order, none dropped

@@ -1,4 +1,4 @@
-"""Graph construction: haversine and kNN against brute force, edge features on hand-made stations."""
+"""Graph construction: kNN against brute force, edge features on hand-made stations."""
 
 from __future__ import annotations
 
@@ -8,17 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.graph import EARTH_RADIUS_KM, graph_from_coordinates, graph_from_edges, haversine_km
+from social_xlstm.data.geo import haversine_m
+from social_xlstm.data.graph import graph_from_coordinates, graph_from_edges
 from social_xlstm.errors import DataError
 
 
 def _brute_haversine(lat1, lon1, lat2, lon2):
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (
-        math.sin((p2 - p1) / 2) ** 2
-        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
-    )
-    return 2 * EARTH_RADIUS_KM * math.asin(math.sqrt(a))
+    """One pair's distance in km, as the graph's distances (the formula itself: tests/data/test_geo.py)."""
+    return float(haversine_m(lat1, lon1, lat2, lon2)) / 1000.0
 
 
 def _random_stations(n=30, seed=0):
@@ -30,24 +27,6 @@ def _random_stations(n=30, seed=0):
             "lon": rng.uniform(24.5, 25.5, n),
         }
     )
-
-
-def test_haversine_matches_brute_force():
-    st = _random_stations()
-    d = haversine_km(
-        st["lat"].to_numpy()[:, None],
-        st["lon"].to_numpy()[:, None],
-        st["lat"].to_numpy()[None, :],
-        st["lon"].to_numpy()[None, :],
-    )
-    for i in range(0, 30, 7):
-        for j in range(30):
-            assert d[i, j] == pytest.approx(
-                _brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), rel=1e-12, abs=1e-9
-            )
-    # one degree of longitude on the equator, and a much shorter one at 60 degrees north (the cos(lat) factor)
-    assert haversine_km(0, 0, 0, 1) == pytest.approx(EARTH_RADIUS_KM * math.pi / 180)
-    assert haversine_km(60, 0, 60, 1) == pytest.approx(EARTH_RADIUS_KM * math.pi / 180 * 0.5, abs=0.01)
 
 
 def _neighbours(graph):

@@ -71,7 +71,7 @@ def test_values_and_mask_exact(tmp_path, split_files):
     assert panel.variables == ["flow", "speed"]
     assert list(panel.timestamps) == list(pd.date_range(T0, periods=6, freq="5min"))
     assert str(panel.timestamps.tz) == "UTC"
-    assert (panel.freq, panel.timezone, panel.freq_minutes) == ("5min", "Asia/Taipei", 5.0)
+    assert (panel.freq.alias, panel.timezone, panel.freq_minutes) == ("5min", "Asia/Taipei", 5.0)
     assert (panel.num_steps, panel.num_vds, panel.num_variables) == (6, 3, 2)
 
 
@@ -92,17 +92,6 @@ def test_zero_is_missing_only_for_listed_variables(tmp_path):
     expected[2, 2, 0] = NAN  # flow 0 is now missing
     expected[0, 2, 1], expected[4, 0, 1] = 0, 0  # speed 0 is now a reading
     np.testing.assert_array_equal(panel.values, expected)
-
-
-def test_slice_time_and_select(tmp_path):
-    panel = load_panel(_write(tmp_path, _observations()))
-    part = panel.slice_time(2, 5)
-    np.testing.assert_array_equal(part.values, EXPECTED[2:5])
-    assert part.timestamps[0] == T0 + pd.Timedelta("10min") and part.num_steps == 3
-    assert np.shares_memory(part.values, panel.values)
-    np.testing.assert_array_equal(panel.select_variables(["speed"]).mask, ~np.isnan(EXPECTED[:, :, [1]]))
-    frame = panel.to_frame()
-    assert len(frame) == 9  # (step, VD) cells with any observed variable: 3 + 2 + 1 + 0 + 2 + 1
 
 
 def test_infinite_value_raises(tmp_path):

@@ -110,13 +110,13 @@ def test_missing_column_suggests_close_name(tmp_path):
     raw["speeed"] = raw.pop("speed")
     path = _replace_obs(root, pa.table(raw))
     with pytest.raises(
-        DataError, match=r"observations.parquet: missing column 'speed' \(did you mean 'speeed'\?\)"
+        DataError, match=r"observations.parquet: column 'speed' not found \(did you mean 'speeed'\?\)"
     ):
         load_dataset(root)
     assert path.exists()
     stations = _stations().rename(columns={"lat": "latitude"})
     pq.write_table(pa.Table.from_pandas(stations), root / "stations.parquet")
-    with pytest.raises(DataError, match="stations.parquet: missing column 'lat'"):
+    with pytest.raises(DataError, match="stations.parquet: column 'lat' not found"):
         load_dataset(root)
 
 

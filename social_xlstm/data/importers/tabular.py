@@ -37,8 +37,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from social_xlstm.data.checks import MAX_GRID_CELLS
 from social_xlstm.data.importers import common
-from social_xlstm.data.reader import MAX_GRID_CELLS
 from social_xlstm.data.schema import ID_COL, TIME_COL, TIME_TYPE, DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 

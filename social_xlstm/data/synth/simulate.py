@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from social_xlstm.data.freq import Freq
 from social_xlstm.data.schema import TIME_TYPE, DatasetMeta, write_dataset
 from social_xlstm.data.synth.ctm import CellTransmissionModel, FundamentalDiagram
 from social_xlstm.data.synth.demand import TIMEZONE, DemandModel, Incident, draw_incidents
@@ -59,21 +60,18 @@ def _whole(name: str, value: object, minimum: int) -> int:
     return int(value)
 
 
-def _interval(freq: str) -> tuple[pd.Timedelta, int]:
-    """Detector interval and CTM step (s) of a pandas frequency, or a UserError saying what is allowed."""
-    try:
-        interval = pd.Timedelta(pd.tseries.frequencies.to_offset(freq))
-    except (ValueError, TypeError) as err:
-        raise UserError(f"--freq {freq!r} is not a frequency such as '5min' or '1min'") from err
+def _interval(freq: Freq) -> tuple[pd.Timedelta, int]:
+    """Detector interval and CTM step (s) of a frequency, or a UserError saying what is allowed."""
+    interval = freq.delta
     seconds = interval.total_seconds()
     if not 60 <= seconds <= 3600 or 86400 % seconds:
         raise UserError(
-            f"--freq {freq!r}: the interval must be 1 to 60 minutes and divide a day evenly (e.g. 5min)"
+            f"--freq {freq.alias!r}: the interval must be 1 to 60 minutes and divide a day evenly (e.g. 5min)"
         )
     for dt in _DT_CHOICES_S:
         if seconds % dt == 0:
             return interval, dt
-    raise UserError(f"--freq {freq!r}: the interval must be a whole number of 10 seconds")
+    raise UserError(f"--freq {freq.alias!r}: the interval must be a whole number of 10 seconds")
 
 
 class Simulator:
@@ -94,7 +92,7 @@ class Simulator:
         self,
         vds: int = 60,
         seed: int = 0,
-        freq: str = "5min",
+        freq: str | Freq = "5min",
         start: str = "2024-03-04",
         *,
         incidents: Sequence[Incident] = (),
@@ -109,8 +107,8 @@ class Simulator:
             raise UserError(f"--start {start!r} is not a date such as 2024-03-04") from err
         if start_local.tzinfo is not None or start_local != start_local.normalize():
             raise UserError(f"--start {start!r} must be a plain local date such as 2024-03-04")
-        self.interval, self.dt_s = _interval(freq)
-        self.freq, self.seed = freq, seed
+        self.freq, self.seed = Freq.parse(freq, "--freq"), seed
+        self.interval, self.dt_s = _interval(self.freq)
         self.start_local = start_local.tz_localize(TIMEZONE)
         self.fd = fd or FundamentalDiagram()
         self.sensor_config = sensors or SensorConfig()
