@@ -33,8 +33,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers import common
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.importers.files import check_file, expand_sources, load_array, pick_file, read_json
+from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_edge_list, read_matrix
+from social_xlstm.data.importers.options import parse_freq, parse_list
 from social_xlstm.data.importers.pems import DEFAULT_STARTS as PEMS_STARTS
+from social_xlstm.data.importers.stations import read_stations, stations_for
+from social_xlstm.data.importers.times import parse_start, regular_times
+from social_xlstm.data.importers.writing import CALTRANS_UNITS, wide_to_long
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 
@@ -59,18 +65,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
-    files = common.expand_sources(sources)
-    variables = [v.strip() for v in args.variables.split(",")] if getattr(args, "variables", None) else None
+    """CLI entry: :func:`import_basicts` with the parsed options."""
     return import_basicts(
-        files,
+        expand_sources(sources),
         out,
-        start=getattr(args, "start", None),
-        tz=getattr(args, "tz", DEFAULT_TZ),
-        freq=getattr(args, "freq", None),
-        variables=variables,
-        stations=getattr(args, "stations", None),
-        distances=getattr(args, "distances", None),
-        overwrite=getattr(args, "overwrite", False),
+        start=args.start,
+        tz=args.tz,
+        freq=args.freq,
+        variables=parse_list(args.variables) or None,
+        stations=args.stations,
+        distances=args.distances,
+        overwrite=args.overwrite,
     )
 
 
@@ -80,15 +85,15 @@ def read_series(files: list[Path]) -> tuple[np.ndarray, dict, Path]:
     Returns:
         ``(data, desc, path)``: a read-only memmap or array, the desc/meta dict, and the data file (messages).
     """
-    dat = common.pick_file(files, "data", "data.dat", required=False)
+    dat = pick_file(files, "data", "data.dat", required=False)
     if dat is not None:
-        desc_path = common.pick_file(files, "description", "desc.json")
-        desc = common.read_json(desc_path)
+        desc_path = pick_file(files, "description", "desc.json")
+        desc = read_json(desc_path)
         shape = desc.get("shape")
         if not (isinstance(shape, list) and len(shape) in (2, 3) and all(isinstance(s, int) for s in shape)):
             raise DataError(f"{desc_path}: key 'shape' must be [L, N, C]; got {shape!r}")
         expected = int(np.prod(shape)) * 4
-        size = common.check_file(dat).stat().st_size
+        size = check_file(dat).stat().st_size
         if size != expected:
             raise DataError(
                 f"{dat}: {size} bytes but desc.json's shape {shape} as float32 needs {expected}: "
@@ -96,9 +101,9 @@ def read_series(files: list[Path]) -> tuple[np.ndarray, dict, Path]:
             )
         data = np.memmap(dat, dtype=np.float32, mode="r", shape=tuple(shape))
         return (data if data.ndim == 3 else data[:, :, None]), desc, dat  # (L, N, C)
-    parts = [common.pick_file(files, f"{s} split", f"{s}_data.npy") for s in SPLITS]
-    desc = common.read_json(common.pick_file(files, "description", "meta.json", "desc.json"))
-    arrays = [common.load_array(p) for p in parts]
+    parts = [pick_file(files, f"{s} split", f"{s}_data.npy") for s in SPLITS]
+    desc = read_json(pick_file(files, "description", "meta.json", "desc.json"))
+    arrays = [load_array(p) for p in parts]
     arrays = [a[:, :, None] if a.ndim == 2 else a for a in arrays]  # (L_i, N) -> (L_i, N, 1)
     for path, arr in zip(parts, arrays, strict=True):
         if arr.ndim != 3 or arr.shape[1:] != arrays[0].shape[1:]:
@@ -117,11 +122,11 @@ def _variable_name(description: str) -> str:
 
 
 def _check_calendar(
-    data: np.ndarray, channels: list[str], start: pd.Timestamp, freq: str, path: Path
+    data: np.ndarray, channels: list[str], start: pd.Timestamp, freq: Freq, path: Path
 ) -> None:
     """Compare BasicTS's time-of-day / day-of-week channels at node 0 with the grid from ``start``."""
     steps = min(len(data), 2016)
-    wall = pd.date_range(start, periods=steps, freq=freq)  # naive wall clock, as BasicTS computed them
+    wall = pd.date_range(start, periods=steps, freq=freq.delta)  # naive wall clock, as BasicTS computed them
     expected = {
         "time of day": ((wall - wall.normalize()) / pd.Timedelta(days=1)).to_numpy(),
         "day of week": wall.dayofweek.to_numpy(dtype=float),
@@ -148,7 +153,7 @@ def import_basicts(
     *,
     start: str | None = None,
     tz: str = DEFAULT_TZ,
-    freq: str | None = None,
+    freq: str | Freq | None = None,
     variables: list[str] | None = None,
     stations: str | Path | None = None,
     distances: str | Path | None = None,
@@ -188,45 +193,45 @@ def import_basicts(
         minutes = desc.get("frequency (minutes)") or desc.get("frequency")
         if minutes is None:
             raise DataError(f"{path}: no 'frequency (minutes)' in the description; pass --freq")
-        freq = f"{int(minutes)}min"
-    common.parse_freq(freq)
+        freq = Freq.parse(f"{int(minutes)}min", f"{path}: description 'frequency (minutes)'", DataError)
+    freq = parse_freq(freq)
     if start is None:
         key = name.upper().replace("_", "-")
         if key not in DEFAULT_STARTS:
             raise UserError(f"{path}: dataset {name!r} has no known start date; pass --start")
         start = DEFAULT_STARTS[key]
-    start_ts = common.parse_start(start)
+    start_ts = parse_start(start)
     if described:
         _check_calendar(data, described, start_ts, freq, path)
-    pkl = common.pick_file(files, "adjacency", "adj_mx*.pkl", "*.pkl", required=False)
+    pkl = pick_file(files, "adjacency", "adj_mx*.pkl", "*.pkl", required=False)
     edges, ids = None, [str(i) for i in range(n_vd)]
     if pkl is not None:
-        adj, pkl_ids = common.read_matrix(pkl)
+        adj, pkl_ids = read_matrix(pkl)
         if adj.shape[0] != n_vd:
             raise DataError(f"{pkl}: adjacency is {adj.shape[0]}x{adj.shape[0]} but {path} has N = {n_vd}")
         ids = pkl_ids or ids
-        edges = common.matrix_to_edges(adj, ids)
-    coords = common.read_stations(stations) if stations is not None else None
-    station_table = common.stations_for(ids, coords, edges, path)
+        edges = matrix_to_edges(adj, ids)
+    coords = read_stations(stations) if stations is not None else None
+    station_table = stations_for(ids, coords, edges, path)
     if edges is not None:
         if distances is not None:
-            road = common.read_edge_list(distances, value="distance")
+            road = read_edge_list(distances, value="distance")
             road = road.drop_duplicates(["src", "dst"])
             edges = edges.merge(road[["src", "dst", "distance_m"]], on=["src", "dst"], how="left")
-        edges = common.finish_edges(edges, station_table, pkl)
+        edges = finish_edges(edges, station_table, pkl)
     meta = DatasetMeta(
         name=name.lower(),
         freq=freq,
-        variables={v: common.CALTRANS_UNITS.get(v, "unknown") for v in variables},
+        variables={v: CALTRANS_UNITS.get(v, "unknown") for v in variables},
         timezone=tz,
         source=f"BasicTS processed dataset {name} ({path.name}); start {start} assumed",
         licence="as the original dataset (public research benchmark); BasicTS code Apache-2.0",
         zero_is_missing=[v for v in variables if v == "speed" and name.upper() in ("METR-LA", "PEMS-BAY")],
     )
-    times = common.regular_times(start_ts, n_time, freq, tz)
+    times = regular_times(start_ts, n_time, freq, tz)
     # Only the data channels travel on; wide_to_long copies ROWS_PER_PART rows of the memmap at a time.
     values = data if keep == list(range(n_chan)) else _Channels(data, keep)  # (L, N, len(keep))
-    observations = common.wide_to_long(values, times, ids, variables)
+    observations = wide_to_long(values, times, ids, variables)
     return write_dataset(out, observations, station_table, meta, edges, overwrite=overwrite)
 
 

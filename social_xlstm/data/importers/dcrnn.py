@@ -32,7 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers import common
+from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, to_float
+from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_adjacency_pickle, read_edge_list
+from social_xlstm.data.importers.stations import normalise_ids, read_stations, stations_for
+from social_xlstm.data.importers.times import check_freq, localise
+from social_xlstm.data.importers.writing import wide_to_long
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 
@@ -63,23 +67,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
-    files = common.expand_sources(sources)
-    h5 = common.pick_file(files, "HDF5 series", "*.h5", "*.hdf5", "*.hdf")
-    locations = common.pick_file(files, "locations", "*locations*.csv", required=False)
-    pickle_file = common.pick_file(files, "adjacency pickle", "*.pkl", "*.pickle", required=False)
-    distances = common.pick_file(files, "distances", "*distances*.csv", required=False)
-    name = getattr(args, "format", None) or ("pems-bay" if "bay" in h5.name.lower() else "metr-la")
+    """CLI entry of ``metr-la`` and ``pems-bay`` (``args.format``): :func:`import_dcrnn` with the options."""
+    files = expand_sources(sources)
+    h5 = pick_file(files, "HDF5 series", "*.h5", "*.hdf5", "*.hdf")
     return import_dcrnn(
         h5,
         out,
-        name=name,
-        locations=locations,
-        adjacency=pickle_file,
-        distances=distances,
-        tz=getattr(args, "tz", DEFAULT_TZ),
-        dst_gap=getattr(args, "dst_gap", "drop"),
-        key=getattr(args, "key", None),
-        overwrite=getattr(args, "overwrite", False),
+        name=args.format,
+        locations=pick_file(files, "locations", "*locations*.csv", required=False),
+        adjacency=pick_file(files, "adjacency pickle", "*.pkl", "*.pickle", required=False),
+        distances=pick_file(files, "distances", "*distances*.csv", required=False),
+        tz=args.tz,
+        dst_gap=args.dst_gap,
+        key=args.key,
+        overwrite=args.overwrite,
     )
 
 
@@ -90,7 +91,7 @@ def read_h5(path: str | Path, key: str | None = None) -> pd.DataFrame:
         UserError: PyTables is not installed.
         DataError: unreadable file, or not a table with a DatetimeIndex.
     """
-    path = common.check_file(path, "HDF5 file")
+    path = check_file(path, "HDF5 file")
     try:
         import tables  # noqa: F401  (pandas needs it for read_hdf; import here to say so clearly)
     except ImportError as err:
@@ -139,7 +140,7 @@ def import_dcrnn(
         The dataset directory (observations: T*N rows, speed in mph).
     """
     frame = read_h5(h5, key)
-    ids = list(common.normalise_ids(frame.columns))
+    ids = list(normalise_ids(frame.columns))
     if len(set(ids)) != len(ids):
         raise DataError(f"{h5}: sensor ids repeat among the columns")
     if frame.index.has_duplicates:
@@ -149,16 +150,16 @@ def import_dcrnn(
     if frame.index.tz is not None:
         times, keep = frame.index.tz_convert("UTC"), np.ones(len(frame), dtype=bool)
     else:
-        times, keep = common.localise(frame.index, tz, h5, column="index", gap=dst_gap)
-    values = np.column_stack([common.to_float(frame[c], h5, str(c)) for c in frame.columns])[keep]  # (T, N)
-    stations = common.read_stations(locations) if locations is not None else None
+        times, keep = localise(frame.index, tz, h5, column="index", gap=dst_gap)
+    values = np.column_stack([to_float(frame[c], h5, str(c)) for c in frame.columns])[keep]  # (T, N)
+    stations = read_stations(locations) if locations is not None else None
     edges = _graph(ids, adjacency, distances)
-    stations = common.stations_for(ids, stations, edges, h5)
+    stations = stations_for(ids, stations, edges, h5)
     if edges is not None:
-        edges = common.finish_edges(edges, stations, adjacency or distances)
+        edges = finish_edges(edges, stations, adjacency or distances)
     meta = DatasetMeta(
         name=name,
-        freq=common.check_freq(times, h5, None, column="index"),
+        freq=check_freq(times, h5, None, column="index"),
         variables={"speed": "mph"},
         timezone=tz,
         source=SOURCES.get(name, "DCRNN release (github.com/liyaguang/DCRNN)"),
@@ -167,7 +168,7 @@ def import_dcrnn(
         ),
         zero_is_missing=["speed"],
     )
-    observations = common.wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
+    observations = wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
     return write_dataset(out, observations, stations, meta, edges, overwrite=overwrite)
 
 
@@ -175,20 +176,20 @@ def _graph(ids: list[str], adjacency: str | Path | None, distances: str | Path |
     """Edges from the pickle and/or the distance file (see the module docstring)."""
     road = None
     if distances is not None:
-        road = common.read_edge_list(distances, value="distance", cost_unit="m")
+        road = read_edge_list(distances, value="distance", cost_unit="m")
         known = set(ids)
         road = road[road["src"].isin(known) & road["dst"].isin(known) & (road["src"] != road["dst"])]
         road = road.drop_duplicates(["src", "dst"]).reset_index(drop=True)
     if adjacency is None:
         return road
-    pkl_ids, adj = common.read_adjacency_pickle(adjacency)
+    pkl_ids, adj = read_adjacency_pickle(adjacency)
     extra = sorted(set(pkl_ids) - set(ids))
     if extra:
         raise DataError(
             f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. "
             f"{extra[:3]})"
         )
-    edges = common.matrix_to_edges(adj, pkl_ids)
+    edges = matrix_to_edges(adj, pkl_ids)
     if road is not None:
         edges = edges.merge(road[["src", "dst", "distance_m"]], on=["src", "dst"], how="left")
     return edges

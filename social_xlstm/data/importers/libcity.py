@@ -26,7 +26,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers import common
+from social_xlstm.data.checks import check_duplicates, require_columns
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, read_csv, read_json, to_float
+from social_xlstm.data.importers.graphs import COST_UNITS, finish_edges
+from social_xlstm.data.importers.options import add_cost_unit_argument, parse_list
+from social_xlstm.data.importers.stations import stations_for
+from social_xlstm.data.importers.times import check_freq, localise, parse_times
+from social_xlstm.data.importers.writing import CALTRANS_UNITS
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
 
@@ -47,28 +54,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)"
     )
-    parser.add_argument(
-        "--cost-unit",
-        choices=tuple(common.COST_UNITS),
-        default="m",
-        help="unit of .rel distances (default: m)",
-    )
+    add_cost_unit_argument(parser, ".rel distances")
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
-    files = common.expand_sources(sources)
-    data_col = getattr(args, "data_col", None)
+    """CLI entry: :func:`import_libcity` with the parsed options."""
+    files = expand_sources(sources)
     return import_libcity(
-        geo=common.pick_file(files, ".geo", "*.geo"),
-        dyna=common.pick_file(files, ".dyna", "*.dyna"),
-        rel=common.pick_file(files, ".rel", "*.rel", required=False),
-        config=common.pick_file(files, "config", "config.json", "*.json", required=False),
+        geo=pick_file(files, ".geo", "*.geo"),
+        dyna=pick_file(files, ".dyna", "*.dyna"),
+        rel=pick_file(files, ".rel", "*.rel", required=False),
+        config=pick_file(files, "config", "config.json", "*.json", required=False),
         out=out,
-        tz=getattr(args, "tz", None),
-        dst_gap=getattr(args, "dst_gap", "drop"),
-        data_col=[c.strip() for c in data_col.split(",")] if data_col else None,
-        cost_unit=getattr(args, "cost_unit", "m"),
-        overwrite=getattr(args, "overwrite", False),
+        tz=args.tz,
+        dst_gap=args.dst_gap,
+        data_col=parse_list(args.data_col) or None,
+        cost_unit=args.cost_unit,
+        overwrite=args.overwrite,
     )
 
 
@@ -76,7 +78,7 @@ def read_config(path: str | Path | None) -> dict:
     """The dataset options of ``config.json`` (keys of its ``info`` block override top-level ones)."""
     if path is None:
         return {}
-    raw = common.read_json(path)
+    raw = read_json(path)
     return {**raw, **(raw.get("info") or {})}
 
 
@@ -96,9 +98,9 @@ def _position(text: object, path: Path, row: int) -> tuple[float, float]:
 
 def read_geo(path: str | Path) -> pd.DataFrame:
     """``.geo`` -> stations ``vd_id, lat, lon`` (NaN for unknown positions)."""
-    path = common.check_file(path, ".geo file")
-    frame = common.read_csv(path, string_cols=["geo_id", "coordinates"])
-    common.require_columns(path, frame.columns, ["geo_id"])
+    path = check_file(path, ".geo file")
+    frame = read_csv(path, string_cols=["geo_id", "coordinates"])
+    require_columns(path, frame.columns, ["geo_id"])
     if "coordinates" in frame:
         latlon = [_position(t, path, r) for r, t in enumerate(frame["coordinates"])]
     else:
@@ -114,17 +116,17 @@ def read_geo(path: str | Path) -> pd.DataFrame:
 
 def read_rel(path: str | Path, config: dict, cost_unit: str = "m") -> pd.DataFrame:
     """``.rel`` -> edges ``src, dst`` and ``distance_m`` or ``weight`` (see the module docstring)."""
-    path = common.check_file(path, ".rel file")
-    frame = common.read_csv(path, string_cols=["origin_id", "destination_id"])
+    path = check_file(path, ".rel file")
+    frame = read_csv(path, string_cols=["origin_id", "destination_id"])
     weight_col = config.get("weight_col") or "cost"
-    common.require_columns(path, frame.columns, ["origin_id", "destination_id", weight_col])
-    values = common.to_float(frame[weight_col], path, weight_col)
+    require_columns(path, frame.columns, ["origin_id", "destination_id", weight_col])
+    values = to_float(frame[weight_col], path, weight_col)
     edges = pd.DataFrame({"src": frame["origin_id"].str.strip(), "dst": frame["destination_id"].str.strip()})
     if config.get("set_weight_link_or_dist", "dist") == "link":
         edges["weight"] = values
         edges = edges[edges["weight"] != 0]
     else:
-        edges["distance_m"] = values * common.COST_UNITS[cost_unit]
+        edges["distance_m"] = values * COST_UNITS[cost_unit]
         # LibCity fills absent pairs with inf (init_weight_inf_or_zero); they are not edges.
         edges = edges[np.isfinite(edges["distance_m"])]
     return edges[edges["src"] != edges["dst"]].reset_index(drop=True)
@@ -161,45 +163,45 @@ def import_libcity(
         The dataset directory.
     """
     opts = read_config(config)
-    dyna = common.check_file(dyna, ".dyna file")
-    frame = common.read_csv(dyna, string_cols=["time", "entity_id"])
-    common.require_columns(dyna, frame.columns, ["time", "entity_id"])
+    dyna = check_file(dyna, ".dyna file")
+    frame = read_csv(dyna, string_cols=["time", "entity_id"])
+    require_columns(dyna, frame.columns, ["time", "entity_id"])
     wanted = data_col or opts.get("data_col")
     if isinstance(wanted, str):
         wanted = [wanted]
     if wanted:
-        common.require_columns(dyna, frame.columns, wanted, "data_col")
+        require_columns(dyna, frame.columns, wanted, "data_col")
     else:
         wanted = [c for c in frame.columns if c not in ("dyna_id", "type", "time", "entity_id")]
         if not wanted:
             raise DataError(f"{dyna}: no value columns after dyna_id,type,time,entity_id")
     names = [c.removeprefix("traffic_") for c in wanted]
     ids = frame["entity_id"].str.strip()
-    times, naive = common.parse_times(frame["time"], dyna, "time", "UTC")
+    times, naive = parse_times(frame["time"], dyna, "time", "UTC")
     if tz is not None:
         wall = times.dt.tz_localize(None) if not naive else times  # the 'Z' label is dropped: wall clock
-        utc, keep = common.localise(wall, tz, dyna, column="time", keys=ids, gap=dst_gap)
+        utc, keep = localise(wall, tz, dyna, column="time", keys=ids, gap=dst_gap)
     else:
         utc, keep = (times if not naive else times.dt.tz_localize("UTC")), np.ones(len(frame), dtype=bool)
     table = pd.DataFrame({"timestamp": pd.DatetimeIndex(utc), "vd_id": ids[keep].to_numpy()})
     for name, col in zip(names, wanted, strict=True):
-        table[name] = common.to_float(frame[col], dyna, col)[keep]
-    common.check_duplicates(table, dyna, rows=np.flatnonzero(keep))
+        table[name] = to_float(frame[col], dyna, col)[keep]
+    check_duplicates(table, dyna, rows=np.flatnonzero(keep))
     interval = opts.get("time_intervals")
-    freq = common.freq_alias(pd.Timedelta(seconds=int(interval))) if interval else None
-    freq = common.check_freq(table["timestamp"], dyna, freq, column="time")
+    freq = Freq.from_delta(pd.Timedelta(seconds=int(interval))) if interval else None
+    freq = check_freq(table["timestamp"], dyna, freq, column="time")
     stations = read_geo(geo)
     edges = read_rel(rel, opts, cost_unit) if rel is not None else None
     unknown = sorted(set(table["vd_id"]) - set(stations["vd_id"]))
     if unknown:
         raise DataError(f"{dyna}: column 'entity_id' names VDs absent from {geo} (e.g. {unknown[:3]})")
-    stations = common.stations_for(stations["vd_id"].tolist(), stations, edges, dyna)
+    stations = stations_for(stations["vd_id"].tolist(), stations, edges, dyna)
     if edges is not None:
-        edges = common.finish_edges(edges, stations, rel)
+        edges = finish_edges(edges, stations, rel)
     meta = DatasetMeta(
         name=str(opts.get("dataset") or Path(dyna).stem).lower(),
         freq=freq,
-        variables={n: common.CALTRANS_UNITS.get(n, "unknown") for n in names},
+        variables={n: CALTRANS_UNITS.get(n, "unknown") for n in names},
         timezone=tz or "UTC",
         source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}"
         + (f", {Path(rel).name}" if rel else ""),

@@ -24,7 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-from social_xlstm.data.importers import common
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, read_csv, to_float
+from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_matrix
+from social_xlstm.data.importers.options import parse_freq
+from social_xlstm.data.importers.stations import normalise_ids, read_stations, stations_for
+from social_xlstm.data.importers.times import parse_start, regular_times
+from social_xlstm.data.importers.writing import wide_to_long
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
 
@@ -53,18 +59,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
-    files = common.expand_sources(sources)
-    speed = common.pick_file(files, "speed", "*speed*.csv")
-    adj = common.pick_file(files, "adjacency", "*adj*.csv")
+    """CLI entry: :func:`import_los_loop` with the parsed options."""
+    files = expand_sources(sources)
     return import_los_loop(
-        speed,
-        adj,
+        pick_file(files, "speed", "*speed*.csv"),
+        pick_file(files, "adjacency", "*adj*.csv"),
         out,
-        locations=getattr(args, "locations", None),
-        start=getattr(args, "start", DEFAULT_START),
-        freq=getattr(args, "freq", DEFAULT_FREQ),
-        tz=getattr(args, "tz", DEFAULT_TZ),
-        overwrite=getattr(args, "overwrite", False),
+        locations=args.locations,
+        start=args.start,
+        freq=args.freq,
+        tz=args.tz,
+        overwrite=args.overwrite,
     )
 
 
@@ -75,7 +80,7 @@ def import_los_loop(
     *,
     locations: str | Path | None,
     start: str = DEFAULT_START,
-    freq: str = DEFAULT_FREQ,
+    freq: str | Freq = DEFAULT_FREQ,
     tz: str = DEFAULT_TZ,
     overwrite: bool = False,
 ) -> Path:
@@ -94,15 +99,15 @@ def import_los_loop(
     Returns:
         The dataset directory. Shapes: observations T*N rows (T rows of the CSV, N sensor columns).
     """
-    common.parse_freq(freq)
-    start_ts = common.parse_start(start)
-    speed_csv = common.check_file(speed_csv, "speed file")
-    frame = common.read_csv(speed_csv)
-    ids = list(common.normalise_ids(frame.columns))
+    freq = parse_freq(freq)
+    start_ts = parse_start(start)
+    speed_csv = check_file(speed_csv, "speed file")
+    frame = read_csv(speed_csv)
+    ids = list(normalise_ids(frame.columns))
     dup = [i for i in set(ids) if ids.count(i) > 1]
     if dup:
         raise DataError(f"{speed_csv}: header names sensor {dup[0]!r} twice")
-    values = np.column_stack([common.to_float(frame[c], speed_csv, str(c)) for c in frame.columns])  # (T, N)
+    values = np.column_stack([to_float(frame[c], speed_csv, str(c)) for c in frame.columns])  # (T, N)
     if locations is None:
         raise DataError(
             f"{adj_csv}: los-loop's adjacency holds Gaussian-kernel weights, from which road distances "
@@ -110,22 +115,22 @@ def import_los_loop(
             "recovered; pass --locations (e.g. dcrnn-sensor-graphs/graph_sensor_locations.csv) so that edge "
             "distances come from the sensors' coordinates"
         )
-    stations = common.read_stations(locations)
-    adj, _ = common.read_matrix(adj_csv)  # (N, N), rows and columns in the order of the speed columns
+    stations = read_stations(locations)
+    adj, _ = read_matrix(adj_csv)  # (N, N), rows and columns in the order of the speed columns
     if adj.shape[0] != len(ids):
         raise DataError(
             f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors"
         )
-    raw_edges = common.matrix_to_edges(adj, ids)
+    raw_edges = matrix_to_edges(adj, ids)
     missing = sorted(set(ids) - set(stations["vd_id"]))
     if missing:
         raise DataError(
             f"{locations}: {len(missing)} sensors of {speed_csv} have no coordinates (e.g. {missing[:3]}); "
             f"the locations file has ids such as {stations['vd_id'].head(3).tolist()}"
         )
-    stations = common.stations_for(ids, stations, raw_edges, speed_csv)
-    edges = common.finish_edges(raw_edges, stations, adj_csv)
-    times = common.regular_times(start_ts, len(values), freq, tz)
+    stations = stations_for(ids, stations, raw_edges, speed_csv)
+    edges = finish_edges(raw_edges, stations, adj_csv)
+    times = regular_times(start_ts, len(values), freq, tz)
     meta = DatasetMeta(
         name="los-loop",
         freq=freq,
@@ -136,5 +141,5 @@ def import_los_loop(
         licence="research use; no explicit licence (METR-LA public benchmark)",
         zero_is_missing=[],
     )
-    observations = common.wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
+    observations = wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
     return write_dataset(out, observations, stations, meta, edges, overwrite=overwrite)

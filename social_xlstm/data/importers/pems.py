@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers import common
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.importers.files import check_file, expand_sources, load_array, pick_file
+from social_xlstm.data.importers.graphs import finish_edges, read_edge_list
+from social_xlstm.data.importers.options import add_cost_unit_argument, check_zero_is_missing, parse_freq, parse_list
+from social_xlstm.data.importers.stations import stations_for
+from social_xlstm.data.importers.times import parse_start, regular_times
+from social_xlstm.data.importers.writing import CALTRANS_UNITS, wide_to_long
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 
@@ -57,12 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--variables", default=None, help="names of the C channels, comma separated (default: by C, see docs)"
     )
-    parser.add_argument(
-        "--cost-unit",
-        choices=tuple(common.COST_UNITS),
-        default="m",
-        help="unit of the graph's cost (default: m)",
-    )
+    add_cost_unit_argument(parser, "the graph's cost")
     parser.add_argument(
         "--zero-is-missing",
         default="",
@@ -71,23 +73,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
-    files = common.expand_sources(sources)
-    npz = common.pick_file(files, "series", "*.npz")
-    graph = common.pick_file(files, "graph", "*.csv", required=False)
-    ids = getattr(args, "ids", None) or common.pick_file(files, "sensor ids", "*.txt", required=False)
-    variables = [v.strip() for v in args.variables.split(",")] if getattr(args, "variables", None) else None
+    """CLI entry: :func:`import_pems` with the parsed options."""
+    files = expand_sources(sources)
     return import_pems(
-        npz,
+        pick_file(files, "series", "*.npz"),
         out,
-        graph=graph,
-        ids_file=ids,
-        start=getattr(args, "start", None),
-        freq=getattr(args, "freq", "5min"),
-        tz=getattr(args, "tz", DEFAULT_TZ),
-        variables=variables,
-        cost_unit=getattr(args, "cost_unit", "m"),
-        zero_is_missing=[v for v in getattr(args, "zero_is_missing", "").split(",") if v],
-        overwrite=getattr(args, "overwrite", False),
+        graph=pick_file(files, "graph", "*.csv", required=False),
+        ids_file=args.ids or pick_file(files, "sensor ids", "*.txt", required=False),
+        start=args.start,
+        freq=args.freq,
+        tz=args.tz,
+        variables=parse_list(args.variables) or None,
+        cost_unit=args.cost_unit,
+        zero_is_missing=parse_list(args.zero_is_missing),
+        overwrite=args.overwrite,
     )
 
 
@@ -99,7 +98,7 @@ def dataset_name(path: str | Path) -> str | None:
 
 def read_ids(path: str | Path) -> list[str]:
     """Sensor ids, one per line (blank lines ignored)."""
-    path = common.check_file(path, "id file")
+    path = check_file(path, "id file")
     ids = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if len(set(ids)) != len(ids):
         raise DataError(
@@ -115,11 +114,11 @@ def import_pems(
     graph: str | Path | None,
     ids_file: str | Path | None = None,
     start: str | None = None,
-    freq: str = "5min",
+    freq: str | Freq = "5min",
     tz: str = DEFAULT_TZ,
     variables: list[str] | None = None,
     cost_unit: str = "m",
-    zero_is_missing: list[str] | None = None,
+    zero_is_missing: Sequence[str] = (),
     overwrite: bool = False,
 ) -> Path:
     """Convert a PEMS0X release to a canonical dataset.
@@ -147,9 +146,9 @@ def import_pems(
                 f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start"
             )
         start = DEFAULT_STARTS[name]
-    start_ts = common.parse_start(start)
-    common.parse_freq(freq)
-    data = common.load_array(npz, "data")
+    start_ts = parse_start(start)
+    freq = parse_freq(freq)
+    data = load_array(npz, "data")
     if data.ndim == 2:
         data = data[:, :, None]  # (T, N) -> (T, N, 1)
     if data.ndim != 3:
@@ -172,13 +171,11 @@ def import_pems(
         raise DataError(
             f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required"
         )
-    edges = _index_edges(common.read_edge_list(graph, value="distance", cost_unit=cost_unit), ids, graph)
-    stations = common.stations_for(ids, None, edges, npz)
-    edges = common.finish_edges(edges[edges["src"] != edges["dst"]], stations, graph)
-    units = {v: common.CALTRANS_UNITS.get(v, "unknown") for v in variables}
-    unknown_zero = [v for v in zero_is_missing or [] if v not in variables]
-    if unknown_zero:
-        raise UserError(f"--zero-is-missing {unknown_zero[0]!r} is not a variable; variables are {variables}")
+    edges = _index_edges(read_edge_list(graph, value="distance", cost_unit=cost_unit), ids, graph)
+    stations = stations_for(ids, None, edges, npz)
+    edges = finish_edges(edges[edges["src"] != edges["dst"]], stations, graph)
+    units = {v: CALTRANS_UNITS.get(v, "unknown") for v in variables}
+    zero_is_missing = check_zero_is_missing(zero_is_missing, variables)
     meta = DatasetMeta(
         name=(name or Path(npz).stem).lower(),
         freq=freq,
@@ -186,10 +183,10 @@ def import_pems(
         timezone=tz,
         source=f"ASTGCN/STSGCN release {Path(npz).name} (Caltrans PeMS); start {start} assumed",
         licence="public research benchmark (Caltrans PeMS data); no explicit licence",
-        zero_is_missing=list(zero_is_missing or []),
+        zero_is_missing=zero_is_missing,
     )
-    times = common.regular_times(start_ts, n_time, freq, tz)
-    observations = common.wide_to_long(data, times, ids, variables)  # (T, N, C)
+    times = regular_times(start_ts, n_time, freq, tz)
+    observations = wide_to_long(data, times, ids, variables)  # (T, N, C)
     return write_dataset(out, observations, stations, meta, edges, overwrite=overwrite)
 
 

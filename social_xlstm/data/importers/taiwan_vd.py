@@ -5,7 +5,8 @@
 SRC are files, directories (walked recursively) or zip archives holding any mix of VDList / VDLiveList
 files in XML or JSON (gzip or not, whatever their names) and older NFB v1.1 ``vd_info_*.xml`` /
 ``vd_value*_*.xml.gz`` files. Files are found and opened in :mod:`.taiwan_vd_files`, records built in
-:mod:`.taiwan_vd_parse`; this module aggregates and writes.
+:mod:`.taiwan_vd_parse`, values aggregated in :mod:`.taiwan_vd_aggregate`; this module drives them and
+writes.
 The rules, also in ``docs/ingest-taiwan.md``:
 
 Lane values. Error codes (-99 in any spelling, -1 and other negatives, 255), out-of-range values (speed > 200
@@ -50,196 +51,28 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
-from array import array
-from collections import Counter
 from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.importers.taiwan_vd_aggregate import VARIABLES, Collector, reading_interval, resample
 from social_xlstm.data.importers.taiwan_vd_files import iter_file, list_files
-from social_xlstm.data.importers.taiwan_vd_parse import (
-    Interval,
-    Lane,
-    Reading,
-    VDInfo,
-    parse_time,
-)
+from social_xlstm.data.importers.taiwan_vd_parse import Reading
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 from social_xlstm.progress import progress_enabled
 
 log = logging.getLogger(__name__)
 
-VARIABLES = ("flow", "speed", "occupancy")
 LICENCE = "Open Government Data License, version 1.0 (Taiwan)"
-DEFAULT_INTERVAL_S = 60
-_EXAMPLES = 5
-
-
-def aggregate_lanes(lanes: list[Lane], partial_lanes: str = "missing") -> tuple[float, float, float]:
-    """Flow, speed and occupancy of one reading from its lanes (rules in the module docstring).
-
-    Args:
-        lanes: the reading's lanes, NaN where a value is missing.
-        partial_lanes: ``"missing"`` (flow missing when a lane's volume is) or ``"scale"``.
-
-    Returns:
-        ``(flow, speed, occupancy)``, NaN where missing.
-    """
-    if not lanes:
-        return math.nan, math.nan, math.nan
-    known = [lane.volume for lane in lanes if not math.isnan(lane.volume)]
-    if len(known) == len(lanes):
-        flow = sum(known)
-    elif known and partial_lanes == "scale":
-        flow = sum(known) * len(lanes) / len(known)
-    else:
-        flow = math.nan
-    with_speed = [
-        lane
-        for lane in lanes
-        if not math.isnan(lane.speed)
-        and not (lane.speed == 0 and lane.volume == 0 and not lane.occupancy > 0)
-    ]
-    weight = sum(lane.volume for lane in with_speed if lane.volume > 0)
-    if weight > 0:
-        speed = sum(lane.speed * lane.volume for lane in with_speed if lane.volume > 0) / weight
-    elif with_speed:
-        speed = sum(lane.speed for lane in with_speed) / len(with_speed)
-    else:
-        speed = math.nan
-    occupancies = [lane.occupancy for lane in lanes if not math.isnan(lane.occupancy)]
-    occupancy = sum(occupancies) / len(occupancies) if occupancies else math.nan
-    return flow, speed, occupancy
-
-
-class _Collector:
-    """Readings as compact columns (one VD-minute costs ~40 bytes), static VDs, declared intervals, counts."""
-
-    def __init__(self, partial_lanes: str) -> None:
-        self.partial_lanes = partial_lanes
-        self.codes: dict[str, int] = {}
-        self.vd = array("i")
-        self.time = array("q")
-        self.values = [array("d") for _ in VARIABLES]
-        self.stations: dict[str, VDInfo] = {}
-        self.intervals: dict[int, str] = {}
-        self.counts: Counter[str] = Counter()
-        self.examples: dict[str, list[str]] = {}
-
-    def _note(self, what: str, example: str) -> None:
-        self.counts[what] += 1
-        shown = self.examples.setdefault(what, [])
-        if len(shown) < _EXAMPLES:
-            shown.append(example)
-
-    def add(self, record: Reading | VDInfo | Interval, label: str) -> None:
-        if isinstance(record, Interval):
-            self.intervals.setdefault(record.seconds, record.label)
-        elif isinstance(record, VDInfo):
-            if record.vd_id:
-                self.stations[record.vd_id] = record  # later files (newer lists) win
-            else:
-                self._note("static entry without VDID", label)
-        elif not record.vd_id:
-            self._note("reading without VDID", label)
-        else:
-            try:
-                seconds = parse_time(record.time)
-            except ValueError:
-                self._note(
-                    "reading with unreadable DataCollectTime", f"{label}: {record.vd_id} {record.time!r}"
-                )
-                return
-            if record.status != 0:
-                values = (math.nan,) * len(VARIABLES)
-                self.counts["faulty readings (Status != 0)"] += 1
-            else:
-                values = aggregate_lanes(record.lanes, self.partial_lanes)
-            self.vd.append(self.codes.setdefault(record.vd_id, len(self.codes)))
-            self.time.append(seconds)
-            for column, value in zip(self.values, values, strict=True):
-                column.append(value)
-
-    def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(
-            {"vd": np.frombuffer(self.vd, dtype=np.int32), "t": np.frombuffer(self.time, np.int64)}
-        )
-        for name, column in zip(VARIABLES, self.values, strict=True):
-            frame[name] = np.frombuffer(column, dtype=np.float64)
-        return frame
-
-
-def _reading_interval(frame: pd.DataFrame, declared: dict[int, str]) -> int:
-    """Seconds one reading covers: as the files declare it, else the commonest gap, else one minute."""
-    if len(declared) > 1:
-        listed = ", ".join(f"{s} s ({label})" for s, label in sorted(declared.items()))
-        raise DataError(f"files declare different reading intervals: {listed}; ingest them separately")
-    if declared:
-        return next(iter(declared))
-    ordered = frame.sort_values(["vd", "t"])
-    gaps = ordered["t"].diff()[ordered["vd"].eq(ordered["vd"].shift())]
-    gaps = gaps[gaps > 0]
-    return int(gaps.mode().iloc[0]) if len(gaps) else DEFAULT_INTERVAL_S
-
-
-def resample(frame: pd.DataFrame, freq_s: int, interval_s: int) -> pd.DataFrame:
-    """Readings -> one row per (VD, interval start); rules in the module docstring.
-
-    Args:
-        frame: columns ``vd``, ``t`` (UTC epoch seconds, unique per VD), ``flow``, ``speed``, ``occupancy``.
-        freq_s: target interval in seconds, a multiple of ``interval_s``.
-        interval_s: seconds one reading covers.
-
-    Returns:
-        Columns ``vd``, ``t`` (interval start), ``flow``, ``speed``, ``occupancy``, sorted by ``t, vd``.
-    """
-    expected = freq_s // interval_s
-    flow, speed = frame["flow"], frame["speed"]
-    weighted = flow.notna() & speed.notna() & (flow > 0)
-    work = pd.DataFrame(
-        {
-            "vd": frame["vd"],
-            "t": frame["t"] - frame["t"] % freq_s,
-            "flow": flow,
-            "speed": speed,
-            "occupancy": frame["occupancy"],
-            "fs": (flow * speed).where(weighted, 0.0),
-            "fw": flow.where(weighted, 0.0),
-        }
-    )
-    grouped = work.groupby(["t", "vd"], sort=True).agg(
-        n=("flow", "count"),
-        flow_sum=("flow", "sum"),
-        fs=("fs", "sum"),
-        fw=("fw", "sum"),
-        speed_mean=("speed", "mean"),
-        occupancy=("occupancy", "mean"),
-    )
-    enough = grouped["n"] * 2 >= expected
-    out = pd.DataFrame(index=grouped.index)
-    out["flow"] = (grouped["flow_sum"] * expected / grouped["n"].clip(lower=1)).where(enough)
-    out["speed"] = (grouped["fs"] / grouped["fw"].where(grouped["fw"] > 0)).fillna(grouped["speed_mean"])
-    out["occupancy"] = grouped["occupancy"]
-    return out.reset_index()
-
-
-def _freq_seconds(freq: str) -> int:
-    try:
-        seconds = pd.Timedelta(pd.tseries.frequencies.to_offset(freq)).total_seconds()
-    except (ValueError, TypeError) as err:
-        raise UserError(f"--freq {freq!r} is not a fixed pandas frequency such as '5min' or '1h'") from err
-    if seconds <= 0 or seconds != int(seconds):
-        raise UserError(f"--freq {freq!r} must be a positive whole number of seconds")
-    return int(seconds)
 
 
 def _stations(
-    collector: _Collector, vd_ids: list[str], drop_unlocated: bool
+    collector: Collector, vd_ids: list[str], drop_unlocated: bool
 ) -> tuple[pd.DataFrame, list[str]]:
     """Station rows for ``vd_ids`` and the ids kept; unlocated VDs raise or are dropped."""
     unknown = [v for v in vd_ids if v not in collector.stations]
@@ -298,7 +131,7 @@ def ingest_taiwan_vd(
     sources: list[str],
     out: str | Path,
     *,
-    freq: str = "5min",
+    freq: str | Freq = "5min",
     name: str = "taiwan-vd",
     drop_unlocated: bool = False,
     partial_lanes: str = "missing",
@@ -326,9 +159,12 @@ def ingest_taiwan_vd(
     """
     if partial_lanes not in ("missing", "scale"):
         raise UserError(f"--partial-lanes {partial_lanes!r}: valid values are 'missing', 'scale'")
-    freq_s = _freq_seconds(freq)
+    freq = Freq.parse(freq, "--freq")
+    if freq.ns % 1_000_000_000:
+        raise UserError(f"--freq {freq.alias!r} must be a whole number of seconds")
+    freq_s = freq.ns // 1_000_000_000
     files = list_files(sources)
-    collector = _Collector(partial_lanes)
+    collector = Collector(partial_lanes)
     nfb = False
     with _progress(progress) as bar:
         task = bar.add_task("files", total=len(files)) if bar is not None else None
@@ -351,7 +187,7 @@ def ingest_taiwan_vd(
         )
     n_readings = len(frame)
     frame = frame.drop_duplicates(["vd", "t"], keep="last")
-    interval_s = _reading_interval(frame, collector.intervals)
+    interval_s = reading_interval(frame, collector.intervals)
     if freq_s % interval_s:
         raise UserError(f"--freq {freq} is not a whole multiple of the readings' interval ({interval_s} s)")
     observed = resample(frame, freq_s, interval_s)
@@ -416,9 +252,9 @@ def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
     return ingest_taiwan_vd(
         sources,
         out,
-        freq=getattr(args, "freq", "5min"),
-        name=getattr(args, "name", "taiwan-vd"),
-        drop_unlocated=getattr(args, "drop_unlocated", False),
-        partial_lanes=getattr(args, "partial_lanes", "missing"),
-        overwrite=getattr(args, "overwrite", False),
+        freq=args.freq,
+        name=args.name,
+        drop_unlocated=args.drop_unlocated,
+        partial_lanes=args.partial_lanes,
+        overwrite=args.overwrite,
     )

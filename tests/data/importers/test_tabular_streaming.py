@@ -10,7 +10,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from social_xlstm.data.importers import tabular
+from social_xlstm.data.importers import tabular, tabular_stream
 from social_xlstm.errors import DataError, UserError
 
 from .conftest import no_output
@@ -102,7 +102,7 @@ def test_streaming_zoned_timestamps_in_small_pieces(tmp_path, monkeypatch):
     files = _write(tmp_path, frames)
     memory = _import(tmp_path, files, "memory", stream=False)
     # 12-row files are read in pieces of 5, 5, 2 rows; a part is written once >= 5 rows are pending
-    monkeypatch.setattr(tabular, "STREAM_ROWS", 5)
+    monkeypatch.setattr(tabular_stream, "STREAM_ROWS", 5)
     streamed = _import(tmp_path, files, "streamed")
     parts = sorted((streamed / "observations").iterdir())
     assert [pq.read_metadata(p).num_rows for p in parts] == [5, 5, 2 + 5, 5, 2 + 5, 5, 2]
@@ -138,7 +138,7 @@ def test_duplicate_within_a_piece_and_off_grid(tmp_path, monkeypatch):
     files = _write(tmp_path, [_day(0), late])
     with pytest.raises(DataError, match=r"not on a regular 15min grid .*2024-03-04 16:20"):
         _import(tmp_path, files, "ds")
-    monkeypatch.setattr(tabular, "STREAM_ROWS", 5)
+    monkeypatch.setattr(tabular_stream, "STREAM_ROWS", 5)
     bad = _day(1)
     bad["kmh"] = bad["kmh"].astype(str)
     bad.loc[9, "kmh"] = "fast"  # second piece of the file (rows 5 to 9), row 4 of it
@@ -163,7 +163,7 @@ def test_streaming_needs_parquet_and_rejects_empty(tmp_path):
 
 
 def test_duplicate_across_pieces_of_one_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(tabular, "STREAM_ROWS", 5)
+    monkeypatch.setattr(tabular_stream, "STREAM_ROWS", 5)
     frame = _day(0)
     frame.loc[9, ["when", "road", "det"]] = ["2024-03-04 00:15", 7, 1]  # repeats row 3, in the first piece
     files = _write(tmp_path, [frame])

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 from social_xlstm.data.importers import load_importer
-from social_xlstm.data.importers.taiwan_vd import aggregate_lanes, ingest_taiwan_vd, resample
+from social_xlstm.data.importers.taiwan_vd import ingest_taiwan_vd
+from social_xlstm.data.importers.taiwan_vd_aggregate import aggregate_lanes, resample
 from social_xlstm.data.importers.taiwan_vd_files import iter_file
 from social_xlstm.data.importers.taiwan_vd_parse import Interval, Lane, Reading, VDInfo, parse_mile
 from social_xlstm.errors import DataError, UserError

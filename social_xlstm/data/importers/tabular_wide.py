@@ -1,0 +1,109 @@
+"""``ingest wide``: one table of a time column + one column per VD -> a canonical dataset.
+
+The time column is ``time_col``, else a column named timestamp/time/datetime/date/date_time, else the
+first column; a Parquet DatetimeIndex also works. Every other column is a VD whose cells hold the one
+variable; empty cells are missing. Options and their rules: :mod:`.tabular`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from social_xlstm.data.checks import require_columns
+from social_xlstm.data.freq import Freq
+from social_xlstm.data.importers.files import check_file, read_table, to_float
+from social_xlstm.data.importers.graphs import stations_and_edges
+from social_xlstm.data.importers.options import parse_freq, table_meta
+from social_xlstm.data.importers.stations import normalise_ids
+from social_xlstm.data.importers.times import check_freq, to_utc
+from social_xlstm.data.importers.writing import wide_to_long
+from social_xlstm.data.schema import write_dataset
+from social_xlstm.errors import DataError
+
+TIME_NAMES = ("timestamp", "time", "datetime", "date", "date_time")
+
+
+def import_wide(
+    path: str | Path,
+    out: str | Path,
+    *,
+    time_col: str | None = None,
+    variable: str = "value",
+    unit: str = "unknown",
+    tz: str | None = None,
+    dst_gap: str = "raise",
+    freq: str | Freq | None = None,
+    stations: str | Path | None = None,
+    station_cols: dict[str, str] | None = None,
+    edges: str | Path | None = None,
+    edge_value: str = "auto",
+    cost_unit: str = "m",
+    name: str | None = None,
+    source: str = "",
+    licence: str = "",
+    zero_is_missing: Sequence[str] = (),
+    overwrite: bool = False,
+) -> Path:
+    """Convert a wide table (a time column + one column per VD) to a canonical dataset.
+
+    Args:
+        path: CSV or Parquet file.
+        out: output dataset directory.
+        time_col: the time column (default: found by name, else the first column).
+        variable: name of the variable the cells hold.
+        unit: its unit.
+        tz, dst_gap, freq, stations, station_cols, edges, edge_value, cost_unit, name, source, licence,
+            zero_is_missing, overwrite: as :func:`~social_xlstm.data.importers.tabular_long.import_long`.
+
+    Returns:
+        The dataset directory. Shapes: the (T, N) table becomes T*N observation rows.
+    """
+    freq = parse_freq(freq)
+    path = check_file(path)
+    frame = read_table(path, string_cols=[time_col] if time_col else ())
+    if isinstance(frame.index, pd.DatetimeIndex):
+        frame = frame.reset_index(names=time_col or "timestamp")
+    cols = [str(c) for c in frame.columns]
+    frame.columns = cols
+    if time_col is None:
+        time_col = next((c for c in cols if c.lower() in TIME_NAMES), cols[0])
+    require_columns(path, cols, [time_col], "--time-col")
+    vd_cols = [c for c in cols if c != time_col]
+    if not vd_cols:
+        raise DataError(f"{path}: no VD columns besides the time column {time_col!r}")
+    ids = list(normalise_ids(pd.Series(vd_cols)))
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{path}: VD column names repeat")
+    utc, keep = to_utc(frame[time_col], path, time_col, tz=tz, dst_gap=dst_gap)
+    if utc.has_duplicates:
+        row = int(np.flatnonzero(np.asarray(utc.duplicated()))[0])
+        raise DataError(
+            f"{path}: column {time_col!r}: duplicate timestamp {utc[row]} (row {np.flatnonzero(keep)[row]})"
+        )
+    values = np.column_stack([to_float(frame[c], path, c) for c in vd_cols])[keep]  # (T, N)
+    freq = check_freq(utc, path, freq, column=time_col)
+    station_table, edge_table = stations_and_edges(
+        ids,
+        path,
+        stations=stations,
+        station_cols=station_cols,
+        edges=edges,
+        edge_value=edge_value,
+        cost_unit=cost_unit,
+    )
+    meta = table_meta(
+        path.stem,
+        freq,
+        {variable: unit},
+        name=name,
+        tz=tz,
+        source=source,
+        licence=licence,
+        zero_is_missing=zero_is_missing,
+    )
+    observations = wide_to_long(values[:, :, None], utc, ids, [variable])  # (T, N, 1)
+    return write_dataset(out, observations, station_table, meta, edge_table, overwrite=overwrite)
