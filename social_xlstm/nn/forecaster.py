@@ -116,10 +116,20 @@ class Forecaster(nn.Module):
         enc = self.encoder(folded).view(batch, nodes, steps, -1)  # (B, N, W, D)
         return enc.transpose(1, 2)  # (B, W, N, D)
 
-    def forward(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
-        if x.shape[2] != self.num_vds:
+    def forward(
+        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None
+    ) -> Tensor:
+        """Forecast every VD, or, with ``nodes``, the sampled VDs whose columns ``x`` holds.
+
+        ``nodes`` (N',) are sorted global VD ids (training on a sample of VDs: the fusion reads the
+        subgraph among them, the embedding their own rows); ``vd_index`` overrides the embedding rows.
+        """
+        expected = self.num_vds if nodes is None else len(nodes)
+        if x.shape[2] != expected:
             raise ValueError(f"x has {x.shape[2]} VDs, the model was built for {self.num_vds}")
-        fused = self.fusion(self.encode(x, x_mask, time, vd_index))  # (B, N, D) or (B, W, N, D)
+        if nodes is not None and vd_index is None:
+            vd_index = nodes
+        fused = self.fusion(self.encode(x, x_mask, time, vd_index), nodes)  # (B, N, D) or (B, W, N, D)
         if fused.dim() == 4:  # social context "all": the head reads the last step
             fused = fused[:, -1]  # (B, N, D)
         y = self.head(fused)  # (B, H, N, O)

@@ -229,3 +229,25 @@ def test_a_few_adam_steps_lower_the_loss(arch):
         losses.append(loss.item())
     assert losses[-1] < 0.75 * losses[0], losses
 
+
+
+@pytest.mark.parametrize("arch", ["social_xlstm", "slstm_pool", "slstm_only", "lstm"])
+@pytest.mark.parametrize("form", ["target", "source"])
+def test_sampled_vds_with_their_neighbours_get_the_full_graph_forecast(arch, form):
+    # The ring graph of _graph(): VD i reads itself, i - 1 and i + 1 (mod 5).
+    model = _model(arch, social={"form": form}).eval()
+    x, mask, time = _batch()
+    full = model(x, mask, time)  # (B, H, N, O)
+    every = torch.arange(N)
+    torch.testing.assert_close(model(x, mask, time, nodes=every), full)
+    subset = torch.tensor([0, 1, 2, 3])  # VD 4 left out: 0 loses an in-neighbour, 1 and 2 keep theirs
+    got = model(x[:, :, subset], mask[:, :, subset], time, nodes=subset)
+    torch.testing.assert_close(got[:, :, 1:3], full[:, :, 1:3], rtol=1e-5, atol=1e-6)
+    if arch in ("social_xlstm", "slstm_pool"):
+        assert not torch.allclose(got[:, :, 0], full[:, :, 0])
+
+
+def test_gcn_fusion_on_all_vds_as_a_sample_is_the_full_forecast():
+    model = _model("gru_gcn").eval()
+    x, mask, time = _batch()
+    torch.testing.assert_close(model(x, mask, time, nodes=torch.arange(N)), model(x, mask, time))

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .neighbours import induced_subgraph
+
 
 class TGCNCell(nn.Module):
     """GRU cell whose gates are graph convolutions of ``[x_t, h_{t-1}]`` (T-GCN).
@@ -75,18 +77,22 @@ class GCNGRUFusion(nn.Module):
             nn.init.zeros_(self.edge_score.weight)
             nn.init.constant_(self.edge_score.bias, 0.5413)  # softplus(0.5413) = 1
 
-    def edge_weight(self) -> tuple[Tensor, Tensor]:
-        """GCN-normalised ``(edge_index, weight)`` of the learned edge weights."""
+    def edge_weight(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """GCN-normalised ``(edge_index, weight)`` of the learned edge weights (of the subgraph of ``nodes``)."""
         from torch_geometric.nn.conv.gcn_conv import gcn_norm
 
+        edge_index, edge_attr, count = self.edge_index, self.edge_attr, self.num_nodes
+        if nodes is not None:
+            edge_index, edge_attr = induced_subgraph(edge_index, edge_attr, nodes, self.num_nodes)
+            count = len(nodes)
         if self.edge_score is None:
-            raw = torch.ones(self.edge_index.shape[1], device=self.edge_index.device)
+            raw = torch.ones(edge_index.shape[1], device=edge_index.device)
         else:
-            raw = F.softplus(self.edge_score(self.edge_attr))[:, 0]  # (E,)
-        return gcn_norm(self.edge_index, raw, self.num_nodes, add_self_loops=False)
+            raw = F.softplus(self.edge_score(edge_attr))[:, 0]  # (E,)
+        return gcn_norm(edge_index, raw, count, add_self_loops=False)
 
-    def forward(self, h: Tensor) -> Tensor:
-        edge_index, weight = self.edge_weight()
+    def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
+        edge_index, weight = self.edge_weight(nodes)
         state = torch.zeros_like(h[:, 0])  # (B, N, D)
         for t in range(h.shape[1]):
             state = self.cell(h[:, t], state, edge_index, weight)

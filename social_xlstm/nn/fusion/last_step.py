@@ -12,5 +12,5 @@ class LastStep(nn.Module):
         h: (B, T, N, D) -> (B, N, D)
     """
 
-    def forward(self, h: Tensor) -> Tensor:
-        return h[:, -1]  # (B, N, D)
+    def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
+        return h[:, -1]  # (B, N, D); which VDs the columns are does not matter here

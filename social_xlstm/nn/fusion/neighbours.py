@@ -53,3 +53,24 @@ def neighbour_table(edge_index: Tensor, edge_attr: Tensor, num_nodes: int) -> tu
     mask[dst, slot] = True
     table[dst, slot] = attr
     return index, mask, table
+
+
+def induced_subgraph(edge_index: Tensor, edge_attr: Tensor, nodes: Tensor, num_nodes: int) -> tuple[Tensor, Tensor]:
+    """The edges among a subset of nodes, renumbered to the subset's positions.
+
+    Training on a sample of VDs (the datamodule's ``node_sample``) runs a fusion on those VDs only; each
+    keeps the in-edges whose source is in the sample (the sampler includes every target's neighbours).
+
+    Args:
+        edge_index: (2, E) graph over ``num_nodes`` nodes.
+        edge_attr: (E, Fe) edge features.
+        nodes: (n,) int64 global ids of the subset, sorted ascending (so edge order is kept).
+
+    Returns:
+        edge_index (2, E') with ids in [0, n), edge_attr (E', Fe).
+    """
+    local = torch.full((num_nodes,), -1, dtype=torch.long, device=edge_index.device)
+    local[nodes] = torch.arange(nodes.numel(), device=edge_index.device)
+    src, dst = local[edge_index[0]], local[edge_index[1]]
+    keep = (src >= 0) & (dst >= 0)
+    return torch.stack([src[keep], dst[keep]]), edge_attr[keep]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .neighbours import neighbour_table
+from .neighbours import induced_subgraph, neighbour_table
 
 
 class NeighbourPool(nn.Module):
@@ -30,6 +30,8 @@ class NeighbourPool(nn.Module):
     ):
         super().__init__()
         index, mask, attr = neighbour_table(edge_index, edge_attr.float(), num_nodes)
+        self.register_buffer("edge_index", edge_index, persistent=False)  # for subgraphs of sampled VDs
+        self.register_buffer("edge_attr", edge_attr.float(), persistent=False)
         self.register_buffer("nbr_index", index)
         self.register_buffer("nbr_mask", mask)
         self.register_buffer("nbr_attr", attr)
@@ -47,17 +49,27 @@ class NeighbourPool(nn.Module):
         self.norm.reset_parameters()
         self.proj.reset_parameters()
 
-    def weights(self) -> Tensor:
-        """(N, K) neighbour weights, rows summing to 1, 0 on padding."""
-        logits = self.score(self.nbr_attr)[..., 0] if self.score is not None else self.nbr_mask.float() * 0
-        return torch.softmax(logits.masked_fill(~self.nbr_mask, float("-inf")), dim=-1)  # (N, K)
+    def table(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
+        if nodes is None:
+            return self.nbr_index, self.nbr_mask, self.nbr_attr
+        return neighbour_table(*induced_subgraph(self.edge_index, self.edge_attr, nodes, self.num_nodes), len(nodes))
 
-    def forward(self, h: Tensor) -> Tensor:
+    def weights(self, mask: Tensor | None = None, attr: Tensor | None = None) -> Tensor:
+        """(N, K) neighbour weights, rows summing to 1, 0 on padding (default: the whole graph's table)."""
+        mask = self.nbr_mask if mask is None else mask
+        attr = self.nbr_attr if attr is None else attr
+        logits = self.score(attr)[..., 0] if self.score is not None else mask.float() * 0
+        return torch.softmax(logits.masked_fill(~mask, float("-inf")), dim=-1)  # (N, K)
+
+    def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
+        """h (B, T, N', D) over all VDs, or over the sorted global ids ``nodes`` (N',) -> (B, N', D)."""
+        index, mask, attr = self.table(nodes)
         last = h[:, -1]  # (B, N, D)
-        batch, nodes, d = last.shape
-        nbrs = self.nbr_index.shape[1]
-        gathered = last.index_select(1, self.nbr_index.flatten()).view(batch, nodes, nbrs, d)  # (B, N, K, D)
-        pooled = (self.weights()[..., None] * gathered).sum(2)  # (B, N, D)
+        batch, count, d = last.shape
+        nbrs = index.shape[1]
+        gathered = last.index_select(1, index.flatten()).view(batch, count, nbrs, d)  # (B, N, K, D)
+        pooled = (self.weights(mask, attr)[..., None] * gathered).sum(2)  # (B, N, D)
         return last + self.dropout(self.proj(self.norm(pooled)))
 
     def __repr__(self) -> str:

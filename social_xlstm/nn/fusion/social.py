@@ -33,7 +33,7 @@ from torch import Tensor, nn
 
 from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mlstm_step
 
-from .neighbours import neighbour_table
+from .neighbours import induced_subgraph, neighbour_table
 
 
 class SocialMLSTM(nn.Module):
@@ -76,6 +76,8 @@ class SocialMLSTM(nn.Module):
         self.num_nodes, self.context, self.forget_init = num_nodes, context, forget_init
         channels = heads * self.head_dim
         index, mask, attr = neighbour_table(edge_index, edge_attr.float(), num_nodes)
+        self.register_buffer("edge_index", edge_index, persistent=False)  # for subgraphs of sampled VDs
+        self.register_buffer("edge_attr", edge_attr.float(), persistent=False)
         self.register_buffer("nbr_index", index)
         self.register_buffer("nbr_mask", mask)
         self.register_buffer("nbr_attr", attr)
@@ -114,7 +116,13 @@ class SocialMLSTM(nn.Module):
         self.out_norm.reset_parameters()
         self.out_proj.reset_parameters()
 
-    def _sources(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def table(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
+        if nodes is None:
+            return self.nbr_index, self.nbr_mask, self.nbr_attr
+        return neighbour_table(*induced_subgraph(self.edge_index, self.edge_attr, nodes, self.num_nodes), len(nodes))
+
+    def _sources(self, x: Tensor, table: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Project each VD once, then gather its K neighbours (node parts only; see :meth:`_edge_terms`).
 
         The gather reads the head-major view directly, so its output is already the memory-major
@@ -125,10 +133,11 @@ class SocialMLSTM(nn.Module):
             igate (B, NH, N, K, T) (padding -inf), logf (B, NH, N, T).
         """
         batch, nodes, steps, _ = x.shape
-        heads, width, nbrs = self.heads, self.head_dim, self.max_neighbours
+        index, mask, _ = table
+        heads, width, nbrs = self.heads, self.head_dim, index.shape[1]
         channels = heads * width
         k, v, i_pre, f_pre = self.source(x).split([channels, channels, heads, heads], dim=-1)
-        flat = self.nbr_index.flatten()  # (N*K,)
+        flat = index.flatten()  # (N*K,)
 
         def gather(t: Tensor) -> Tensor:
             heads_first = t.unflatten(-1, (heads, -1)).permute(0, 3, 1, 2, 4)  # (B, NH, N, T, DH|1), a view
@@ -137,15 +146,15 @@ class SocialMLSTM(nn.Module):
 
         igate = gather(i_pre)[..., 0]  # (B, NH, N, K, T)
         if self.edge is not None:
-            igate = igate + self._edge_terms()[1][..., None]  # (B, NH, N, K, T)
-        igate = igate.masked_fill(~self.nbr_mask[:, :, None], float("-inf"))
+            igate = igate + self._edge_terms(table)[1][..., None]  # (B, NH, N, K, T)
+        igate = igate.masked_fill(~mask[:, :, None], float("-inf"))
         logf = F.logsigmoid(f_pre).permute(0, 3, 1, 2)  # (B, NH, N, T)
         return gather(k), gather(v), igate, logf
 
-    def _edge_terms(self) -> tuple[Tensor, Tensor]:
+    def _edge_terms(self, table: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """Edge parts of keys and input gates. Shapes: k_edge (NH, N, K, DH), i_edge (NH, N, K)."""
         channels = self.heads * self.head_dim
-        k_edge, i_edge = self.edge(self.nbr_attr).split(
+        k_edge, i_edge = self.edge(table[2]).split(
             [channels, self.heads], dim=-1
         )  # (N, K, C), (N, K, NH)
         k_edge = k_edge.unflatten(-1, (self.heads, self.head_dim)).permute(2, 0, 1, 3)  # (NH, N, K, DH)
@@ -171,18 +180,20 @@ class SocialMLSTM(nn.Module):
         normed = self.out_norm(out.reshape(-1, out.shape[-1])).view(out.shape)  # (B, N, T', C)
         return h + self.dropout(self.out_proj(torch.sigmoid(gate) * normed))
 
-    def forward(self, h: Tensor) -> Tensor:
-        if h.shape[2] != self.num_nodes:
+    def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
+        """h (B, T, N', D) over all VDs, or over the sorted global ids ``nodes`` (N',)."""
+        if h.shape[2] != (self.num_nodes if nodes is None else len(nodes)):
             raise ValueError(f"h has {h.shape[2]} VDs, the graph has {self.num_nodes}")
         last = self.context == "last"
+        table = self.table(nodes)
         # Node-major inside: the encoder's (B*N, T, D) output viewed as (B, T, N, D) is transposed back
         # for free, and the gather over nodes then reads contiguous time series.
         h = h.transpose(1, 2)  # (B, N, T, D)
         x = self.norm(h)  # (B, N, T, D)
-        k, v, igate, logf = self._sources(x)
+        k, v, igate, logf = self._sources(x, table)
         h_query, x_query = (h[:, :, -1:], x[:, :, -1:]) if last else (h, x)  # (B, N, T', D)
         q, gate = self._queries(x_query)  # (B, NH, N, T', DH), (B, N, T', C)
-        k_edge = self._edge_terms()[0] if self.edge is not None else None  # (NH, N, K, DH)
+        k_edge = self._edge_terms(table)[0] if self.edge is not None else None  # (NH, N, K, DH)
         out = social_mlstm_parallel(q, k, v, igate, logf, k_edge=k_edge, last_only=last)  # (B, NH, N, T', DH)
         out = self._output(h_query, out, gate)  # (B, N, T', D)
         return out[:, :, 0] if last else out.transpose(1, 2)  # (B, N, D) or (B, T, N, D)
@@ -195,10 +206,11 @@ class SocialMLSTM(nn.Module):
         """
         h = h_t[:, :, None]  # (B, N, 1, D)
         x = self.norm(h)
-        k, v, igate, logf = self._sources(x)  # k, v: (B, NH, N, K, 1, DH)
+        table = self.table()
+        k, v, igate, logf = self._sources(x, table)  # k, v: (B, NH, N, K, 1, DH)
         k = k[..., 0, :]  # (B, NH, N, K, DH)
         if self.edge is not None:
-            k = k + self._edge_terms()[0]
+            k = k + self._edge_terms(table)[0]
         q, gate = self._queries(x)  # (B, NH, N, 1, DH), (B, N, 1, C)
         out, state = social_mlstm_step(q[..., 0, :], k, v[..., 0, :], igate[..., 0], logf[..., 0], state)
         return self._output(h, out[..., None, :], gate)[:, :, 0], state  # (B, N, D)

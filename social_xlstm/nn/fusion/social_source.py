@@ -29,6 +29,7 @@ from torch import Tensor
 
 from social_xlstm.ops.mlstm import SourceMemory, read_neighbour_memories, source_memory_parallel, source_memory_step
 
+from .neighbours import induced_subgraph
 from .social import SocialMLSTM
 
 GATE_CAP = 15.0
@@ -74,16 +75,20 @@ class SourceSocialMLSTM(SocialMLSTM):
         logf = F.logsigmoid(heads_first(f_pre)[..., 0])  # (NH, N, B, T)
         return heads_first(k).contiguous(), heads_first(v).contiguous(), igate, logf
 
-    def _edges(self) -> tuple[Tensor, Tensor | None]:
-        """Capped edge gates (NH, E) and edge key offsets (NH, E, DH); zeros / None without edge features."""
+    def _edges(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """src, dst (E,), capped edge gates (NH, E) and edge key offsets (NH, E, DH) (None without edge
+        features), of the whole graph or of the subgraph of the sorted global ids ``nodes``."""
+        src, dst, feat = self.edge_src, self.edge_dst, self.edge_feat
+        if nodes is not None:
+            (src, dst), feat = induced_subgraph(torch.stack([src, dst]), feat, nodes, self.num_nodes)
         if self.edge is None:
-            return torch.zeros(self.heads, self.edge_src.numel(), device=self.edge_src.device), None
+            return src, dst, torch.zeros(self.heads, src.numel(), device=src.device), None
         channels = self.heads * self.head_dim
-        k_edge, i_edge = self.edge(self.edge_feat).split([channels, self.heads], dim=-1)  # (E, C), (E, NH)
+        k_edge, i_edge = self.edge(feat).split([channels, self.heads], dim=-1)  # (E, C), (E, NH)
         k_edge = k_edge.unflatten(-1, (self.heads, self.head_dim)).transpose(0, 1)  # (NH, E, DH)
-        return soft_cap(i_edge).transpose(0, 1), k_edge  # (NH, E), (NH, E, DH)
+        return src, dst, soft_cap(i_edge).transpose(0, 1), k_edge  # (NH, E), (NH, E, DH)
 
-    def _read(self, memory: SourceMemory, x_query: Tensor) -> tuple[Tensor, Tensor]:
+    def _read(self, memory: SourceMemory, x_query: Tensor, nodes: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Queries of the targets read the memories.
 
         Shapes:
@@ -91,14 +96,17 @@ class SourceSocialMLSTM(SocialMLSTM):
         """
         q, gate = self._queries(x_query)  # (B, NH, N, 1, DH), (B, N, 1, C)
         q = q[..., 0, :].permute(1, 2, 0, 3)  # (NH, N, B, DH)
-        edge_gate, k_edge = self._edges()
-        out = read_neighbour_memories(memory, q, edge_gate, self.edge_src, self.edge_dst, k_edge)  # (NH, N, B, DH)
+        src, dst, edge_gate, k_edge = self._edges(nodes)
+        out = read_neighbour_memories(memory, q, edge_gate, src, dst, k_edge)  # (NH, N, B, DH)
         return out.permute(2, 0, 1, 3)[..., None, :], gate  # (B, NH, N, 1, DH)
 
-    def forward(self, h: Tensor) -> Tensor:
-        if h.shape[2] != self.num_nodes:
+    def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
+        """h (B, T, N', D) over all VDs, or over the sorted global ids ``nodes`` (N',)."""
+        if h.shape[2] != (self.num_nodes if nodes is None else len(nodes)):
             raise ValueError(f"h has {h.shape[2]} VDs, the graph has {self.num_nodes}")
         if self.context == "all":  # every step reads: run the recurrent form
+            if nodes is not None:
+                raise ValueError("context 'all' reads every VD at every step; it does not run on sampled VDs")
             state, outs = None, []
             for t in range(h.shape[1]):
                 out, state = self.step(h[:, t], state)
@@ -107,7 +115,7 @@ class SourceSocialMLSTM(SocialMLSTM):
         h = h.transpose(1, 2)  # (B, N, T, D) node-major, a free view of the encoder's output
         x = self.norm(h)  # (B, N, T, D)
         memory = source_memory_parallel(*self._projections(x))
-        out, gate = self._read(memory, x[:, :, -1:])
+        out, gate = self._read(memory, x[:, :, -1:], nodes)
         return self._output(h[:, :, -1:], out, gate)[:, :, 0]  # (B, N, D)
 
     def step(self, h_t: Tensor, state: SourceMemory | None = None) -> tuple[Tensor, SourceMemory]:
