@@ -16,6 +16,7 @@ from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_ed
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.reader import load_dataset
+from social_xlstm.data.sampling import NodeSampler
 from social_xlstm.data.scaler import StandardScaler
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.windows import WindowArrays, WindowDataset
@@ -39,6 +40,9 @@ class TrafficDataModule(L.LightningDataModule):
         graph_k: nearest neighbours per VD for a graph from coordinates (ignored with ``edges.parquet``).
         graph_radius_km: optional radius limit for the graph from coordinates.
         max_train_windows: draw this many random training windows per epoch (quick runs); None = all.
+        node_sample: train each batch on this many randomly drawn target VDs and the neighbours they read
+            (networks of thousands of VDs; see :mod:`social_xlstm.data.sampling`); None = every VD.
+            Validation, test and prediction always forecast every VD.
 
     Attributes:
         panel: the loaded :class:`Panel` (original units, NaN where missing).
@@ -65,11 +69,14 @@ class TrafficDataModule(L.LightningDataModule):
         graph_k: int = 8,
         graph_radius_km: float | None = None,
         max_train_windows: int | None = None,
+        node_sample: int | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         if batch_size < 1 or (eval_batch_size is not None and eval_batch_size < 1):
             raise UserError(f"batch_size ({batch_size}) and eval_batch_size ({eval_batch_size}) must be >= 1")
+        if node_sample is not None and node_sample < 1:
+            raise UserError(f"node_sample must be >= 1 or None, got {node_sample}")
         if max_train_windows is not None and max_train_windows < 1:
             raise UserError(f"max_train_windows must be >= 1 or None, got {max_train_windows}")
         self.data_dir = Path(data_dir)
@@ -78,6 +85,7 @@ class TrafficDataModule(L.LightningDataModule):
         self.eval_batch_size = eval_batch_size or batch_size
         self.num_workers = num_workers
         self.max_train_windows = max_train_windows
+        self.node_sample = node_sample
 
         dataset = load_dataset(self.data_dir, check_rows=False)
         self.dataset = dataset
@@ -144,11 +152,14 @@ class TrafficDataModule(L.LightningDataModule):
 
     def train_dataloader(self) -> DataLoader:
         data = self.datasets["train"]
+        extra = {}
+        if self.node_sample is not None and self.node_sample < self.panel.num_vds:
+            extra["collate_fn"] = NodeSampler(self.graph.edge_index_array, self.panel.num_vds, self.node_sample)
         if self.max_train_windows is not None and self.max_train_windows < len(data):
             # A fresh random subset every epoch, drawn from torch's seeded global generator.
             sampler = RandomSampler(data, replacement=False, num_samples=self.max_train_windows)
-            return self._loader(data, self.batch_size, sampler=sampler, drop_last=False)
-        return self._loader(data, self.batch_size, shuffle=True, drop_last=False)
+            return self._loader(data, self.batch_size, sampler=sampler, drop_last=False, **extra)
+        return self._loader(data, self.batch_size, shuffle=True, drop_last=False, **extra)
 
     def val_dataloader(self) -> DataLoader | list:
         """The validation loader, or ``[]`` when the split has no validation part."""

@@ -106,9 +106,11 @@ class ForecastModule(L.LightningModule):
 
         Shapes:
             batch["x"], batch["x_mask"]: (B, W, N, F); batch["time"]: (B, W, 4)
-            returns: (B, H, N, O)
+            returns: (B, H, N, O); for a batch of sampled VDs (``nodes``, ``target_pos``) (B, H, S, O)
         """
-        scaled = self.net(batch["x"], batch["x_mask"], batch["time"])  # (B, H, N, O)
+        scaled = self.net(batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"))  # (B, H, N', O)
+        if "target_pos" in batch:  # a batch of sampled VDs: the loss is on the drawn targets only
+            scaled = scaled.index_select(2, batch["target_pos"])  # (B, H, S, O)
         return scaled.float() * self.target_std + self.target_mean
 
     def training_step(self, batch, batch_idx):

@@ -118,3 +118,27 @@ def test_read_checkpoint_errors_name_the_file(tmp_path):
     torch.save({"weights": 1}, tmp_path / "other.ckpt")
     with pytest.raises(UserError, match="other.ckpt: not a Lightning checkpoint"):
         read_checkpoint(str(tmp_path / "other.ckpt"))
+
+
+def test_training_on_sampled_vds_scores_only_the_drawn_targets(tiny_dataset):
+    dm = TrafficDataModule(str(tiny_dataset), window=6, horizon=3, batch_size=8, node_sample=2)
+    torch.manual_seed(0)
+    module = ForecastModule(**{**SMALL, "social": {"heads": 2, "form": "source"}}, data_info=dm.info())
+    batch = next(iter(dm.train_dataloader()))
+    targets = batch["nodes"][batch["target_pos"]]
+    assert batch["y"].shape[2] == 2 and batch["x"].shape[2] >= 2
+    pred = module(batch)  # (B, H, S, O)
+    assert pred.shape == batch["y"].shape
+    # The drawn targets get the forecast the whole network would give them (they keep every neighbour).
+    full_batch = next(iter(dm.val_dataloader() or dm.test_dataloader()))
+    module.eval()
+    x = full_batch["x"]
+    sub = {k: v for k, v in full_batch.items()}
+    sub["x"], sub["x_mask"] = x.index_select(2, batch["nodes"]), full_batch["x_mask"].index_select(2, batch["nodes"])
+    sub["nodes"], sub["target_pos"] = batch["nodes"], batch["target_pos"]
+    torch.testing.assert_close(module(sub), module(full_batch).index_select(2, targets), rtol=1e-5, atol=1e-5)
+    module.train()
+    loss = module.training_step(batch, 0)
+    loss.backward()
+    assert torch.isfinite(loss)
+    assert dm.val_dataloader() == [] or next(iter(dm.val_dataloader()))["y"].shape[2] == dm.info().num_vds
