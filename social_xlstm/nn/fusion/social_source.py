@@ -66,7 +66,11 @@ class SourceSocialMLSTM(SocialMLSTM):
             x: (B, N, T, D) -> k, v (NH, N, B, T, DH); igate, logf (NH, N, B, T).
         """
         channels = self.heads * self.head_dim
-        k, v, i_pre, f_pre = self.source(x).split([channels, channels, self.heads, self.heads], dim=-1)
+        weight, bias = self.source.weight, self.source.bias
+        # Two products instead of one split: the gates' backward keeps their own small output alive, not
+        # a view into the (B, N, T, 2C + 2NH) projection, which is freed once k and v are laid out.
+        k, v = F.linear(x, weight[: 2 * channels], bias[: 2 * channels]).chunk(2, dim=-1)
+        i_pre, f_pre = F.linear(x, weight[2 * channels :], bias[2 * channels :]).chunk(2, dim=-1)
 
         def heads_first(t: Tensor) -> Tensor:
             return t.unflatten(-1, (self.heads, -1)).permute(3, 1, 0, 2, 4)  # (NH, N, B, T, DH|1)
