@@ -12,7 +12,7 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader, RandomSampler
 
-from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_edges
+from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.reader import load_dataset
@@ -37,7 +37,9 @@ class TrafficDataModule(L.LightningDataModule):
         batch_size: training batch size.
         eval_batch_size: batch size of val/test/predict loaders; None = ``batch_size``.
         num_workers: DataLoader worker processes.
-        graph_k: nearest neighbours per VD for a graph from coordinates (ignored with ``edges.parquet``).
+        max_neighbours: in-edges per VD, its self loop included: the ``max_neighbours - 1`` nearest VDs of a
+            graph from coordinates, or the strongest in-edges of ``edges.parquet`` (by weight, else by
+            distance; see :mod:`social_xlstm.data.graph`); None keeps every edge of ``edges.parquet``.
         graph_radius_km: optional radius limit for the graph from coordinates.
         max_train_windows: draw this many random training windows per epoch (quick runs); None = all.
         node_sample: train each batch on this many randomly drawn target VDs and the neighbours they read
@@ -66,7 +68,7 @@ class TrafficDataModule(L.LightningDataModule):
         batch_size: int = 32,
         eval_batch_size: int | None = None,
         num_workers: int = 0,
-        graph_k: int = 8,
+        max_neighbours: int | None = DEFAULT_MAX_NEIGHBOURS,
         graph_radius_km: float | None = None,
         max_train_windows: int | None = None,
         node_sample: int | None = None,
@@ -99,9 +101,9 @@ class TrafficDataModule(L.LightningDataModule):
             self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi], self.panel.variables
         )
         if dataset.edges is not None:
-            self.graph: Graph = graph_from_edges(dataset.stations, dataset.edges)
+            self.graph: Graph = graph_from_edges(dataset.stations, dataset.edges, max_neighbours)
         else:
-            self.graph = graph_from_coordinates(dataset.stations, k=graph_k, radius_km=graph_radius_km)
+            self.graph = graph_from_coordinates(dataset.stations, max_neighbours, radius_km=graph_radius_km)
 
         self.arrays = WindowArrays.from_panel(self.panel, self.scaler, self.targets)
         self.datasets = {

@@ -25,6 +25,7 @@ from social_xlstm.data.checks import MAX_EXAMPLES, examples, require_columns, su
 from social_xlstm.data.observations import iter_observations, open_parquet, scan_time_range, unreadable
 from social_xlstm.data.schema import (
     EDGE_REQUIRED,
+    EDGE_VALUES,
     EDGES,
     ID_COL,
     META,
@@ -50,7 +51,8 @@ class Dataset:
     stations: pd.DataFrame
     """One row per VD, in file order; ``vd_id`` str, ``lat``/``lon`` float (NaN allowed with edges)."""
     edges: pd.DataFrame | None
-    """``src, dst, distance_m [, weight]`` or None when the graph comes from coordinates."""
+    """``src, dst, distance_m [, weight]`` (``distance_m`` NaN where only a weight is known), or None when
+    the graph comes from coordinates."""
     observation_files: list[Path]
     """``observations.parquet`` or the sorted files of ``observations/``."""
     _time_range: tuple[int, int] | None = field(default=None, repr=False)
@@ -163,9 +165,13 @@ def _read_edges(root: Path, vd_ids: pd.Index) -> pd.DataFrame | None:
         return None
     table = _read_table(path, "the road graph")
     require_columns(path, table.column_names, EDGE_REQUIRED)
+    if not any(col in table.column_names for col in EDGE_VALUES):
+        raise DataError(
+            f"{path}: needs a column 'distance_m' (metres) or 'weight' (or both); columns are {table.column_names}"
+        )
     _check_string_column(path, table, "src")
     _check_string_column(path, table, "dst")
-    for col in ("distance_m", "weight"):
+    for col in EDGE_VALUES:
         if col in table.column_names:
             _check_number_column(path, table, col)
     frame = table.to_pandas()
@@ -177,13 +183,21 @@ def _read_edges(root: Path, vd_ids: pd.Index) -> pd.DataFrame | None:
                 f"{path}: column {col!r}: {int(unknown.sum())} edge(s) name VDs missing from "
                 f"{STATIONS}, e.g.\n{examples(frame, np.flatnonzero(unknown))}"
             )
-    for col in ("distance_m", "weight"):
+    if "distance_m" not in frame:
+        frame["distance_m"] = np.nan
+    for col in EDGE_VALUES:
         if col in frame:
             frame[col] = frame[col].astype("float64")
-            bad = ~(np.isfinite(frame[col].to_numpy()) & (frame[col].to_numpy() >= 0))
+            values = frame[col].to_numpy()
+            # a null distance is allowed where the weight says how strong the edge is
+            nullable = col == "distance_m" and "weight" in frame
+            bad = ~((np.isfinite(values) & (values >= 0)) | (nullable & np.isnan(values)))
             if bad.any():
+                rule = "finite and >= 0 (null only when 'weight' is given)" if col == "distance_m" else (
+                    "finite and >= 0, never null"
+                )
                 raise DataError(
-                    f"{path}: column {col!r} must be finite and >= 0; {int(bad.sum())} row(s) are "
+                    f"{path}: column {col!r} must be {rule}; {int(bad.sum())} row(s) are "
                     f"not, e.g.\n{examples(frame, np.flatnonzero(bad))}"
                 )
     dup = frame.duplicated(["src", "dst"], keep=False).to_numpy()

@@ -4,7 +4,7 @@ A dataset is a directory::
 
     observations.parquet | observations/*.parquet   long: timestamp (UTC, us), vd_id, one float column per variable
     stations.parquet                                 vd_id, lat, lon [, road, direction, lanes, name]
-    edges.parquet (optional)                         src, dst, distance_m [, weight]
+    edges.parquet (optional)                         src, dst, distance_m (null allowed with weight) [, weight]
     dataset.json                                     DatasetMeta
 
 Every importer and the simulator end in :func:`write_dataset`, so the layout lives in one place; the
@@ -37,7 +37,9 @@ ID_COL = "vd_id"
 KEY_COLS = (TIME_COL, ID_COL)
 STATION_REQUIRED = ("vd_id", "lat", "lon")
 STATION_OPTIONAL = ("road", "direction", "lanes", "name")
-EDGE_REQUIRED = ("src", "dst", "distance_m")
+EDGE_REQUIRED = ("src", "dst")
+EDGE_VALUES = ("distance_m", "weight")
+"""An edge needs a distance or a weight: ``distance_m`` may be null (or absent) when ``weight`` is given."""
 
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 
@@ -126,7 +128,8 @@ def write_dataset(
             one file per table, so data larger than memory streams through).
         stations: one row per VD with at least ``vd_id, lat, lon``.
         meta: the dataset metadata.
-        edges: optional road graph ``src, dst, distance_m [, weight]``.
+        edges: optional road graph ``src, dst, distance_m [, weight]`` (``distance_m`` null where only a
+            weight is known).
         overwrite: replace an existing directory.
 
     Returns:
@@ -160,6 +163,8 @@ def write_dataset(
             edges = edges.copy()
             edges["src"] = edges["src"].astype(str)
             edges["dst"] = edges["dst"].astype(str)
+            if "distance_m" not in edges:
+                edges["distance_m"] = float("nan")
             edges["distance_m"] = edges["distance_m"].astype("float64")
             pq.write_table(pa.Table.from_pandas(edges, preserve_index=False), tmp / EDGES)
         (tmp / META).write_text(meta.to_json())

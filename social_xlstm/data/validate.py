@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_edges
+from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.reader import Dataset, load_dataset
 from social_xlstm.data.schema import KEY_COLS
@@ -74,17 +74,20 @@ class ValidationReport:
                 f"  graph ({g['source']}): {g['edges']} edges incl. self loops, "
                 f"{g['components']} connected component(s), largest {g['largest_component']} VDs"
             )
+            lines.append(f"  edge features: {', '.join(g['edge_features'])}")
+            lines.extend("  " + line for line in degree_lines(g))
         for warning in self.warnings:
             lines.append("  warning: " + warning)
         return "\n".join(lines)
 
 
-def validate_dataset(root: str | Path, graph_k: int = 8) -> ValidationReport:
+def validate_dataset(root: str | Path, max_neighbours: int | None = DEFAULT_MAX_NEIGHBOURS) -> ValidationReport:
     """Check a dataset directory completely and gather statistics.
 
     Args:
         root: the dataset directory.
-        graph_k: neighbours per VD for the coordinate graph (when there is no ``edges.parquet``).
+        max_neighbours: the datamodule's ``data.max_neighbours``: in-edges per VD incl. its self loop;
+            the report says how many VDs this cap trims.
 
     Returns:
         The :class:`ValidationReport`; ``report.ok`` is False when the dataset cannot be loaded.
@@ -94,15 +97,59 @@ def validate_dataset(root: str | Path, graph_k: int = 8) -> ValidationReport:
         dataset = load_dataset(root, check_rows=False)
         panel = load_panel(dataset)  # streams every row once, with the same checks as check_rows
         graph = (
-            graph_from_edges(dataset.stations, dataset.edges)
+            graph_from_edges(dataset.stations, dataset.edges, max_neighbours)
             if dataset.edges is not None
-            else graph_from_coordinates(dataset.stations, k=graph_k)
+            else graph_from_coordinates(dataset.stations, max_neighbours)
         )
     except DataError as err:
         report.problems.append(str(err))
         return report
     _summarise(report, dataset, panel, graph)
     return report
+
+
+def degree_summary(graph: Graph) -> dict[str, Any]:
+    """In-degree statistics (self loop included) before and after the ``max_neighbours`` cap."""
+    before = graph.candidate_in_degree if graph.candidate_in_degree is not None else graph.in_degree()
+    after = graph.in_degree()
+
+    def stats(degree: np.ndarray) -> dict[str, float]:
+        return {"min": int(degree.min()), "median": float(np.median(degree)), "max": int(degree.max())}
+
+    return {
+        "num_vds": graph.num_nodes,
+        "max_neighbours": graph.max_neighbours,
+        "in_degree_before_cap": stats(before),
+        "in_degree": stats(after),
+        "vds_capped": int((before > after).sum()),
+    }
+
+
+def degree_lines(g: dict[str, Any]) -> list[str]:
+    """The in-degree part of the rendered report."""
+
+    def show(s: dict[str, float]) -> str:
+        return f"min {s['min']} / median {s['median']:g} / max {s['max']}"
+
+    cap = g["max_neighbours"]
+    offered = "edges.parquet" if g["source"] == "edges.parquet" else "every VD as a candidate"
+    lines = [
+        f"in-degree incl. self loop, {offered}: {show(g['in_degree_before_cap'])}",
+        f"in-degree incl. self loop, kept: {show(g['in_degree'])}",
+    ]
+    setting = f"data.max_neighbours = {cap}" + (" (the default)" if cap == DEFAULT_MAX_NEIGHBOURS else "")
+    if cap is None:
+        lines.append("no cap (data.max_neighbours = null): every edge of edges.parquet is kept")
+    elif g["vds_capped"]:
+        rule = (
+            f"their {cap - 1} strongest in-edges (by weight, else nearest) + the self loop"
+            if g["source"] == "edges.parquet"
+            else f"their {cap - 1} nearest VDs + the self loop"
+        )
+        lines.append(f"the cap {setting} trims {g['vds_capped']} of {g['num_vds']} VDs to {rule}")
+    else:
+        lines.append(f"the cap {setting} trims no VD")
+    return lines
 
 
 def longest_gap(observed: np.ndarray) -> np.ndarray:
@@ -150,10 +197,12 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
         "worst_missing_vds": {str(vd_ids[i]): float(missing_vd[i]) for i in worst if missing_vd[i] > 0},
         "longest_outage_steps": {str(vd_ids[i]): int(outage[i]) for i in worst_out if outage[i] > 0},
         "graph": {
-            "source": "edges.parquet" if dataset.edges is not None else "coordinates (k nearest)",
+            "source": "edges.parquet" if dataset.edges is not None else "coordinates (nearest VDs)",
             "edges": graph.num_edges,
             "components": int(len(sizes)),
             "largest_component": int(sizes.max()),
+            "edge_features": list(graph.edge_attr_names),
+            **degree_summary(graph),
         },
     }
     for var, share in zip(panel.variables, missing_var, strict=True):

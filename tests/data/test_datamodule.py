@@ -43,7 +43,7 @@ def root(tmp_path_factory):
 
 
 def test_info_and_batches(root):
-    dm = TrafficDataModule(root, window=W, horizon=H, batch_size=8, graph_k=2, targets=["speed"])
+    dm = TrafficDataModule(root, window=W, horizon=H, batch_size=8, max_neighbours=3, targets=["speed"])
     info = dm.info()
     assert info.vd_ids == [f"vd{n}" for n in range(N)]
     assert (info.variables, info.targets, info.target_index) == (["flow", "speed"], ["speed"], [1])
@@ -68,7 +68,7 @@ def test_info_and_batches(root):
 
 
 def test_test_loader_covers_every_test_window(root):
-    dm = TrafficDataModule(root, window=W, horizon=H, batch_size=7, eval_batch_size=5, graph_k=2)
+    dm = TrafficDataModule(root, window=W, horizon=H, batch_size=7, eval_batch_size=5, max_neighbours=3)
     starts = dm.datasets["test"].starts
     np.testing.assert_array_equal(starts, np.arange(96 - W, T - W - H + 1))
     t0 = torch.cat([b["t0"] for b in dm.test_dataloader()])
@@ -83,7 +83,7 @@ def test_test_loader_covers_every_test_window(root):
 
 def test_tgcn_split_and_max_train_windows(root):
     dm = TrafficDataModule(
-        root, window=W, horizon=H, split=(0.8, 0.0, 0.2), batch_size=4, graph_k=2, max_train_windows=10
+        root, window=W, horizon=H, split=(0.8, 0.0, 0.2), batch_size=4, max_neighbours=3, max_train_windows=10
     )
     assert dm.val_dataloader() == []
     assert sum(len(b["t0"]) for b in dm.train_dataloader()) == 10
@@ -93,8 +93,8 @@ def test_tgcn_split_and_max_train_windows(root):
 def test_test_values_do_not_change_the_scaler(tmp_path, root):
     obs, stations = _frames(bump_test=True)
     other = write_dataset(tmp_path / "bumped", obs, stations, META)
-    a = TrafficDataModule(root, window=W, horizon=H, graph_k=2)
-    b = TrafficDataModule(str(other), window=W, horizon=H, graph_k=2)
+    a = TrafficDataModule(root, window=W, horizon=H, max_neighbours=3)
+    b = TrafficDataModule(str(other), window=W, horizon=H, max_neighbours=3)
     np.testing.assert_array_equal(a.scaler.mean, b.scaler.mean)
     np.testing.assert_array_equal(a.scaler.std, b.scaler.std)
     assert np.nanmax(b.panel.values[:, :, 0]) > 1e4

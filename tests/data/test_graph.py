@@ -41,7 +41,7 @@ def _neighbours(graph):
 @pytest.mark.parametrize("k,radius", [(4, None), (None, 8.0), (4, 8.0), (100, None)])
 def test_neighbour_sets_match_brute_force(k, radius):
     st = _random_stations()
-    graph = graph_from_coordinates(st, k=k, radius_km=radius)
+    graph = graph_from_coordinates(st, max_neighbours=None if k is None else k + 1, radius_km=radius)
     got = _neighbours(graph)
     for i in range(30):
         dist = sorted(
@@ -66,7 +66,9 @@ def test_neighbour_sets_match_brute_force(k, radius):
     )
     np.testing.assert_allclose(attr[:, 0] * graph.distance_scale_km, brute, rtol=1e-5)
     assert graph.distance_scale_km == pytest.approx(np.median(brute[~loops]), rel=1e-6)
-    assert graph.edge_index.dtype.is_floating_point is False and graph.edge_attr.shape == (len(src), 7)
+    # no road column: same_road and road_offset are absent, not zeros
+    assert names == ["distance", "bearing_sin", "bearing_cos", "is_self", "weight"]
+    assert graph.edge_index.dtype.is_floating_point is False and graph.edge_attr.shape == (len(src), 5)
 
 
 def test_bearing_road_and_offset_features():
@@ -81,7 +83,7 @@ def test_bearing_road_and_offset_features():
             "km": [10.0, 11.1, 3.0, 8.9],
         }
     )
-    graph = graph_from_coordinates(st, k=3)
+    graph = graph_from_coordinates(st, max_neighbours=4)
     src, dst = graph.edge_index.numpy()
     attr = {(s, t): a for s, t, a in zip(src, dst, graph.edge_attr.numpy(), strict=True)}
     names = graph.edge_attr_names
@@ -114,8 +116,9 @@ def test_graph_from_edges_without_coordinates():
     assert sorted(pairs) == sorted([(0, 1), (1, 2), (2, 0), (0, 0), (1, 1), (2, 2)])
     attr = {p: a for p, a in zip(pairs, graph.edge_attr.numpy(), strict=True)}
     assert graph.distance_scale_km == 2.0
-    np.testing.assert_allclose(attr[(1, 2)], [1.5, 0, 0, 0, 0, 0, 0.25])
-    np.testing.assert_allclose(attr[(0, 0)], [0, 0, 0, 1, 0, 1, 1.0])  # the file's self loop is replaced
+    assert graph.edge_attr_names == ["distance", "is_self", "weight"]  # no coordinates: no bearing
+    np.testing.assert_allclose(attr[(1, 2)], [1.5, 0, 0.25])
+    np.testing.assert_allclose(attr[(0, 0)], [0, 1, 1.0])  # the file's self loop is replaced
     assert (graph.connected_components() == 0).all()
     with pytest.raises(DataError, match="without coordinates"):
         graph_from_coordinates(st)
@@ -123,13 +126,13 @@ def test_graph_from_edges_without_coordinates():
 
 def test_connected_components():
     st = pd.DataFrame({"vd_id": list("abcd"), "lat": [0.0, 0.001, 10.0, 10.001], "lon": [0.0] * 4})
-    labels = graph_from_coordinates(st, k=1).connected_components()
+    labels = graph_from_coordinates(st, max_neighbours=2).connected_components()
     assert labels[0] == labels[1] and labels[2] == labels[3] and labels[0] != labels[2]
 
 
 def test_co_located_vds_have_no_bearing():
     st = pd.DataFrame({"vd_id": ["n", "s"], "lat": [1.0, 1.0], "lon": [2.0, 2.0]})
-    graph = graph_from_coordinates(st, k=1)
+    graph = graph_from_coordinates(st, max_neighbours=2)
     cross = (graph.edge_index[0] != graph.edge_index[1]).numpy()
     np.testing.assert_array_equal(graph.edge_attr.numpy()[cross][:, :3], 0.0)  # distance, sin, cos
     assert np.isfinite(graph.edge_attr.numpy()).all()

@@ -29,7 +29,7 @@ def _write(tmp_path, drop=(), stations=None, extra_rows=()):
 def test_statistics_and_warnings(tmp_path):
     # b misses steps 2-5 (an outage of 4), c misses step 9; d never reports and is far away
     drop = {(2, "b"), (3, "b"), (4, "b"), (5, "b"), (9, "c")}
-    report = validate_dataset(_write(tmp_path, drop), graph_k=1)
+    report = validate_dataset(_write(tmp_path, drop), max_neighbours=2)
     assert report.ok and report.problems == []
     s = report.summary
     assert (s["num_vds"], s["num_steps"], s["num_rows"], s["freq"]) == (4, 10, 25, "5min")
@@ -55,12 +55,12 @@ def test_problem_from_loader(tmp_path):
 
 def test_disconnected_graph_is_a_warning(tmp_path):
     stations = pd.DataFrame({"vd_id": ["a", "b", "c"], "lat": [0.0, 0.001, 10.0], "lon": [0.0] * 3})
-    report = validate_dataset(_write(tmp_path, stations=stations), graph_k=1)
+    report = validate_dataset(_write(tmp_path, stations=stations), max_neighbours=2)
     assert report.ok and report.summary["graph"]["components"] == 1  # c -> b links it (directed, weakly)
     stations = pd.DataFrame(
         {"vd_id": ["a", "b", "c", "d"], "lat": [0.0, 0.001, 10.0, 10.001], "lon": [0.0] * 4}
     )
-    report = validate_dataset(_write(tmp_path / "x", stations=stations), graph_k=1)
+    report = validate_dataset(_write(tmp_path / "x", stations=stations), max_neighbours=2)
     assert report.summary["graph"]["components"] == 2
     assert any("2 connected components" in w for w in report.warnings)
 

@@ -20,8 +20,8 @@ time, ``--tz`` America/Los_Angeles.
 
 Graph and distances: the adjacency gives weights, which cannot be turned back into road distances, so
 ``distance_m`` comes from ``--distances`` (an edge list ``from,to,cost`` in metres, e.g. the original
-``PEMS0X.csv`` or DCRNN's ``distances_*.csv``) or from the coordinates in ``--stations``; one of the two is
-required when the pickle holds edges.
+``PEMS0X.csv`` or DCRNN's ``distances_*.csv``) or from the coordinates in ``--stations``. Without either,
+the graph is the weights alone (``distance_m`` null), as BasicTS publishes it.
 """
 
 from __future__ import annotations

@@ -1,9 +1,23 @@
-"""Graphs of a source: adjacency matrices (CSV, NPY/NPZ, pickles) and edge lists, to ``edges.parquet`` rows.
+"""Graphs of a source, as published: adjacency matrices and edge lists, to ``edges.parquet`` rows.
 
-Edges never carry a NaN ``distance_m``: a distance comes from the source (a road distance, scaled to
-metres by ``--cost-unit``) or is the haversine distance of the two stations' coordinates; when neither
-exists :func:`finish_edges` raises. A non-zero entry ``adj[i, j]`` of a weight matrix is the edge
-i -> j (DCRNN's convention) and keeps its ``weight``; self-loops are dropped (the graph code adds its own).
+What a graph file is follows from its contents, never from its column count alone:
+
+* **Edge list**: a table (CSV or Parquet) whose header names the endpoints, ``src|from|origin_id|source``
+  and ``dst|to|destination_id|target``, whatever its number of columns. Its value columns are found by
+  name, several at once: ``distance_m`` (metres), ``distance|cost|dist`` (in ``--cost-unit``) and
+  ``weight``. A table of endpoints only gets weight 1. A headerless CSV of 2 or 3 columns (DCRNN's
+  PEMS-BAY distance file) is ``src,dst[,value]``, the value a distance unless ``--edge-value weight``.
+* **Dense matrix**: a square numeric (N, N) array: ``.npy``/``.npz``, a pickle (bare, or DCRNN's
+  ``[ids, id_to_ind, adj]``), a CSV without header (4 VDs or more) or with a header of VD ids. A
+  non-zero, finite entry ``adj[i, j]`` is the edge i -> j (DCRNN's convention) with that ``weight``;
+  0 and non-finite entries are no edge; the diagonal is the self loop, which the graph code adds
+  itself (weight 1), so it is dropped here.
+* Anything else (an (E, 3) array, a header naming no endpoints, a matrix whose size is not the number
+  of VDs) is refused with a message saying what was expected.
+
+Every edge has a weight, a distance or both. A missing distance is the haversine distance of the two
+stations' coordinates when both are known; an edge with a weight but no distance keeps a null
+``distance_m`` (docs/data-format.md); an edge with neither makes :func:`finish_edges` raise.
 """
 
 from __future__ import annotations
@@ -14,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import suggest
+from social_xlstm.data.checks import examples, suggest
 from social_xlstm.data.geo import haversine_m
 from social_xlstm.data.importers.files import (
     check_file,
@@ -32,6 +46,14 @@ from social_xlstm.errors import DataError, UserError
 
 COST_UNITS = {"m": 1.0, "km": 1000.0, "mi": 1609.344}
 """Multipliers from an edge-list cost unit to metres."""
+SRC_NAMES = ("src", "from", "origin_id", "source")
+DST_NAMES = ("dst", "to", "destination_id", "target")
+DISTANCE_NAMES = ("distance_m", "distance", "cost", "dist")
+WEIGHT_NAMES = ("weight",)
+EXPECTED = (
+    "expected an edge list with a header (src|from, dst|to, then any of distance|cost and weight) "
+    "or a square (N, N) weight matrix"
+)
 
 
 def read_adjacency_pickle(path: str | Path) -> tuple[list[str], np.ndarray]:
@@ -59,10 +81,10 @@ def read_adjacency_pickle(path: str | Path) -> tuple[list[str], np.ndarray]:
 
 
 def matrix_to_edges(adj: np.ndarray, ids: Sequence[str]) -> pd.DataFrame:
-    """Non-zero off-diagonal entries of an (N, N) weight matrix as ``src, dst, weight`` rows.
+    """Non-zero, finite off-diagonal entries of an (N, N) weight matrix as ``src, dst, weight`` rows.
 
-    ``adj[i, j]`` is read as the edge i -> j (DCRNN's convention). Self-loops are dropped: the graph
-    code adds its own, and a road distance of a VD to itself carries nothing.
+    ``adj[i, j]`` is read as the edge i -> j (DCRNN's convention). The diagonal is dropped: the graph
+    code adds its own self loops.
     """
     adj = np.asarray(adj, dtype=np.float64)
     finite = np.where(np.isfinite(adj), adj, 0.0)
@@ -72,123 +94,181 @@ def matrix_to_edges(adj: np.ndarray, ids: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({"src": ids[src], "dst": ids[dst], "weight": finite[src, dst]})
 
 
-def read_matrix(path: str | Path) -> tuple[np.ndarray, list[str] | None]:
+def _is_header(cells: Sequence[str]) -> bool:
+    """A first line is a header when it names an edge-list column or holds no number at all."""
+    names = {*SRC_NAMES, *DST_NAMES, *DISTANCE_NAMES, *WEIGHT_NAMES}
+    return any(c.strip().lower() in names for c in cells) or not any(map(is_number, cells))
+
+
+def _names_endpoints(cells: Sequence[str]) -> bool:
+    lower = {c.strip().lower() for c in cells}
+    return bool(lower & set(SRC_NAMES)) and bool(lower & set(DST_NAMES))
+
+
+def read_matrix(path: str | Path, ids: Sequence[str] | None = None) -> tuple[np.ndarray, list[str] | None]:
     """A dense (N, N) adjacency from CSV (optional header of ids), ``.npy``/``.npz`` or a pickle.
+
+    Non-finite entries become 0 (no edge); negative entries are refused. A CSV's first line is a header
+    when it holds text, or when it lists exactly ``ids`` (numeric sensor ids such as METR-LA's).
 
     Returns:
         ``(adj, ids)``; ``ids`` is None unless the file names them (CSV header, DCRNN pickle).
     """
     path = check_file(path, "adjacency file")
     suffix = path.suffix.lower()
-    ids: list[str] | None = None
     if suffix in (".pkl", ".pickle"):
         raw = load_pickle(path)
+        ids = None
         if isinstance(raw, (list, tuple)) and len(raw) == 3:
             ids, adj = read_adjacency_pickle(path)
-            return adj, ids
-        adj = np.asarray(raw)
+        else:
+            adj = np.asarray(raw)
     elif suffix in (".npy", ".npz"):
-        adj = load_array(path)
+        adj, ids = load_array(path), None
     else:
-        header = not all(map(is_number, first_line(path)))
+        cells = first_line(path)
+        header = _is_header(cells) or (ids is not None and set(cells) == {str(i) for i in ids})
         frame = read_csv(path, header=header)
-        if header:
-            ids = [str(c) for c in frame.columns]
         adj = np.column_stack([to_float(frame[c], path, str(c)) for c in frame.columns])
+        if header and adj.shape[0] != adj.shape[1]:
+            raise DataError(
+                f"{path}: the header {cells[:6]} names no src|from and dst|to columns, and the "
+                f"{adj.shape[0]} x {adj.shape[1]} table under it is not a square matrix; {EXPECTED}"
+            )
+        ids = list(normalise_ids(pd.Series([str(c) for c in frame.columns]))) if header else None
+    if not np.issubdtype(np.asarray(adj).dtype, np.number):
+        raise DataError(f"{path}: adjacency holds {np.asarray(adj).dtype} values, not numbers; {EXPECTED}")
+    adj = np.asarray(adj, dtype=np.float64)
     if adj.ndim != 2 or adj.shape[0] != adj.shape[1]:
-        raise DataError(f"{path}: adjacency matrix must be square (N, N), got shape {adj.shape}")
-    if np.isnan(adj).any():
-        row, col = np.argwhere(np.isnan(adj))[0]
-        raise DataError(f"{path}: adjacency matrix has an empty/NaN entry at row {row}, column {col}")
-    return adj, ids
+        raise DataError(f"{path}: an array of shape {adj.shape} is not a square (N, N) matrix; {EXPECTED}")
+    negative = np.argwhere(adj < 0)
+    if negative.size:
+        row, col = negative[0]
+        raise DataError(
+            f"{path}: adjacency weights must be >= 0; {len(negative)} entries are negative, e.g. row {row}, "
+            f"column {col}: {adj[row, col]}"
+        )
+    return np.where(np.isfinite(adj), adj, 0.0), ids
+
+
+def _pick_column(path: Path, cols: list[str], names: Sequence[str], role: str) -> str | None:
+    hits = [c for c in cols if c.strip().lower() in names]
+    if len(hits) > 1:
+        raise DataError(f"{path}: columns {hits} all name the {role}; keep one")
+    return hits[0] if hits else None
 
 
 def read_edge_list(path: str | Path, value: str = "auto", cost_unit: str = "m") -> pd.DataFrame:
-    """Read an edge list ``src,dst[,distance|cost|weight]`` (header optional, e.g. ``from,to,cost``).
+    """Read an edge list by its header, e.g. ``from,to,cost`` or ``src,dst,distance,weight``.
 
     Args:
-        path: CSV or Parquet file.
-        value: what the third column is: ``"distance"`` (road distance, scaled by ``cost_unit`` to
-            metres), ``"weight"``, or ``"auto"``: by its header name (``weight`` -> weight, else distance).
-        cost_unit: unit of a distance column: ``m``, ``km`` or ``mi``.
+        path: CSV or Parquet file (a headerless CSV of 2 or 3 columns is ``src,dst[,value]``).
+        value: ``"auto"``: columns mean what their names say (a headerless value is a distance);
+            ``"distance"`` or ``"weight"``: the only value column is that, whatever its name.
+        cost_unit: unit of a ``distance|cost|dist`` column: ``m``, ``km`` or ``mi`` (``distance_m`` is
+            always metres).
 
     Returns:
-        Frame ``src, dst`` (str) and ``distance_m`` and/or ``weight``; without a third column, weight 1.
+        Frame ``src, dst`` (str) and ``distance_m`` and/or ``weight``; endpoints only: weight 1.
+
+    Raises:
+        DataError: no endpoint columns, an unknown column, empty ids, values that are not finite
+            numbers >= 0, a row with neither a distance nor a weight.
     """
+    if cost_unit not in COST_UNITS:
+        raise UserError(f"--cost-unit {cost_unit!r}: valid units are {list(COST_UNITS)}")
     path = check_file(path, "edges file")
-    header = is_parquet(path) or not all(map(is_number, first_line(path)[2:3] or ["0"]))
-    raw = read_table(path) if header else read_csv(path, header=False)
+    header = is_parquet(path) or _is_header(first_line(path))
+    raw = read_table(path, string_cols=()) if header else read_csv(path, header=False)
     cols = [str(c) for c in raw.columns]
     raw.columns = cols
-    if len(cols) < 2:
-        raise DataError(f"{path}: an edge list needs columns src,dst[,distance|cost|weight]; found {cols}")
-    lower = [c.lower() for c in cols]
-    src_col = next(
-        (cols[i] for i, c in enumerate(lower) if c in ("src", "from", "origin_id", "source")), cols[0]
-    )
-    dst_col = next(
-        (cols[i] for i, c in enumerate(lower) if c in ("dst", "to", "destination_id", "target")), cols[1]
-    )
-    rest = [c for c in cols if c not in (src_col, dst_col)]
+    if header:
+        src_col = _pick_column(path, cols, SRC_NAMES, "source VD")
+        dst_col = _pick_column(path, cols, DST_NAMES, "destination VD")
+        if src_col is None or dst_col is None:
+            missing = "|".join(SRC_NAMES if src_col is None else DST_NAMES)
+            raise DataError(
+                f"{path}: the header {cols[:8]} names no {missing} column{suggest(cols[0], list(SRC_NAMES))}; "
+                f"{EXPECTED}; e.g.\n{examples(raw)}"
+            )
+        dist_col = _pick_column(path, cols, DISTANCE_NAMES, "distance")
+        weight_col = _pick_column(path, cols, WEIGHT_NAMES, "weight")
+        unknown = [c for c in cols if c not in (src_col, dst_col, dist_col, weight_col)]
+        if unknown:
+            raise DataError(
+                f"{path}: column {unknown[0]!r} is not an edge-list column; value columns are named "
+                f"{'|'.join(DISTANCE_NAMES)} (a distance) or weight{suggest(unknown[0], [*DISTANCE_NAMES, 'weight'])}"
+            )
+        if value != "auto" and (dist_col is None) != (weight_col is None):
+            only = dist_col or weight_col
+            dist_col, weight_col = (only, None) if value == "distance" else (None, only)
+    else:
+        if len(cols) not in (2, 3):
+            raise DataError(f"{path}: {len(cols)} columns without a header; {EXPECTED}")
+        src_col, dst_col = cols[0], cols[1]
+        value_col = cols[2] if len(cols) == 3 else None
+        dist_col, weight_col = (None, value_col) if value == "weight" else (value_col, None)
     out = pd.DataFrame({"src": normalise_ids(raw[src_col]), "dst": normalise_ids(raw[dst_col])})
-    if not rest:
+    for col in (src_col, dst_col):
+        empty = raw[col].isna().to_numpy()
+        if empty.any():
+            rows = np.flatnonzero(empty)
+            raise DataError(f"{path}: column {col!r} has {rows.size} empty VD id(s), e.g.\n{examples(raw, rows)}")
+    if dist_col is None and weight_col is None:
         out["weight"] = 1.0
         return out
-    val_col = next(
-        (c for c in rest if c.lower() in ("distance_m", "distance", "cost", "dist", "weight")), rest[0]
-    )
-    vals = to_float(raw[val_col], path, val_col)
-    if np.isnan(vals).any():
-        row = int(np.flatnonzero(np.isnan(vals))[0])
-        raise DataError(f"{path}: column {val_col!r} has an empty value at row {row}")
-    kind = value if value != "auto" else ("weight" if val_col.lower() == "weight" else "distance")
-    if kind == "weight":
-        out["weight"] = vals
-    else:
-        if cost_unit not in COST_UNITS:
-            raise UserError(f"--cost-unit {cost_unit!r}: valid units are {list(COST_UNITS)}")
-        scale = 1.0 if val_col.lower() == "distance_m" else COST_UNITS[cost_unit]
-        out["distance_m"] = vals * scale
-        if (out["distance_m"] < 0).any():
-            row = int(np.flatnonzero(out["distance_m"].to_numpy() < 0)[0])
-            raise DataError(f"{path}: column {val_col!r} has a negative distance at row {row}")
-    if "weight" in out and "weight" in cols and val_col != "weight":
-        out["weight"] = to_float(raw["weight"], path, "weight")
+    if weight_col is not None:
+        out["weight"] = _values(raw, weight_col, path, allow_empty=False)
+    if dist_col is not None:
+        scale = 1.0 if dist_col.strip().lower() == "distance_m" else COST_UNITS[cost_unit]
+        out["distance_m"] = _values(raw, dist_col, path, allow_empty=weight_col is not None) * scale
     return out
+
+
+def _values(raw: pd.DataFrame, col: str, path: Path, allow_empty: bool) -> np.ndarray:
+    """A value column as float64: finite and >= 0; empty cells only where ``allow_empty``."""
+    vals = to_float(raw[col], path, col)
+    bad = (np.isnan(vals) & ~allow_empty) | np.isinf(vals) | (vals < 0)
+    if bad.any():
+        raise DataError(
+            f"{path}: column {col!r} must hold finite numbers >= 0"
+            + ("" if allow_empty else " in every row")
+            + f"; {int(bad.sum())} row(s) do not, e.g.\n{examples(raw, np.flatnonzero(bad))}"
+        )
+    return vals
 
 
 def read_edges(
     path: str | Path, ids: Sequence[str] | None = None, value: str = "auto", cost_unit: str = "m"
 ) -> pd.DataFrame:
-    """Read a graph file: an edge list, or a dense adjacency matrix (CSV/NPY/NPZ/pickle).
+    """Read a graph file: an edge list or a dense adjacency matrix (see the module docstring).
 
-    A file is a dense matrix when it is ``.npy``/``.npz``/``.pkl``, or a CSV with more than 3 columns, or
-    a CSV whose header is exactly the VD ids. A matrix without ids of its own takes ``ids``
-    (the VD order of the series), as T-GCN's ``los_adj.csv`` follows the columns of ``los_speed.csv``.
+    A matrix without ids of its own takes ``ids`` (the VD order of the series), as T-GCN's ``los_adj.csv``
+    follows the columns of ``los_speed.csv``.
 
     Returns:
-        Frame ``src, dst`` and ``distance_m`` and/or ``weight``; self-loops dropped.
+        Frame ``src, dst`` and ``distance_m`` and/or ``weight``; self loops dropped.
     """
     path = check_file(path, "edges file")
-    suffix = path.suffix.lower()
-    dense = suffix in (".npy", ".npz", ".pkl", ".pickle")
-    if not is_parquet(path) and not dense:
+    dense = path.suffix.lower() in (".npy", ".npz", ".pkl", ".pickle")
+    if not dense and not is_parquet(path):
         first = first_line(path)
-        header = not all(map(is_number, first))
-        # A header of VD ids, or more than 3 columns, is a matrix; a 2- or 3-column file without header
-        # is read as an edge list (a 2- or 3-VD matrix must name its VDs in a header to be recognised).
-        dense = len(first) > 3 or (header and ids is not None and set(first) == {str(i) for i in ids})
+        # A header naming the endpoints is an edge list; any other header must be a matrix's VD ids; a
+        # headerless table of 2 or 3 columns is an edge list, of more a matrix (checked square below).
+        dense = not _names_endpoints(first) if _is_header(first) else len(first) > 3
+        dense = dense or (ids is not None and set(first) == {str(i) for i in ids})
     if not dense:
         edges = read_edge_list(path, value, cost_unit)
         return edges[edges["src"] != edges["dst"]].reset_index(drop=True)
-    adj, own_ids = read_matrix(path)
+    adj, own_ids = read_matrix(path, ids)
     if own_ids is None:
         if ids is None:
             raise DataError(f"{path}: a dense adjacency matrix without ids needs the VD order of the series")
         own_ids = [str(i) for i in ids]
     if len(own_ids) != adj.shape[0]:
         raise DataError(
-            f"{path}: adjacency matrix is {adj.shape[0]}x{adj.shape[1]} but there are {len(own_ids)} VDs"
+            f"{path}: adjacency matrix is {adj.shape[0]}x{adj.shape[1]} but there are {len(own_ids)} VDs "
+            "(rows and columns follow the stations file, else the series' sorted VD ids)"
         )
     edges = matrix_to_edges(adj, own_ids)
     if value == "distance":
@@ -200,10 +280,10 @@ def read_edges(
 def finish_edges(
     edges: pd.DataFrame, stations: pd.DataFrame, path: str | Path, drop_unknown: bool = False
 ) -> pd.DataFrame:
-    """Check edge endpoints against the stations and fill ``distance_m`` where the source has none.
+    """Check edge endpoints against the stations and fill ``distance_m`` where coordinates allow.
 
-    A missing distance is the haversine distance of the endpoints' coordinates; when an endpoint has no
-    coordinates the edge cannot get a distance and this raises (a NaN distance is never written).
+    A missing distance is the haversine distance of the endpoints' coordinates; an edge that has a
+    weight keeps a null distance when an endpoint has no coordinates; an edge with neither raises.
 
     Args:
         edges: ``src, dst`` [, ``distance_m``] [, ``weight``].
@@ -225,17 +305,16 @@ def finish_edges(
             row = int(np.flatnonzero(unknown.to_numpy())[0])
             bad = edges["src"].iloc[row] if edges["src"].iloc[row] not in known else edges["dst"].iloc[row]
             raise DataError(
-                f"{path}: edge row {row} ({edges['src'].iloc[row]} -> {edges['dst'].iloc[row]}) names VD "
-                f"{bad!r} "
-                f"which has no station/series{suggest(bad, sorted(known))}; {int(unknown.sum())} such edges"
+                f"{path}: {int(unknown.sum())} edge(s) name VDs without a station or series, e.g. VD "
+                f"{bad!r}{suggest(bad, sorted(known))} in\n{examples(edges, np.flatnonzero(unknown.to_numpy()))}\n"
+                f"    the VDs are e.g. {sorted(known)[:5]}"
             )
     edges = edges.reset_index(drop=True)
     dup = edges.duplicated(["src", "dst"], keep=False)
     if dup.any():
-        rows = list(np.flatnonzero(dup.to_numpy())[:3])
         raise DataError(
-            f"{path}: duplicate edge {edges['src'].iloc[rows[0]]} -> {edges['dst'].iloc[rows[0]]} (rows "
-            f"{rows})"
+            f"{path}: {int(dup.sum())} rows repeat an edge (src, dst), e.g.\n"
+            f"{examples(edges, np.flatnonzero(dup.to_numpy()))}"
         )
     if "distance_m" not in edges:
         edges["distance_m"] = np.nan
@@ -247,12 +326,14 @@ def finish_edges(
         dist = haversine_m(lat1, lon1, lat2, lon2)
         fill = need & np.isfinite(dist)
         edges.loc[fill, "distance_m"] = dist[fill]
-        if (need & ~np.isfinite(dist)).any():
-            row = int(np.flatnonzero(need & ~np.isfinite(dist))[0])
+        weightless = ~edges["weight"].notna().to_numpy() if "weight" in edges else np.ones(len(edges), bool)
+        lost = need & ~np.isfinite(dist) & weightless
+        if lost.any():
+            row = int(np.flatnonzero(lost)[0])
             raise DataError(
-                f"{path}: edge {edges['src'].iloc[row]} -> {edges['dst'].iloc[row]} has no distance and "
-                "its VDs "
-                "have no coordinates; give a distance column (src,dst,distance) or a stations file"
+                f"{path}: edge {edges['src'].iloc[row]} -> {edges['dst'].iloc[row]} has no distance and no "
+                f"weight, and its VDs have no coordinates ({int(lost.sum())} such edges); give a weight or "
+                "distance column (src,dst,weight or src,dst,distance) or a stations file"
             )
     cols = ["src", "dst", "distance_m"] + (["weight"] if "weight" in edges else [])
     return edges[cols]

@@ -7,14 +7,16 @@ What the files are (checked on the real release, see ``shared/data/los-loop/READ
 * ``los_adj.csv``: dense 207 x 207 weighted adjacency, no header, rows/columns in the order of the speed
   columns (symmetric, Gaussian-kernel weights, diagonal 1).
 * Coordinates are not in the release; they come from DCRNN's ``graph_sensor_locations.csv`` (``--locations``),
-  matched on sensor id (los-loop's columns are METR-LA sensor ids).
+  matched on sensor id (los-loop's columns are METR-LA sensor ids). Without ``--locations`` the graph is
+  the weights alone (null coordinates and distances; edge features ``is_self, weight``).
 
 Timestamps: ``--start`` (default ``2012-03-01 00:00``, local time in ``--tz`` America/Los_Angeles; the week
 start is inferred from the data, not published) and ``--freq`` (default ``5min``), regular in absolute time.
 
 Edges: every non-zero off-diagonal entry of the adjacency becomes an edge with its ``weight``; its
-``distance_m`` is the haversine distance between the two sensors. A Gaussian-kernel weight cannot be turned
-back into a distance (the kernel's sigma and threshold are not published), so ``--locations`` is required.
+``distance_m`` is the haversine distance between the two sensors when ``--locations`` gives them, else null:
+a Gaussian-kernel weight cannot be turned back into a distance (the kernel's sigma and threshold are not
+published).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help=(
             "sensor coordinates, e.g. DCRNN's graph_sensor_locations.csv "
-            "(index,sensor_id,latitude,longitude); required: edge distances are computed from them"
+            "(index,sensor_id,latitude,longitude); edge distances and bearings are computed from them "
+            "(without it the graph is the weights alone)"
         ),
     )
     parser.add_argument(
@@ -78,7 +81,7 @@ def import_los_loop(
     adj_csv: str | Path,
     out: str | Path,
     *,
-    locations: str | Path | None,
+    locations: str | Path | None = None,
     start: str = DEFAULT_START,
     freq: str | Freq = DEFAULT_FREQ,
     tz: str = DEFAULT_TZ,
@@ -90,7 +93,7 @@ def import_los_loop(
         speed_csv: ``los_speed.csv`` (header of sensor ids, T rows of mph).
         adj_csv: ``los_adj.csv`` (N x N weights, no header, column order of ``speed_csv``).
         out: output dataset directory.
-        locations: stations file with the sensors' coordinates (required, see module docstring).
+        locations: stations file with the sensors' coordinates (None: a weights-only graph).
         start: local wall-clock time of the first row.
         freq: interval between rows.
         tz: time zone of the road network.
@@ -108,26 +111,20 @@ def import_los_loop(
     if dup:
         raise DataError(f"{speed_csv}: header names sensor {dup[0]!r} twice")
     values = np.column_stack([to_float(frame[c], speed_csv, str(c)) for c in frame.columns])  # (T, N)
-    if locations is None:
-        raise DataError(
-            f"{adj_csv}: los-loop's adjacency holds Gaussian-kernel weights, from which road distances "
-            "cannot be "
-            "recovered; pass --locations (e.g. dcrnn-sensor-graphs/graph_sensor_locations.csv) so that edge "
-            "distances come from the sensors' coordinates"
-        )
-    stations = read_stations(locations)
     adj, _ = read_matrix(adj_csv)  # (N, N), rows and columns in the order of the speed columns
     if adj.shape[0] != len(ids):
         raise DataError(
             f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors"
         )
     raw_edges = matrix_to_edges(adj, ids)
-    missing = sorted(set(ids) - set(stations["vd_id"]))
-    if missing:
-        raise DataError(
-            f"{locations}: {len(missing)} sensors of {speed_csv} have no coordinates (e.g. {missing[:3]}); "
-            f"the locations file has ids such as {stations['vd_id'].head(3).tolist()}"
-        )
+    stations = read_stations(locations) if locations is not None else None
+    if stations is not None:
+        missing = sorted(set(ids) - set(stations["vd_id"]))
+        if missing:
+            raise DataError(
+                f"{locations}: {len(missing)} sensors of {speed_csv} have no coordinates (e.g. {missing[:3]}); "
+                f"the locations file has ids such as {stations['vd_id'].head(3).tolist()}"
+            )
     stations = stations_for(ids, stations, raw_edges, speed_csv)
     edges = finish_edges(raw_edges, stations, adj_csv)
     times = regular_times(start_ts, len(values), freq, tz)

@@ -82,16 +82,16 @@ def add_graph_arguments(
         "--edges",
         metavar="FILE",
         help=(
-            "graph: edge list src,dst[,distance|cost|weight] (CSV/Parquet) or dense N x N matrix "
-            "(CSV/NPY/pickle)"
+            "graph: an edge list read by its header (src|from, dst|to, then any of distance|cost and "
+            "weight; CSV/Parquet) or a square N x N weight matrix (CSV/NPY/pickle); weights alone suffice"
         ),
     )
     parser.add_argument(
         "--edge-value",
         choices=("auto", "distance", "weight"),
         default="auto",
-        help="meaning of the edge value: 'auto' = a column named weight is a weight, else a road distance; "
-        "a dense matrix is a weight matrix (default: auto)",
+        help="meaning of an edge list's only value column: 'auto' = by its name (weight, or distance|cost), "
+        "a headerless one a distance; a dense matrix holds weights unless 'distance' (default: auto)",
     )
     add_cost_unit_argument(parser, "edge distances/costs")
 

@@ -4,13 +4,16 @@ Source files (in SRC, or a directory holding them):
 
 * ``PEMS0X.npz`` with the array ``data`` of shape (T, N, C): C = 3 is (flow, occupancy, speed), C = 1 is
   flow (PEMS03, PEMS07). No timestamps inside.
-* ``PEMS0X.csv``: the graph as ``from,to,cost`` (PEMS03: ``from,to,distance``). Endpoints are row indices
-  0..N-1, except in PEMS03 whose endpoints are sensor ids.
+* ``PEMS0X.csv``: the graph as ``from,to,cost`` (PEMS03: ``from,to,distance``), read by its header: a
+  ``weight`` column (``from,to,weight`` or ``from,to,cost,weight``) is kept as the edge weight, and a
+  weights-only graph is valid. Endpoints are row indices 0..N-1, except in PEMS03 whose endpoints are
+  sensor ids.
 * ``PEMS03.txt`` (``--ids``, or found next to the npz): one sensor id per line, line i = row i of the array.
   Without an id file the VD ids are the row indices ``"0".."N-1"``.
 
 No coordinates are published: stations get null lat/lon and the graph file is required. The edge cost is
-taken as a road distance in ``--cost-unit`` (default metres; the releases do not state the unit).
+taken as a road distance in ``--cost-unit`` (default metres; the releases do not state the unit); a
+headerless third column is a cost too.
 
 Time: ``--start`` is the local wall-clock time of row 0 in ``--tz`` (default America/Los_Angeles);
 defaults per dataset (from the papers): PEMS03 2018-09-01, PEMS04 2018-01-01, PEMS07 2017-05-01,
@@ -171,7 +174,7 @@ def import_pems(
         raise DataError(
             f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required"
         )
-    edges = _index_edges(read_edge_list(graph, value="distance", cost_unit=cost_unit), ids, graph)
+    edges = _index_edges(read_edge_list(graph, cost_unit=cost_unit), ids, graph)
     stations = stations_for(ids, None, edges, npz)
     edges = finish_edges(edges[edges["src"] != edges["dst"]], stations, graph)
     units = {v: CALTRANS_UNITS.get(v, "unknown") for v in variables}

@@ -69,10 +69,18 @@ def test_wrong_start_caught_by_time_of_day_channel(tmp_path):
     assert no_output(tmp_path / "ds")
 
 
-def test_truncated_dat_and_no_distances(tmp_path):
+def test_weights_only_pickle_is_a_graph(tmp_path):
+    """BasicTS publishes adj_mx.pkl alone: without distances or coordinates the weights are the graph."""
     src, _ = _old_layout(tmp_path)
-    with pytest.raises(DataError, match=r"edge a -> b has no distance"):
-        basicts.run([str(src)], str(tmp_path / "ds"), namespace(basicts.add_arguments, "basicts"))
+    out = basicts.run([str(src)], str(tmp_path / "ds"), namespace(basicts.add_arguments, "basicts"))
+    edges = pd.read_parquet(out / "edges.parquet")
+    assert edges[["src", "dst"]].values.tolist() == [["a", "b"], ["c", "a"]]
+    assert edges["distance_m"].isna().all() and edges["weight"].tolist() == pytest.approx([0.5, 0.2])
+    assert pd.read_parquet(out / "stations.parquet")["lat"].isna().all()
+
+
+def test_truncated_dat(tmp_path):
+    src, _ = _old_layout(tmp_path)
     (src / "data.dat").write_bytes((src / "data.dat").read_bytes()[:-8])
     with pytest.raises(DataError, match="data.dat: 208 bytes but desc.json's shape .* needs 216: truncated"):
         basicts.run([str(src)], str(tmp_path / "ds"), namespace(basicts.add_arguments, "basicts"))

@@ -63,7 +63,9 @@ def test_finish_edges_haversine_and_missing_coordinates(tmp_path):
     edges = pd.DataFrame({"src": ["a"], "dst": ["b"], "weight": [0.5]})
     got = finish_edges(edges, stations, tmp_path / "e.csv")
     assert got["distance_m"].iloc[0] == pytest.approx(2 * np.pi * 6_371_008.8 / 360)
-    with pytest.raises(DataError, match="a -> c has no distance"):
+    weights_only = finish_edges(pd.DataFrame({"src": ["a"], "dst": ["c"], "weight": [0.2]}), stations, "e.csv")
+    assert np.isnan(weights_only["distance_m"].iloc[0]) and weights_only["weight"].iloc[0] == 0.2
+    with pytest.raises(DataError, match="a -> c has no distance and no weight"):
         finish_edges(pd.DataFrame({"src": ["a"], "dst": ["c"]}), stations, tmp_path / "e.csv")
-    with pytest.raises(DataError, match="names VD 'x'"):
+    with pytest.raises(DataError, match="name VDs without a station or series, e.g. VD 'x'"):
         finish_edges(pd.DataFrame({"src": ["a"], "dst": ["x"]}), stations, tmp_path / "e.csv")

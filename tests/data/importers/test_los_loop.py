@@ -68,12 +68,12 @@ def test_start_and_freq_options(tmp_path):
     ]
 
 
-def test_without_locations_fails_and_leaves_nothing(tmp_path):
+def test_without_locations_the_weights_are_the_graph(tmp_path):
     src, _ = _fixture(tmp_path)
-    out = tmp_path / "ds"
-    with pytest.raises(DataError, match="pass --locations"):
-        los_loop.run([str(src)], str(out), namespace(los_loop.add_arguments, "los-loop"))
-    assert no_output(out)
+    out = los_loop.run([str(src)], str(tmp_path / "ds"), namespace(los_loop.add_arguments, "los-loop"))
+    edges = pd.read_parquet(out / "edges.parquet")
+    assert edges["weight"].tolist() == [0.5, 0.5, 0.25, 0.25] and edges["distance_m"].isna().all()
+    assert pd.read_parquet(out / "stations.parquet")["lat"].isna().all()
 
 
 def test_sensor_missing_from_locations(tmp_path):

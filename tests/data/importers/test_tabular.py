@@ -127,15 +127,16 @@ def test_wide_with_edges_only_no_coordinates(tmp_path):
     )
 
 
-def test_wide_dense_matrix_without_distances_fails(tmp_path):
+def test_wide_dense_matrix_without_distances_is_a_weights_only_graph(tmp_path):
     (tmp_path / "wide.csv").write_text(
         "timestamp,s1,s2\n2024-01-01T00:00:00Z,1,2\n2024-01-01T00:15:00Z,4,5\n"
     )
     (tmp_path / "adj.csv").write_text("s1,s2\n1,0.5\n0.5,1\n")
     args = namespace(tabular.add_arguments, "wide", edges=str(tmp_path / "adj.csv"))
-    with pytest.raises(DataError, match="s1 -> s2 has no distance and its VDs have no coordinates"):
-        tabular.run([str(tmp_path / "wide.csv")], str(tmp_path / "ds"), args)
-    assert no_output(tmp_path / "ds")
+    out = tabular.run([str(tmp_path / "wide.csv")], str(tmp_path / "ds"), args)
+    edges = pd.read_parquet(out / "edges.parquet")
+    assert edges[["src", "dst"]].values.tolist() == [["s1", "s2"], ["s2", "s1"]]
+    assert edges["weight"].tolist() == [0.5, 0.5] and edges["distance_m"].isna().all()
 
 
 def test_wide_parquet_datetime_index_and_duplicate_time(tmp_path):
