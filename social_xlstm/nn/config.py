@@ -73,6 +73,8 @@ class EncoderConfig:
     """Gate activation of the feed-forward: gelu (GeGLU) or swiglu."""
     activation_checkpointing: bool = False
     """Recompute each block in the backward pass (saves memory on long windows, costs time)."""
+    compile: bool = False
+    """torch.compile the sLSTM blocks' work around the op (needs a C++ compiler on CPU; compiles on first use)."""
 
     head_dim: int = field(init=False, default=0)
     """Derived: sLSTM head width d_model // heads."""

@@ -5,7 +5,7 @@ The block follows the xLSTM paper (Beck et al. 2024, sLSTM block)::
     y = LayerNorm(x)
     c = SiLU(CausalConv(y))                 (optional; feeds the input and forget gates only)
     h = sLSTM(W_if c, W_zo y)               (the op in social_xlstm.ops.slstm; R block-diagonal per head)
-    x = x + Dropout(GroupNorm_per_head(h))
+    x = x + Dropout(GroupNorm_per_head(h))  (computed as a layer norm per head: nn/multihead_norm.py)
     x = x + Dropout(FF(LayerNorm(x)))       FF: gated GeLU/SiLU, hidden ff_factor * D
 
 The cell itself lives only in :func:`social_xlstm.ops.slstm`; this file builds its inputs.
@@ -13,7 +13,9 @@ The cell itself lives only in :func:`social_xlstm.ops.slstm`; this file builds i
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,13 +25,48 @@ from torch.utils.checkpoint import checkpoint
 from social_xlstm.ops import slstm
 
 from .config import EncoderConfig
+from .multihead_norm import MultiHeadLayerNorm
+
+
+class _CausalConvSiLU(torch.autograd.Function):
+    """``silu(conv(x))`` with the taps accumulated in place, and a hand-written backward.
+
+    Autograd through the shifted-copy sum keeps a padded copy and one product per tap and runs a mul and a
+    reduction per tap and input in backward; here the forward is one ``addcmul`` per tap into one buffer
+    and the backward one ``silu_backward``, one ``addcmul_`` and one product-sum per tap.
+    """
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        kernel, steps = weight.shape[0], x.shape[1]
+        # weight[kernel - 1] multiplies the current step, weight[kernel - 1 - lag] the step `lag` back;
+        # lags reaching before step 0 see zeros (causal padding), so they are skipped.
+        z = torch.addcmul(bias, x, weight[kernel - 1])  # (M, T, D)
+        for lag in range(1, min(kernel, steps)):
+            z[:, lag:].addcmul_(x[:, :-lag], weight[kernel - 1 - lag])
+        ctx.save_for_backward(x, weight, z)
+        return F.silu(z)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, z = ctx.saved_tensors
+        kernel, steps = weight.shape[0], x.shape[1]
+        dz = torch.ops.aten.silu_backward(grad, z)  # (M, T, D)
+        dx = dz * weight[kernel - 1]
+        dw = torch.zeros_like(weight)  # taps that only ever see the padding get zero
+        dw[kernel - 1] = (dz * x).sum((0, 1))
+        for lag in range(1, min(kernel, steps)):
+            dx[:, :-lag].addcmul_(dz[:, lag:], weight[kernel - 1 - lag])
+            dw[kernel - 1 - lag] = (dz[:, lag:] * x[:, :-lag]).sum((0, 1))
+        return dx, dw, dz.sum((0, 1))
 
 
 class CausalConv1d(nn.Module):
-    """Depthwise convolution over time that sees only past and present steps.
+    """Depthwise convolution over time that sees only past and present steps, followed by SiLU.
 
-    Written as a sum of ``kernel`` shifted copies: for a few taps this is several times faster on CPUs
-    than ``nn.Conv1d(groups=D)``, whose depthwise backward is slow.
+    Written as a sum of ``kernel`` shifted products accumulated in place (:class:`_CausalConvSiLU`): for a
+    few taps this is several times faster on CPUs than ``nn.Conv1d(groups=D)``, whose depthwise backward is
+    slow. :meth:`conv` is the plain formula (zero padding, one shifted copy per tap) it is tested against.
 
     Shapes:
         x: (M, T, D) -> (M, T, D)
@@ -47,17 +84,59 @@ class CausalConv1d(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def conv(self, x: Tensor) -> Tensor:
+        """The convolution alone, as the plain sum of shifted copies of the zero-padded input."""
         steps = x.shape[1]
         padded = F.pad(x, (0, 0, self.kernel - 1, 0))  # (M, T + kernel - 1, D) zeros before step 0
-        # weight[kernel - 1] multiplies the current step, weight[0] the step kernel - 1 back.
         y = self.bias + padded[:, :steps] * self.weight[0]
         for tap in range(1, self.kernel):
             y = y + padded[:, tap : tap + steps] * self.weight[tap]
         return y  # (M, T, D)
 
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.compiler.is_compiling():  # inductor fuses the plain formula better than it traces ours
+            return F.silu(self.conv(x))
+        return _CausalConvSiLU.apply(x, self.weight, self.bias)  # (M, T, D) silu(conv(x))
+
     def extra_repr(self) -> str:
-        return f"{self.channels}, kernel={self.kernel}"
+        return f"{self.channels}, kernel={self.kernel}, activation=silu"
+
+
+_ACTIVATIONS = {
+    "gelu": (F.gelu, torch.ops.aten.gelu_backward.grad_input),
+    "swiglu": (F.silu, torch.ops.aten.silu_backward.grad_input),
+}
+"""``ff_activation`` -> (activation, its backward with an ``out=`` argument)."""
+
+
+class _GatedActivation(torch.autograd.Function):
+    """``act(gate) * value`` of ``u = [gate | value]``; backward writes both halves into one gradient.
+
+    Autograd through ``chunk`` would concatenate the two halves' gradients in backward (a copy of the
+    widest tensor of the block); here they are written straight into their halves of one buffer.
+    """
+
+    @staticmethod
+    def forward(ctx, u, activation):
+        gate, value = u.chunk(2, dim=-1)  # (..., hidden) each
+        act = _ACTIVATIONS[activation][0](gate)
+        ctx.activation = activation
+        ctx.save_for_backward(u, act)
+        return act * value
+
+    @staticmethod
+    def backward(ctx, grad):
+        u, act = ctx.saved_tensors
+        gate, value = u.chunk(2, dim=-1)
+        du = torch.empty_like(u)
+        d_gate, d_value = du.chunk(2, dim=-1)  # views into du
+        torch.mul(grad, act, out=d_value)
+        act_backward = _ACTIVATIONS[ctx.activation][1]
+        if ctx.activation == "gelu":
+            act_backward(grad * value, gate, approximate="none", grad_input=d_gate)
+        else:
+            act_backward(grad * value, gate, grad_input=d_gate)
+        return du, None
 
 
 class GatedFeedForward(nn.Module):
@@ -71,11 +150,19 @@ class GatedFeedForward(nn.Module):
         super().__init__()
         self.up = nn.Linear(d_model, 2 * hidden)
         self.down = nn.Linear(hidden, d_model)
-        self.act = F.gelu if activation == "gelu" else F.silu
+        self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
-        gate, value = self.up(x).chunk(2, dim=-1)  # (..., hidden) each
-        return self.down(self.act(gate) * value)
+        if torch.compiler.is_compiling():  # inductor fuses the plain formula better than it traces ours
+            gate, value = self.up(x).chunk(2, dim=-1)  # (..., hidden) each
+            return self.down(_ACTIVATIONS[self.activation][0](gate) * value)
+        return self.down(_GatedActivation.apply(self.up(x), self.activation))
+
+
+@functools.cache
+def _compiled(fn: Callable) -> Callable:
+    """``torch.compile(fn)``, built once per function (not per block: the blocks share the graphs)."""
+    return torch.compile(fn)
 
 
 class SLSTMBlock(nn.Module):
@@ -96,13 +183,14 @@ class SLSTMBlock(nn.Module):
         self.heads, self.width = heads, width
         self.forget = config.forget
         self.backend = config.backend
+        self.compile = config.compile
         self.norm = nn.LayerNorm(d)
         self.conv = CausalConv1d(d, config.conv_kernel) if config.conv_kernel > 0 else None
         self.proj_if = nn.Linear(d, 2 * d, bias=False)
         self.proj_zo = nn.Linear(d, 2 * d, bias=False)
         self.r = nn.Parameter(torch.empty(4, heads, width, width))
         self.b = nn.Parameter(torch.empty(4, heads, width))
-        self.out_norm = nn.GroupNorm(heads, d)
+        self.out_norm = MultiHeadLayerNorm(heads, d)  # nn.GroupNorm(heads, d), faster
         self.dropout = nn.Dropout(dropout)
         self.ff_norm = nn.LayerNorm(d)
         self.ff = GatedFeedForward(d, config.ff_dim, config.ff_activation)
@@ -127,20 +215,43 @@ class SLSTMBlock(nn.Module):
         if self.conv is not None:
             self.conv.reset_parameters()
 
-    def forward(self, x: Tensor) -> Tensor:
-        batch, steps, d = x.shape
+    def gate_inputs(self, x: Tensor) -> Tensor:
+        """The op's input pre-activations: everything of the block before the recurrence.
+
+        Shapes:
+            x: (M, T, D) -> (M, T, 4, NH, DH), gate order i, f, z, o.
+        """
+        batch, steps, _ = x.shape
         y = self.norm(x)  # (M, T, D)
-        c = F.silu(self.conv(y)) if self.conv is not None else y  # (M, T, D)
+        c = self.conv(y) if self.conv is not None else y  # (M, T, D) silu(conv(y)) feeds i and f
         w_if = self.proj_if(c).view(batch, steps, 2, self.heads, self.width)  # (M, T, 2, NH, DH)
         w_zo = self.proj_zo(y).view(batch, steps, 2, self.heads, self.width)  # (M, T, 2, NH, DH)
-        wx = torch.cat([w_if, w_zo], dim=2)  # (M, T, 4, NH, DH) gate order i, f, z, o
-        h_seq, _ = slstm(wx, self.r, self.b, backend=self.backend, forget=self.forget)  # (M, T, NH, DH)
-        h = self.out_norm(h_seq.reshape(batch * steps, d)).view(batch, steps, d)  # (M, T, D)
+        return torch.cat([w_if, w_zo], dim=2)  # (M, T, 4, NH, DH)
+
+    def update(self, x: Tensor, h_seq: Tensor) -> Tensor:
+        """Everything of the block after the recurrence: normed residual, then the feed-forward residual.
+
+        Shapes:
+            x: (M, T, D); h_seq: (M, T, NH, DH) -> (M, T, D).
+        """
+        h = self.out_norm(h_seq.reshape(x.shape))  # (M, T, D)
         x = x + self.dropout(h)
         return x + self.dropout(self.ff(self.ff_norm(x)))
 
+    def forward(self, x: Tensor) -> Tensor:
+        # encoder.compile: the elementwise work on either side of the op is fused by inductor; the op
+        # itself (a Python loop over time with a hand-written backward) stays eager between the two.
+        gate_inputs = _compiled(SLSTMBlock.gate_inputs) if self.compile else SLSTMBlock.gate_inputs
+        update = _compiled(SLSTMBlock.update) if self.compile else SLSTMBlock.update
+        wx = gate_inputs(self, x)  # (M, T, 4, NH, DH)
+        h_seq, _ = slstm(wx, self.r, self.b, backend=self.backend, forget=self.forget)  # (M, T, NH, DH)
+        return update(self, x, h_seq)
+
     def extra_repr(self) -> str:
-        return f"heads={self.heads}, head_dim={self.width}, forget={self.forget!r}, backend={self.backend!r}"
+        return (
+            f"heads={self.heads}, head_dim={self.width}, forget={self.forget!r}, backend={self.backend!r}, "
+            f"compile={self.compile}"
+        )
 
 
 class SLSTMEncoder(nn.Module):
