@@ -24,6 +24,10 @@ IMPORTERS: dict[str, tuple[str, str]] = {
     ),
     "los-loop": ("social_xlstm.data.importers.los_loop", "T-GCN los-loop wide CSV + adjacency CSV"),
     "pems": ("social_xlstm.data.importers.pems", "PEMS03/04/07/08 .npz + from,to,cost CSV"),
+    "largest": (
+        "social_xlstm.data.importers.largest",
+        "LargeST release (<name>_his_<year>.h5, <name>_meta.csv, <name>_rn_adj.npy)",
+    ),
     "basicts": ("social_xlstm.data.importers.basicts", "BasicTS processed folder (data.dat or *_data.npy)"),
     "libcity": (
         "social_xlstm.data.importers.libcity",
