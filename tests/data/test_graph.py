@@ -10,7 +10,7 @@ import pytest
 
 from social_xlstm.data.geo import haversine_m
 from social_xlstm.data.graph import graph_from_coordinates, graph_from_edges
-from social_xlstm.errors import DataError
+from social_xlstm.errors import DataError, UserError
 
 
 def _brute_haversine(lat1, lon1, lat2, lon2):
@@ -136,3 +136,49 @@ def test_co_located_vds_have_no_bearing():
     cross = (graph.edge_index[0] != graph.edge_index[1]).numpy()
     np.testing.assert_array_equal(graph.edge_attr.numpy()[cross][:, :3], 0.0)  # distance, sin, cos
     assert np.isfinite(graph.edge_attr.numpy()).all()
+
+
+def _in_neighbours(graph):
+    src, dst = graph.edge_index_array
+    return {int(t): sorted(int(s) for s, d in zip(src, dst, strict=True) if d == t) for t in set(dst.tolist())}
+
+
+def test_max_neighbours_keeps_the_strongest_in_edges_of_a_weights_only_graph():
+    """4 VDs, no coordinates, no distances: every VD reads the other three; the cap keeps the 2 heaviest."""
+    st = pd.DataFrame({"vd_id": list("abcd"), "lat": [np.nan] * 4, "lon": [np.nan] * 4})
+    w = np.array([[0, 0.9, 0.1, 0.5], [0.2, 0, 0.3, 0.3], [0.8, 0.7, 0, 0.6], [0.4, 0.1, 0.2, 0]])  # w[src, dst]
+    src, dst = np.nonzero(w)
+    edges = pd.DataFrame(
+        {"src": st.vd_id[src].values, "dst": st.vd_id[dst].values, "distance_m": np.nan, "weight": w[src, dst]}
+    )
+    full = graph_from_edges(st, edges, max_neighbours=None)
+    assert full.edge_attr_names == ["is_self", "weight"]  # neither distance nor bearing is known
+    assert full.in_degree().tolist() == [4, 4, 4, 4]
+    capped = graph_from_edges(st, edges, max_neighbours=3)
+    # dense reference: per destination column, the 2 largest weights, plus the self loop
+    expected = {t: sorted([*np.argsort(-w[:, t], kind="stable")[:2].tolist(), t]) for t in range(4)}
+    assert _in_neighbours(capped) == expected
+    assert capped.candidate_in_degree.tolist() == [4, 4, 4, 4] and capped.in_degree().tolist() == [3, 3, 3, 3]
+    weights = {(s, t): a[-1] for s, t, a in zip(*capped.edge_index_array, capped.edge_attr_array, strict=True)}
+    assert weights[(2, 0)] == pytest.approx(0.8) and weights[(0, 0)] == 1.0
+    # max_neighbours=1: only the self loops, which are added although the file has none
+    assert graph_from_edges(st, edges, max_neighbours=1).edge_index_array.tolist() == [[0, 1, 2, 3]] * 2
+
+
+def test_max_neighbours_ties_and_weightless_files_by_distance():
+    st = pd.DataFrame({"vd_id": list("abcd"), "lat": [np.nan] * 4, "lon": [np.nan] * 4})
+    edges = pd.DataFrame(
+        {"src": list("bcd"), "dst": list("aaa"), "distance_m": [300.0, 100.0, 200.0], "weight": [0.5, 0.5, 0.5]}
+    )
+    assert _in_neighbours(graph_from_edges(st, edges, max_neighbours=3))[0] == [0, 2, 3]  # tie: nearest c, d
+    no_weight = edges.drop(columns="weight")
+    graph = graph_from_edges(st, no_weight, max_neighbours=2)
+    assert _in_neighbours(graph)[0] == [0, 2] and graph.edge_attr_names == ["distance", "is_self", "weight"]
+    with pytest.raises(UserError, match="max_neighbours must be >= 1"):
+        graph_from_edges(st, edges, max_neighbours=0)
+
+
+def test_max_neighbours_counts_the_self_loop_on_coordinate_graphs():
+    st = _random_stations(12)
+    graph = graph_from_coordinates(st, max_neighbours=4)
+    assert (graph.in_degree() == 4).all() and (graph.candidate_in_degree == 12).all()

@@ -182,6 +182,21 @@ def test_station_without_coordinates_needs_edges(tmp_path):
     assert np.isnan(ds.stations["lat"].iloc[1]) and len(ds.edges) == 2
 
 
+def test_weights_only_edges_have_null_distances(tmp_path):
+    stations = pd.DataFrame({"vd_id": ["a", "b", "c"], "lat": [np.nan] * 3, "lon": [np.nan] * 3})
+    edges = pd.DataFrame({"src": ["a", "b"], "dst": ["b", "c"], "distance_m": [np.nan, 700.0], "weight": [0.5, 0.2]})
+    ds = load_dataset(_write(tmp_path, stations=stations, edges=edges))
+    assert np.isnan(ds.edges["distance_m"].iloc[0]) and ds.edges["weight"].tolist() == [0.5, 0.2]
+    without_column = load_dataset(_write(tmp_path / "w", stations=stations, edges=edges.drop(columns="distance_m")))
+    assert without_column.edges["distance_m"].isna().all()
+    with pytest.raises(DataError, match=r"column 'distance_m' must be finite and >= 0 \(null only when 'weight'"):
+        load_dataset(_write(tmp_path / "n", stations=stations, edges=edges.drop(columns="weight")))
+    root = _write(tmp_path / "s", stations=stations, edges=edges)
+    pq.write_table(pa.table({"src": ["a"], "dst": ["b"]}), root / "edges.parquet")
+    with pytest.raises(DataError, match=r"edges.parquet: needs a column 'distance_m' \(metres\) or 'weight'"):
+        load_dataset(root)
+
+
 def test_bad_edges_and_stations(tmp_path):
     edges = pd.DataFrame({"src": ["a", "q"], "dst": ["b", "c"], "distance_m": [500.0, 700.0]})
     with pytest.raises(DataError, match=r"edges.parquet: column 'src': 1 edge\(s\) name VDs missing"):

@@ -94,15 +94,14 @@ def matrix_to_edges(adj: np.ndarray, ids: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame({"src": ids[src], "dst": ids[dst], "weight": finite[src, dst]})
 
 
+def _names_edge_columns(cells: Sequence[str]) -> bool:
+    names = {*SRC_NAMES, *DST_NAMES, *DISTANCE_NAMES, *WEIGHT_NAMES}
+    return any(c.strip().lower() in names for c in cells)
+
+
 def _is_header(cells: Sequence[str]) -> bool:
     """A first line is a header when it names an edge-list column or holds no number at all."""
-    names = {*SRC_NAMES, *DST_NAMES, *DISTANCE_NAMES, *WEIGHT_NAMES}
-    return any(c.strip().lower() in names for c in cells) or not any(map(is_number, cells))
-
-
-def _names_endpoints(cells: Sequence[str]) -> bool:
-    lower = {c.strip().lower() for c in cells}
-    return bool(lower & set(SRC_NAMES)) and bool(lower & set(DST_NAMES))
+    return _names_edge_columns(cells) or not any(map(is_number, cells))
 
 
 def read_matrix(path: str | Path, ids: Sequence[str] | None = None) -> tuple[np.ndarray, list[str] | None]:
@@ -253,9 +252,10 @@ def read_edges(
     dense = path.suffix.lower() in (".npy", ".npz", ".pkl", ".pickle")
     if not dense and not is_parquet(path):
         first = first_line(path)
-        # A header naming the endpoints is an edge list; any other header must be a matrix's VD ids; a
-        # headerless table of 2 or 3 columns is an edge list, of more a matrix (checked square below).
-        dense = not _names_endpoints(first) if _is_header(first) else len(first) > 3
+        # A header naming an edge-list column is an edge list (read_edge_list says which endpoint it lacks);
+        # any other header must be a matrix's VD ids; a headerless table of 2 or 3 columns is an edge
+        # list, of more a matrix (checked square below).
+        dense = not _names_edge_columns(first) if _is_header(first) else len(first) > 3
         dense = dense or (ids is not None and set(first) == {str(i) for i in ids})
     if not dense:
         edges = read_edge_list(path, value, cost_unit)

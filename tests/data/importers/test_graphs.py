@@ -69,3 +69,74 @@ def test_finish_edges_haversine_and_missing_coordinates(tmp_path):
         finish_edges(pd.DataFrame({"src": ["a"], "dst": ["c"]}), stations, tmp_path / "e.csv")
     with pytest.raises(DataError, match="name VDs without a station or series, e.g. VD 'x'"):
         finish_edges(pd.DataFrame({"src": ["a"], "dst": ["x"]}), stations, tmp_path / "e.csv")
+
+
+def test_edge_list_by_header_with_several_value_columns(tmp_path):
+    """The issue's src,dst,distance,weight list: an edge list by its header, not a (E, 4) matrix."""
+    both = tmp_path / "edges.csv"
+    both.write_text("src,dst,distance,weight\na,b,1.5,0.9\nb,c,,0.4\nc,a,2.0,0.1\nd,a,3.0,0.7\n")
+    got = read_edges(both, ids=list("abcd"), cost_unit="km")
+    assert got[["src", "dst"]].values.tolist() == [["a", "b"], ["b", "c"], ["c", "a"], ["d", "a"]]
+    assert got["weight"].tolist() == [0.9, 0.4, 0.1, 0.7]
+    np.testing.assert_array_equal(got["distance_m"].to_numpy(), [1500.0, np.nan, 2000.0, 3000.0])
+    reordered = tmp_path / "from_to.parquet"  # any column order, from/to names, Parquet
+    pd.DataFrame({"weight": [0.5], "to": ["b"], "from": ["a"]}).to_parquet(reordered)
+    assert read_edges(reordered).values.tolist() == [["a", "b", 0.5]]
+    bare = tmp_path / "bare.csv"
+    bare.write_text("from,to\na,b\n")
+    assert read_edges(bare)["weight"].tolist() == [1.0]
+    headerless = tmp_path / "headerless.csv"  # text ids and a number: data, not a header
+    headerless.write_text("a,b,0.25\n")
+    assert read_edges(headerless, value="weight")["weight"].tolist() == [0.25]
+
+
+def test_dense_matrix_by_shape_with_no_edge_entries(tmp_path):
+    adj = np.array([[1.0, 0.0, np.inf, 0.2], [0.5, 1.0, 0.0, 0.0], [0.0, np.nan, 1.0, 0.3], [0, 0, 0, 1]])
+    npy = tmp_path / "adj.npy"
+    np.save(npy, adj)
+    got = read_edges(npy, ids=list("wxyz"))
+    # 0, inf and NaN are no edge; the diagonal (the self loop) is left to the graph code
+    assert got[["src", "dst"]].values.tolist() == [["w", "z"], ["x", "w"], ["y", "z"]]
+    ids_header = tmp_path / "ids.csv"  # numeric sensor ids as the header (METR-LA style)
+    pd.DataFrame(adj[:, :], columns=["101", "102", "103", "104"]).fillna(0).to_csv(ids_header, index=False)
+    assert len(read_edges(ids_header, ids=["101", "102", "103", "104"])) == 3
+
+
+@pytest.mark.parametrize(
+    "name,content,message",
+    [
+        ("e.npy", np.ones((6, 3)), r"e.npy: an array of shape \(6, 3\) is not a square \(N, N\) matrix; expected an "
+         r"edge list with a header \(src\|from, dst\|to"),
+        ("e.csv", "1,2,3,4\n5,6,7,8\n", r"e.csv: an array of shape \(2, 4\) is not a square"),
+        ("e.csv", "origin,dest,weight\na,b,1\n", r"e.csv: the header \['origin', 'dest', 'weight'\] names no "
+         r"src\|from\|origin_id\|source column"),
+        ("e.csv", "src,dst,length\na,b,1\n", r"e.csv: column 'length' is not an edge-list column"),
+        ("e.csv", "src,dst,weight\na,b,-1\nb,a,x\n", r"e.csv: column 'weight' holds non-numeric values .*row 1: 'x'"),
+        ("e.csv", "src,dst,weight\na,b,-1\n", r"(?s)e.csv: column 'weight' must hold finite numbers >= 0 in every row; "
+         r"1 row\(s\) do not, e.g.\n.*a +b +-1"),
+        ("e.csv", "src,dst,distance\na,b,\n", r"column 'distance' must hold finite numbers >= 0 in every row"),
+        ("e.csv", "a,b,c,d\n1,0,0,0\n0,1,0,0\n", r"e.csv: the header \['a', 'b', 'c', 'd'\] names no src\|from and "
+         r"dst\|to columns, and the 2 x 4 table under it is not a square matrix"),
+        ("e.csv", "src,dst,cost,distance\na,b,1,1\n", r"columns \['cost', 'distance'\] all name the distance"),
+        ("e.npy", -np.eye(2), r"adjacency weights must be >= 0; 2 entries are negative, e.g. row 0, column 0"),
+    ],
+)
+def test_malformed_graph_files(tmp_path, name, content, message):
+    path = tmp_path / name
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        np.save(path, content)
+    with pytest.raises(DataError, match=message):
+        read_edges(path, ids=["a", "b"])
+
+
+def test_matrix_of_the_wrong_size_and_unknown_ids(tmp_path):
+    npy = tmp_path / "adj.npy"
+    np.save(npy, np.eye(5))
+    with pytest.raises(DataError, match=r"adj.npy: adjacency matrix is 5x5 but there are 3 VDs \(rows and columns"):
+        read_edges(npy, ids=["a", "b", "c"])
+    stations = pd.DataFrame({"vd_id": ["a", "b"], "lat": [np.nan] * 2, "lon": [np.nan] * 2})
+    edges = pd.DataFrame({"src": ["a", "q"], "dst": ["b", "a"], "weight": [1.0, 2.0]})
+    with pytest.raises(DataError, match=r"e.csv: 1 edge\(s\) name VDs without a station or series, e.g. VD 'q' in\n"):
+        finish_edges(edges, stations, "e.csv")
