@@ -268,7 +268,7 @@ def read_edges(
     if len(own_ids) != adj.shape[0]:
         raise DataError(
             f"{path}: adjacency matrix is {adj.shape[0]}x{adj.shape[1]} but there are {len(own_ids)} VDs "
-            "(rows and columns follow the stations file, else the series' sorted VD ids)"
+            "(rows and columns follow the stations file, else the series' VD order)"
         )
     edges = matrix_to_edges(adj, own_ids)
     if value == "distance":
@@ -352,10 +352,11 @@ def stations_and_edges(
     """Stations (in ``ids`` order) and finished edges from a stations file and/or a graph file.
 
     The options of :func:`~social_xlstm.data.importers.options.add_graph_arguments`: a dense matrix
-    without ids of its own follows the stations file's order, else the sorted VD ids.
+    without ids of its own follows the stations file's order, else ``ids`` (a wide table's column order;
+    the sorted VD ids of a long table).
 
     Args:
-        ids: the VDs of the series.
+        ids: the VDs of the series, in their order (wide: columns; long: sorted).
         where: the series' file(s), for messages.
         stations: ``--stations`` file, or None.
         station_cols: ``--station-cols`` mapping ``{"vd_id"|"lat"|"lon": column}``.
@@ -366,7 +367,7 @@ def stations_and_edges(
     coords = read_stations(stations, station_cols) if stations else None
     graph = None
     if edges:
-        order = coords["vd_id"].tolist() if coords is not None else sorted(ids)
+        order = coords["vd_id"].tolist() if coords is not None else list(ids)
         graph = read_edges(edges, ids=order, value=edge_value, cost_unit=cost_unit)
     table = stations_for(ids, coords, graph, where)
     if graph is not None:

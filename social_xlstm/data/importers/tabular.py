@@ -22,8 +22,9 @@ Both:
   without it the interval is inferred. Missing slots are fine (they are missing observations).
 * Coordinates come from ``--stations`` (id, lat, lon columns found by name or named by ``--station-cols``),
   the graph from ``--edges`` (an edge list, or a dense matrix whose rows follow the stations file, else
-  the sorted VD ids; a CSV matrix may carry its ids as header). A VD with observations needs coordinates
-  unless ``--edges`` is given (then missing coordinates are null and distances must be in the edge file).
+  the series' VD order: a wide table's columns, a long table's sorted ids; a CSV matrix may carry its ids as
+  header). A VD with observations needs coordinates unless ``--edges`` is given (then missing coordinates
+  are null, and an edge needs a weight or a distance in the edge file).
 """
 
 from __future__ import annotations
