@@ -109,6 +109,19 @@ def read_h5(path: str | Path, key: str | None = None) -> pd.DataFrame:
     return frame
 
 
+def index_to_utc(
+    index: pd.DatetimeIndex, tz: str, path: str | Path, dst_gap: str
+) -> tuple[pd.DatetimeIndex, np.ndarray]:
+    """UTC times of an HDF5 table's index: an aware index converted, a naive one localised to ``tz``.
+
+    Returns:
+        ``(utc_times, keep)`` as :func:`~social_xlstm.data.importers.times.localise`.
+    """
+    if index.tz is not None:
+        return index.tz_convert("UTC"), np.ones(len(index), dtype=bool)
+    return localise(index, tz, path, column="index", gap=dst_gap)
+
+
 def import_dcrnn(
     h5: str | Path,
     out: str | Path,
@@ -147,10 +160,7 @@ def import_dcrnn(
         raise DataError(
             f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})"
         )
-    if frame.index.tz is not None:
-        times, keep = frame.index.tz_convert("UTC"), np.ones(len(frame), dtype=bool)
-    else:
-        times, keep = localise(frame.index, tz, h5, column="index", gap=dst_gap)
+    times, keep = index_to_utc(frame.index, tz, h5, dst_gap)
     values = np.column_stack([to_float(frame[c], h5, str(c)) for c in frame.columns])[keep]  # (T, N)
     stations = read_stations(locations) if locations is not None else None
     edges = _graph(ids, adjacency, distances)

@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.checks import require_columns
-from social_xlstm.data.importers.dcrnn import read_h5
+from social_xlstm.data.importers.dcrnn import index_to_utc, read_h5
 from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, read_csv, to_float
 from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_matrix
 from social_xlstm.data.importers.options import check_zero_is_missing, parse_list
 from social_xlstm.data.importers.stations import normalise_ids
-from social_xlstm.data.importers.times import check_freq, localise
+from social_xlstm.data.importers.times import check_freq
 from social_xlstm.data.importers.writing import CALTRANS_UNITS, wide_to_long
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
@@ -151,10 +151,7 @@ def import_largest(
             f"{series[0]}: duplicate timestamps across the series files (e.g. "
             f"{frame.index[frame.index.duplicated()][0]}); give each year once"
         )
-    if frame.index.tz is not None:
-        times, keep = frame.index.tz_convert("UTC"), np.ones(len(frame), dtype=bool)
-    else:
-        times, keep = localise(frame.index, tz, series[0], column="index", gap=dst_gap)
+    times, keep = index_to_utc(frame.index, tz, series[0], dst_gap)
     where = Path(series[0])
     values = np.column_stack([to_float(frame[c], where, str(c)) for c in ids])[keep]  # (T, N)
     edges = None
