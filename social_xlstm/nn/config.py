@@ -102,9 +102,10 @@ class EncoderConfig:
 class SocialConfig:
     """Social mLSTM fusion: each VD reads its graph neighbours into a matrix memory."""
 
-    form: str = "target"
-    """Where the matrix memory lives: target (each VD's memory holds its neighbours' keys and values,
-    O(E * T) keys) or source (each VD's own memory, read by its neighbours, O(N * DH^2) state)."""
+    form: str = "source"
+    """Where the matrix memory lives: source (each VD's own memory, read by its neighbours, O(N * DH^2)
+    state, linear in N) or target (each VD's memory holds its neighbours' keys and values, O(E * T) keys;
+    docs/social-layer.md compares them)."""
     heads: int = 4
     """Heads of the social mLSTM layer."""
     head_dim: int | None = None

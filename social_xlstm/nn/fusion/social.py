@@ -33,6 +33,7 @@ from torch import Tensor, nn
 
 from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mlstm_step
 
+from ..multihead_norm import MultiHeadLayerNorm
 from .neighbours import induced_subgraph, neighbour_table
 
 
@@ -86,7 +87,7 @@ class SocialMLSTM(nn.Module):
         self.query = nn.Linear(d_model, 2 * channels)
         self.source = nn.Linear(d_model, 2 * channels + 2 * heads)
         self.edge = nn.Linear(self.edge_dim, channels + heads, bias=False) if self.edge_dim else None
-        self.out_norm = nn.GroupNorm(heads, channels)
+        self.out_norm = MultiHeadLayerNorm(heads, channels)  # GroupNorm per head, the fast way on CPUs
         self.out_proj = nn.Linear(channels, d_model)
         self.dropout = nn.Dropout(dropout)
         self.reset_parameters()
@@ -177,7 +178,7 @@ class SocialMLSTM(nn.Module):
             h: (B, N, T', D); out: (B, NH, N, T', DH); gate: (B, N, T', C) -> (B, N, T', D).
         """
         out = out.permute(0, 2, 3, 1, 4).flatten(-2)  # (B, N, T', C)
-        normed = self.out_norm(out.reshape(-1, out.shape[-1])).view(out.shape)  # (B, N, T', C)
+        normed = self.out_norm(out)  # (B, N, T', C)
         return h + self.dropout(self.out_proj(torch.sigmoid(gate) * normed))
 
     def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
