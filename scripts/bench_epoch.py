@@ -47,7 +47,9 @@ def _random_graph(nodes: int, neighbours: int, gen):
     """Self loops plus ``neighbours - 1`` random sources per VD; 6 random edge features."""
     import torch
 
-    src = torch.randint(0, nodes, (nodes, neighbours - 1), generator=gen)  # (N, K-1)
+    # K - 1 distinct other VDs per target: a graph file never repeats an edge (the social layer checks it).
+    others = torch.stack([torch.randperm(nodes - 1, generator=gen)[: neighbours - 1] for _ in range(nodes)])
+    src = others + (others >= torch.arange(nodes)[:, None]).long()  # (N, K-1), skipping the VD itself
     dst = torch.arange(nodes)[:, None].expand(nodes, neighbours - 1)
     loops = torch.arange(nodes).expand(2, nodes)
     edge_index = torch.cat([loops, torch.stack([src.flatten(), dst.flatten()])], 1)  # (2, N*K)
