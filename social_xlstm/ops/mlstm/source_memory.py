@@ -144,10 +144,16 @@ def read_neighbour_memories(
     row_ptr[1:] = torch.bincount(dst, minlength=nodes).cumsum(0)  # CSR rows = targets, columns = sources
     nums, dens = [], []
     # unbind, not c[h]: the backward of an index would fill a zero tensor of c's full size per head.
+    # The sparse matmul runs in fp32 whatever autocast chose: CPU CSR kernels have no bf16, and the read
+    # memories are sums of many terms.
+    exact = torch.promote_types(c.dtype, torch.float32)  # fp32, or fp64 when the inputs are
     for w_h, c_h, n_h, q_h in zip(edge_w.unbind(0), c.unbind(0), n.unbind(0), q.unbind(0), strict=True):
-        adjacency = _adjacency(row_ptr, src, w_h, nodes)
-        read_c = torch.sparse.mm(adjacency, c_h.reshape(nodes, -1)).view(nodes, batch, width, width)  # (N, B, DH, DH)
-        read_n = torch.sparse.mm(adjacency, n_h.reshape(nodes, -1)).view(nodes, batch, width)  # (N, B, DH)
+        adjacency = _adjacency(row_ptr, src, w_h.to(exact), nodes)
+        with torch.autocast(c_h.device.type, enabled=False):
+            read_c = torch.sparse.mm(adjacency, c_h.reshape(nodes, -1).to(exact))  # (N, B*DH*DH)
+            read_n = torch.sparse.mm(adjacency, n_h.reshape(nodes, -1).to(exact))  # (N, B*DH)
+        read_c = read_c.view(nodes, batch, width, width).to(q_h.dtype)  # (N, B, DH, DH)
+        read_n = read_n.view(nodes, batch, width).to(q_h.dtype)  # (N, B, DH)
         nums.append((read_c @ q_h[..., None])[..., 0])  # (N, B, DH)
         dens.append((read_n * q_h).sum(-1))  # (N, B)
     num, den = torch.stack(nums), torch.stack(dens)  # (NH, N, B, DH), (NH, N, B)
