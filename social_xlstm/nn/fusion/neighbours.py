@@ -74,3 +74,10 @@ def induced_subgraph(edge_index: Tensor, edge_attr: Tensor, nodes: Tensor, num_n
     src, dst = local[edge_index[0]], local[edge_index[1]]
     keep = (src >= 0) & (dst >= 0)
     return torch.stack([src[keep], dst[keep]]), edge_attr[keep]
+
+
+def subgraph_table(
+    edge_index: Tensor, edge_attr: Tensor, nodes: Tensor, num_nodes: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`neighbour_table` of the subgraph among the sorted global ids ``nodes``, renumbered."""
+    return neighbour_table(*induced_subgraph(edge_index, edge_attr, nodes, num_nodes), len(nodes))

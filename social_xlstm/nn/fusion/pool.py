@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .neighbours import induced_subgraph, neighbour_table
+from .neighbours import neighbour_table, subgraph_table
 
 
 class NeighbourPool(nn.Module):
@@ -53,7 +53,7 @@ class NeighbourPool(nn.Module):
         """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
         if nodes is None:
             return self.nbr_index, self.nbr_mask, self.nbr_attr
-        return neighbour_table(*induced_subgraph(self.edge_index, self.edge_attr, nodes, self.num_nodes), len(nodes))
+        return subgraph_table(self.edge_index, self.edge_attr, nodes, self.num_nodes)
 
     def weights(self, mask: Tensor | None = None, attr: Tensor | None = None) -> Tensor:
         """(N, K) neighbour weights, rows summing to 1, 0 on padding (default: the whole graph's table)."""

@@ -34,7 +34,7 @@ from torch import Tensor, nn
 from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mlstm_step
 
 from ..multihead_norm import MultiHeadLayerNorm
-from .neighbours import induced_subgraph, neighbour_table
+from .neighbours import neighbour_table, subgraph_table
 
 
 class SocialMLSTM(nn.Module):
@@ -121,7 +121,7 @@ class SocialMLSTM(nn.Module):
         """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
         if nodes is None:
             return self.nbr_index, self.nbr_mask, self.nbr_attr
-        return neighbour_table(*induced_subgraph(self.edge_index, self.edge_attr, nodes, self.num_nodes), len(nodes))
+        return subgraph_table(self.edge_index, self.edge_attr, nodes, self.num_nodes)
 
     def _sources(self, x: Tensor, table: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Project each VD once, then gather its K neighbours (node parts only; see :meth:`_edge_terms`).

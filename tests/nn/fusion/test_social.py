@@ -47,16 +47,37 @@ def test_neighbour_table_rejects_node_without_in_edge():
         neighbour_table(torch.tensor([[0, 5], [0, 1]]), torch.zeros(2, 1), 4)
 
 
+def parameter_blocks(layer: SocialMLSTM) -> dict[str, torch.Tensor]:
+    """The weights by role, read from the documented layout (shared with the source-form test)."""
+    heads, c = layer.heads, layer.heads * layer.head_dim
+    ws, bs = layer.source.weight, layer.source.bias
+    return {
+        "wq": layer.query.weight[:c], "wo": layer.query.weight[c:], "bq": layer.query.bias[:c],
+        "bo": layer.query.bias[c:], "wk": ws[:c], "wv": ws[c : 2 * c], "wi": ws[2 * c : 2 * c + heads],
+        "wf": ws[2 * c + heads :], "bk": bs[:c], "bv": bs[c : 2 * c], "bi": bs[2 * c : 2 * c + heads],
+        "bf": bs[2 * c + heads :], "wke": layer.edge.weight[:c], "wie": layer.edge.weight[c:],
+    }  # fmt: skip
+
+
+def output_path(layer: SocialMLSTM, h: torch.Tensor, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    """Per-head normalisation of the reads, output gate, projection and residual, written out."""
+    batch, steps, nodes, c = out.shape
+    groups = out.view(batch, steps, nodes, layer.heads, layer.head_dim)
+    mean = groups.mean(-1, keepdim=True)
+    var = groups.var(-1, unbiased=False, keepdim=True)
+    normed = ((groups - mean) / torch.sqrt(var + layer.out_norm.eps)).view(batch, steps, nodes, c)
+    normed = normed * layer.out_norm.weight + layer.out_norm.bias
+    gate = torch.sigmoid(x @ parameter_blocks(layer)["wo"].T + parameter_blocks(layer)["bo"])
+    return h + (gate * normed) @ layer.out_proj.weight.T + layer.out_proj.bias
+
+
 def _dense_reference(layer: SocialMLSTM, h: torch.Tensor) -> torch.Tensor:
     """Loops over batch, node, head and step; memories built edge by edge from the raw edge list."""
     heads, width = layer.heads, layer.head_dim
     c = heads * width
-    wq, wo = layer.query.weight[:c], layer.query.weight[c:]
-    bq, bo = layer.query.bias[:c], layer.query.bias[c:]
-    ws, bs = layer.source.weight, layer.source.bias
-    wk, wv, wi, wf = ws[:c], ws[c : 2 * c], ws[2 * c : 2 * c + heads], ws[2 * c + heads :]
-    bk, bv, bi, bf = bs[:c], bs[c : 2 * c], bs[2 * c : 2 * c + heads], bs[2 * c + heads :]
-    wke, wie = layer.edge.weight[:c], layer.edge.weight[c:]
+    p = parameter_blocks(layer)
+    wq, bq, wk, wv, wi, wf = p["wq"], p["bq"], p["wk"], p["wv"], p["wi"], p["wf"]
+    bk, bv, bi, bf, wke, wie = p["bk"], p["bv"], p["bi"], p["bf"], p["wke"], p["wie"]
     x = F.layer_norm(h, (h.shape[-1],), layer.norm.weight, layer.norm.bias)  # (B, T, N, D)
     batch, steps, nodes, _ = h.shape
     out = torch.zeros(batch, steps, nodes, c, dtype=h.dtype)
@@ -79,13 +100,7 @@ def _dense_reference(layer: SocialMLSTM, h: torch.Tensor) -> torch.Tensor:
                         norm = norm + gate * k
                     q = (wq[sl] @ x[b, t, i] + bq[sl]) / math.sqrt(width)
                     out[b, t, i, sl] = mem @ q / torch.clamp((norm @ q).abs(), min=1.0)
-    groups = out.view(batch, steps, nodes, heads, width)
-    mean = groups.mean(-1, keepdim=True)
-    var = groups.var(-1, unbiased=False, keepdim=True)
-    normed = ((groups - mean) / torch.sqrt(var + layer.out_norm.eps)).view(batch, steps, nodes, c)
-    normed = normed * layer.out_norm.weight + layer.out_norm.bias
-    gate = torch.sigmoid(x @ wo.T + bo)
-    return h + (gate * normed) @ layer.out_proj.weight.T + layer.out_proj.bias
+    return output_path(layer, h, x, out)
 
 
 def _layer(context: str, seed: int = 0) -> SocialMLSTM:

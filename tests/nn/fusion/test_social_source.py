@@ -7,7 +7,12 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from test_social import EDGE_ATTR, EDGE_INDEX  # the same hand-written graph (pytest puts this folder on sys.path)
+from test_social import (  # the same hand-written graph (pytest puts this folder on sys.path)
+    EDGE_ATTR,
+    EDGE_INDEX,
+    output_path,
+    parameter_blocks,
+)
 
 from social_xlstm.nn.fusion import SourceSocialMLSTM
 from social_xlstm.nn.fusion.social_source import soft_cap
@@ -17,12 +22,9 @@ def _dense_reference(layer: SourceSocialMLSTM, h: torch.Tensor) -> torch.Tensor:
     """Loops over batch, target, head and step; each source's memory rebuilt from its own history."""
     heads, width = layer.heads, layer.head_dim
     c = heads * width
-    wq, wo = layer.query.weight[:c], layer.query.weight[c:]
-    bq, bo = layer.query.bias[:c], layer.query.bias[c:]
-    ws, bs = layer.source.weight, layer.source.bias
-    wk, wv, wi, wf = ws[:c], ws[c : 2 * c], ws[2 * c : 2 * c + heads], ws[2 * c + heads :]
-    bk, bv, bi, bf = bs[:c], bs[c : 2 * c], bs[2 * c : 2 * c + heads], bs[2 * c + heads :]
-    wke, wie = layer.edge.weight[:c], layer.edge.weight[c:]
+    p = parameter_blocks(layer)
+    wq, bq, wk, wv, wi, wf = p["wq"], p["bq"], p["wk"], p["wv"], p["wi"], p["wf"]
+    bk, bv, bi, bf, wke, wie = p["bk"], p["bv"], p["bi"], p["bf"], p["wke"], p["wie"]
     x = F.layer_norm(h, (h.shape[-1],), layer.norm.weight, layer.norm.bias)  # (B, T, N, D)
     batch, steps, nodes, _ = h.shape
     out = torch.zeros(batch, steps, nodes, c, dtype=h.dtype)
@@ -57,13 +59,7 @@ def _dense_reference(layer: SourceSocialMLSTM, h: torch.Tensor) -> torch.Tensor:
                         num = num + g * (mem[j] @ q + ke_q * val_sum[j])
                         den = den + g * (key_sum[j] @ q + ke_q * weight_sum[j])
                     out[b, t, i, sl] = num / torch.clamp(den.abs(), min=1.0)
-    groups = out.view(batch, steps, nodes, heads, width)
-    mean = groups.mean(-1, keepdim=True)
-    var = groups.var(-1, unbiased=False, keepdim=True)
-    normed = ((groups - mean) / torch.sqrt(var + layer.out_norm.eps)).view(batch, steps, nodes, c)
-    normed = normed * layer.out_norm.weight + layer.out_norm.bias
-    gate = torch.sigmoid(x @ wo.T + bo)
-    return h + (gate * normed) @ layer.out_proj.weight.T + layer.out_proj.bias
+    return output_path(layer, h, x, out)
 
 
 def _layer(context: str, seed: int = 0) -> SourceSocialMLSTM:
