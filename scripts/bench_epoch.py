@@ -74,12 +74,14 @@ def worker(spec: dict) -> dict:
     model_cfg = dict(spec["model"], arch=spec["arch"])
     if spec["compile"]:
         model_cfg["encoder"] = {**model_cfg.get("encoder", {}), "compile": True}
-    net = Forecaster(ModelConfig(**model_cfg), nodes, features, outputs, horizon, edge_index, edge_attr)
+    device = torch.device(spec.get("device", "cpu"))
+    net = Forecaster(ModelConfig(**model_cfg), nodes, features, outputs, horizon, edge_index, edge_attr).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
-    x = torch.randn(batch, window, nodes, features, generator=gen)
-    x_mask = torch.rand(batch, window, nodes, features, generator=gen) > 0.05
-    calendar = torch.randn(batch, window, 4, generator=gen)
-    y = torch.randn(batch, horizon, nodes, outputs, generator=gen)
+    x = torch.randn(batch, window, nodes, features, generator=gen).to(device)
+    x_mask = (torch.rand(batch, window, nodes, features, generator=gen) > 0.05).to(device)
+    calendar = torch.randn(batch, window, 4, generator=gen).to(device)
+    y = torch.randn(batch, horizon, nodes, outputs, generator=gen).to(device)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     def step():
         loss = (net(x * x_mask, x_mask, calendar) - y).abs().mean()
@@ -90,10 +92,12 @@ def worker(spec: dict) -> dict:
 
     start = time.perf_counter()
     step()  # warm-up: allocator, and for +compile the compilation
+    sync()
     first = time.perf_counter() - start
     start = time.perf_counter()
     for _ in range(spec["steps"]):
         step()
+    sync()  # GPU kernels run asynchronously: time them to completion
     return {
         "sec": (time.perf_counter() - start) / spec["steps"],
         "first": first,
@@ -125,7 +129,7 @@ def arch_mode(args, model_cfg: dict) -> None:
     base = {
         "vds": args.vds, "neighbours": args.neighbours, "batch": args.batch, "window": args.window,
         "horizon": args.horizon, "features": 3, "outputs": 1, "steps": args.steps, "threads": args.threads,
-        "model": model_cfg,
+        "model": model_cfg, "device": args.device,
     }  # fmt: skip
     results: dict[str, list[dict]] = {label: [] for label, *_ in rows}
     for rnd in range(args.rounds):
@@ -236,6 +240,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per round (arch mode)")
     parser.add_argument("--rounds", type=int, default=2, help="round-robin rounds; the fastest counts (arch mode)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda: where the arch-mode steps run")
     parser.add_argument("--compile", action="store_true", help="also time encoder.compile for the sLSTM archs")
     parser.add_argument("--before", default=None, help="also run from this directory (an older worktree)")
     parser.add_argument("--data", default=None, help="dataset dir (backend mode; default: simulate the demo's)")

@@ -32,8 +32,10 @@ log "gpu-marked tests"
 $PY -m pytest -q -m gpu tests/ops tests/nn 2>&1 | tee "$OUT/gpu_tests.txt" | tail -3 | tee -a "$OUT/summary.txt"
 
 log "training step, GPU vs CPU (N=500, K=16, B=32, W=12, D=64)"
-$PY scripts/bench_epoch.py --vds 500 --neighbours 16 --archs lstm slstm_pool social_xlstm --devices cuda cpu \
-    2>&1 | tee "$OUT/bench_step.txt" | tee -a "$OUT/summary.txt"
+$PY scripts/bench_epoch.py --vds 500 --neighbours 16 --archs lstm slstm_pool social_xlstm \
+    --device cuda 2>&1 | tee "$OUT/bench_step.txt" | tee -a "$OUT/summary.txt"
+$PY scripts/bench_epoch.py --vds 500 --neighbours 16 --archs lstm slstm_pool social_xlstm --device cpu \
+    2>&1 | tee -a "$OUT/bench_step.txt" | tee -a "$OUT/summary.txt"
 
 log "short fit on GPU (bf16-mixed, Triton sLSTM)"
 DATA=$(mktemp -d)/data
