@@ -121,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(handler=_run_plot)
     p = sub.add_parser(
         "demo",
-        help="simulate, train, evaluate and plot in one go (about 7 minutes on a 2-core CPU)",
+        help="simulate, train, evaluate and plot in one go (about 4 minutes on a 2-core CPU)",
         description="synth -> fit -> test -> predict -> plots, then a table of errors.",
     )
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
