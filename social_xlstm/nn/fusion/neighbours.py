@@ -81,3 +81,26 @@ def subgraph_table(
 ) -> tuple[Tensor, Tensor, Tensor]:
     """:func:`neighbour_table` of the subgraph among the sorted global ids ``nodes``, renumbered."""
     return neighbour_table(*induced_subgraph(edge_index, edge_attr, nodes, num_nodes), len(nodes))
+
+
+class NeighbourTableMixin:
+    """For fusion modules: the graph's padded in-neighbour table as buffers, and any subgraph's on demand.
+
+    Buffers (names fixed: checkpoints carry them): ``nbr_index``, ``nbr_mask``, ``nbr_attr`` (the table)
+    and, not persistent, ``edge_index``, ``edge_attr`` (the edge list, for subgraphs of sampled VDs).
+    """
+
+    def register_graph(self, edge_index: Tensor, edge_attr: Tensor, num_nodes: int) -> None:
+        index, mask, attr = neighbour_table(edge_index, edge_attr.float(), num_nodes)
+        self.num_nodes = num_nodes
+        self.register_buffer("edge_index", edge_index, persistent=False)
+        self.register_buffer("edge_attr", edge_attr.float(), persistent=False)
+        self.register_buffer("nbr_index", index)
+        self.register_buffer("nbr_mask", mask)
+        self.register_buffer("nbr_attr", attr)
+
+    def table(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
+        if nodes is None:
+            return self.nbr_index, self.nbr_mask, self.nbr_attr
+        return subgraph_table(self.edge_index, self.edge_attr, nodes, self.num_nodes)

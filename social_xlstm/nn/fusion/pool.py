@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .neighbours import neighbour_table, subgraph_table
+from .neighbours import NeighbourTableMixin
 
 
-class NeighbourPool(nn.Module):
+class NeighbourPool(NeighbourTableMixin, nn.Module):
     """Edge-weighted mean of neighbour states (last step), added to each VD's own state.
 
     Weights ``a_ij = softmax_j(w . e_ij + b)`` over j's edges into i (self loop included). ``w`` starts
@@ -29,14 +29,10 @@ class NeighbourPool(nn.Module):
         self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, dropout: float = 0.0
     ):
         super().__init__()
-        index, mask, attr = neighbour_table(edge_index, edge_attr.float(), num_nodes)
-        self.register_buffer("edge_index", edge_index, persistent=False)  # for subgraphs of sampled VDs
-        self.register_buffer("edge_attr", edge_attr.float(), persistent=False)
-        self.register_buffer("nbr_index", index)
-        self.register_buffer("nbr_mask", mask)
-        self.register_buffer("nbr_attr", attr)
-        self.d_model, self.num_nodes = d_model, num_nodes
-        self.score = nn.Linear(attr.shape[-1], 1) if attr.shape[-1] else None
+        self.register_graph(edge_index, edge_attr, num_nodes)
+        self.d_model = d_model
+        fe = self.nbr_attr.shape[-1]
+        self.score = nn.Linear(fe, 1) if fe else None
         self.norm = nn.LayerNorm(d_model)
         self.proj = nn.Linear(d_model, d_model)
         self.dropout = nn.Dropout(dropout)
@@ -48,12 +44,6 @@ class NeighbourPool(nn.Module):
             nn.init.zeros_(self.score.bias)
         self.norm.reset_parameters()
         self.proj.reset_parameters()
-
-    def table(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
-        if nodes is None:
-            return self.nbr_index, self.nbr_mask, self.nbr_attr
-        return subgraph_table(self.edge_index, self.edge_attr, nodes, self.num_nodes)
 
     def weights(self, mask: Tensor | None = None, attr: Tensor | None = None) -> Tensor:
         """(N, K) neighbour weights, rows summing to 1, 0 on padding (default: the whole graph's table)."""

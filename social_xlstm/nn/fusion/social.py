@@ -34,10 +34,10 @@ from torch import Tensor, nn
 from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mlstm_step
 
 from ..multihead_norm import MultiHeadLayerNorm
-from .neighbours import neighbour_table, subgraph_table
+from .neighbours import NeighbourTableMixin
 
 
-class SocialMLSTM(nn.Module):
+class SocialMLSTM(NeighbourTableMixin, nn.Module):
     """Neighbour-reading mLSTM memory on a static graph, with residual output.
 
     Args:
@@ -76,13 +76,8 @@ class SocialMLSTM(nn.Module):
         self.head_dim = head_dim or d_model // heads
         self.num_nodes, self.context, self.forget_init = num_nodes, context, forget_init
         channels = heads * self.head_dim
-        index, mask, attr = neighbour_table(edge_index, edge_attr.float(), num_nodes)
-        self.register_buffer("edge_index", edge_index, persistent=False)  # for subgraphs of sampled VDs
-        self.register_buffer("edge_attr", edge_attr.float(), persistent=False)
-        self.register_buffer("nbr_index", index)
-        self.register_buffer("nbr_mask", mask)
-        self.register_buffer("nbr_attr", attr)
-        self.edge_dim = attr.shape[-1]
+        self.register_graph(edge_index, edge_attr, num_nodes)
+        self.edge_dim = self.nbr_attr.shape[-1]
         self.norm = nn.LayerNorm(d_model)
         self.query = nn.Linear(d_model, 2 * channels)
         self.source = nn.Linear(d_model, 2 * channels + 2 * heads)
@@ -116,12 +111,6 @@ class SocialMLSTM(nn.Module):
         self.norm.reset_parameters()
         self.out_norm.reset_parameters()
         self.out_proj.reset_parameters()
-
-    def table(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """The neighbour table (index, mask, attr) of the whole graph, or of the subgraph of ``nodes``."""
-        if nodes is None:
-            return self.nbr_index, self.nbr_mask, self.nbr_attr
-        return subgraph_table(self.edge_index, self.edge_attr, nodes, self.num_nodes)
 
     def _sources(self, x: Tensor, table: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Project each VD once, then gather its K neighbours (node parts only; see :meth:`_edge_terms`).
