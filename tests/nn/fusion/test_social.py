@@ -67,7 +67,8 @@ def output_path(layer: SocialMLSTM, h: torch.Tensor, x: torch.Tensor, out: torch
     var = groups.var(-1, unbiased=False, keepdim=True)
     normed = ((groups - mean) / torch.sqrt(var + layer.out_norm.eps)).view(batch, steps, nodes, c)
     normed = normed * layer.out_norm.weight + layer.out_norm.bias
-    gate = torch.sigmoid(x @ parameter_blocks(layer)["wo"].T + parameter_blocks(layer)["bo"])
+    blocks = parameter_blocks(layer)
+    gate = torch.sigmoid(x @ blocks["wo"].T + blocks["bo"])
     return h + (gate * normed) @ layer.out_proj.weight.T + layer.out_proj.bias
 
 
