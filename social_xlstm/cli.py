@@ -7,6 +7,7 @@
     social-xlstm evaluate --config FILE --ckpt_path CKPT         metrics.json for the model and baselines
     social-xlstm plot --forecasts F --metrics M --out DIR        PNG plots
     social-xlstm demo --out DIR                                  synth -> fit -> test -> predict -> plots
+    social-xlstm serve --checkpoint CKPT [--port P --state FILE] HTTP service: readings in, forecasts out
 
 Mistakes the user made (a bad file, a bad option) print one message and exit with status 2.
 """
@@ -86,6 +87,13 @@ def _run_demo(args) -> int:
     return 0
 
 
+def _run_serve(args) -> int:
+    from social_xlstm.forecast.service_run import serve
+
+    serve(args.checkpoint, host=args.host, port=args.port, state=args.state, mode=args.mode)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="social-xlstm",
@@ -114,9 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metrics", required=True, help="metrics.json")
     p.add_argument("--stations", default=None, help="stations.parquet (for the error map)")
     p.add_argument("--out", required=True, help="directory for the PNG files")
-    p.add_argument(
-        "--vds", nargs="*", default=None, help="VDs to draw (default: the 3 whose actual values vary most)"
-    )
+    p.add_argument("--vds", nargs="*", default=None, help="VDs to draw (default: the 3 whose actual values vary most)")
     p.add_argument("--variable", default=None, help="variable to draw (default: the first target)")
     p.set_defaults(handler=_run_plot)
     p = sub.add_parser(
@@ -132,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-epochs", type=int, default=None, help="override the config's trainer.max_epochs")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     p.set_defaults(handler=_run_demo)
+    p = sub.add_parser(
+        "serve",
+        help="HTTP service around the streaming forecaster (pip install 'social-xlstm[serve]')",
+        description="POST /readings (one tick), GET /forecasts, GET /health (docs/service.md).",
+    )
+    p.add_argument("--checkpoint", required=True, help="model checkpoint (.ckpt)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    p.add_argument(
+        "--state", default=None, help="state snapshot: restored on start when it exists, written on shutdown"
+    )
+    p.add_argument("--mode", choices=("auto", "window", "state"), default="auto", help="streaming mode (default auto)")
+    p.set_defaults(handler=_run_serve)
     return parser
 
 

@@ -1,0 +1,83 @@
+"""``social-xlstm serve``: load the forecaster, restore its snapshot, serve HTTP until stopped.
+
+FastAPI and uvicorn are an optional extra (``pip install 'social-xlstm[serve]'``). This module imports
+nothing of them at the top, so that ``serve`` without them prints how to install them and exits with
+status 2 instead of a traceback, and ``social-xlstm --help`` never pays for them.
+
+The listening socket is bound here, before the model is loaded, so that a port already in use is one
+clear error naming the address instead of a uvicorn log line after seconds of loading.
+"""
+
+from __future__ import annotations
+
+import importlib
+import socket
+from pathlib import Path
+
+from social_xlstm.errors import UserError
+
+SERVE_EXTRA = "pip install 'social-xlstm[serve]'"
+SERVE_MODULES = ("fastapi", "uvicorn", "pydantic")
+
+
+def require_serve_extra() -> None:
+    """Raise a :class:`UserError` naming the install command when a module of the serve extra is missing."""
+    missing = []
+    for name in SERVE_MODULES:
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise UserError(f"serve needs {', '.join(missing)}, which are not installed: {SERVE_EXTRA}")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host:port`` (port 0: any free port); a clear error when it cannot be had."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise UserError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(
+    checkpoint: str | Path,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    state: str | Path | None = None,
+    mode: str = "auto",
+) -> None:
+    """Serve one :class:`StreamingForecaster` over HTTP until SIGINT/SIGTERM (docs/service.md).
+
+    Args:
+        checkpoint: the model checkpoint.
+        host, port: where to listen (port 0: a free port, printed on start).
+        state: snapshot file, restored on start when it exists and written (atomically) on shutdown.
+        mode: ``StreamingForecaster.from_checkpoint`` mode: ``auto``, ``window`` or ``state``.
+
+    Raises:
+        UserError: the serve extra is missing, the address is taken, the checkpoint or snapshot is bad.
+    """
+    require_serve_extra()
+    import uvicorn
+
+    from social_xlstm.forecast.service import create_app
+    from social_xlstm.forecast.streaming import StreamingForecaster
+
+    sock = bind(host, port)
+    try:
+        forecaster = StreamingForecaster.from_checkpoint(checkpoint, mode=mode)
+        app = create_app(forecaster, state_path=state, checkpoint=checkpoint)
+        bound = sock.getsockname()[1]
+        config = uvicorn.Config(app, host=host, port=bound, log_level="info", lifespan="on")
+        print(f"serving {checkpoint} on http://{host}:{bound}", flush=True)
+        uvicorn.Server(config).run(sockets=[sock])
+    finally:
+        sock.close()
