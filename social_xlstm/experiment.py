@@ -18,13 +18,16 @@ Nothing happens at import: library chatter is silenced when a CLI is built.
 from __future__ import annotations
 
 import copy
+import importlib.util
 import logging
+import os
 import warnings
 from pathlib import Path
 
 import yaml
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
 from social_xlstm.checkpoint import read_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule
@@ -75,12 +78,16 @@ class SocialXLSTMCLI(LightningCLI):
         return {k: v for k, v in LightningCLI.subcommands().items() if k != "validate"}
 
     def add_arguments_to_parser(self, parser) -> None:
-        parser.link_arguments(
-            "data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate"
-        )
+        parser.link_arguments("data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate")
         parser.add_lightning_class_args(ForecastWriter, "forecasts")
         parser.add_lightning_class_args(MetricsWriter, "metrics")
         parser.set_defaults({"trainer.enable_progress_bar": progress_enabled()})
+        parser.add_argument(
+            "--tensorboard",
+            type=bool,
+            default=False,
+            help="also write TensorBoard event files next to the CSV log (pip install 'social-xlstm[tensorboard]')",
+        )
         if self.evaluate_mode:
             parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
 
@@ -89,7 +96,28 @@ class SocialXLSTMCLI(LightningCLI):
         user_bars = [c for c in (config.get("callbacks") or []) if isinstance(c, ProgressBar)]
         if config.get("enable_progress_bar", True) and not user_bars:
             callbacks.append(RichProgressBar(leave=True))
+        if config.get("logger") in (None, True):
+            config["logger"] = default_loggers(
+                config.get("default_root_dir"), bool(self._get(self.config, "tensorboard"))
+            )
         return super()._instantiate_trainer(config, callbacks)
+
+
+def default_loggers(root: str | None, tensorboard: bool = False) -> list:
+    """The CSV log ``lightning_logs/version_N/metrics.csv``, and with ``tensorboard`` the event files in its
+    ``tensorboard/`` folder.
+
+    Explicit, because Lightning's own default swaps the CSV log for TensorBoard whenever tensorboard is
+    installed; an explicit ``trainer.logger`` in a config replaces both.
+    """
+    root = root or os.getcwd()
+    csv = CSVLogger(root, name="lightning_logs")
+    if not tensorboard:
+        return [csv]
+    if not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+        raise UserError("--tensorboard true needs the tensorboard package: pip install 'social-xlstm[tensorboard]'")
+    # Same version folder as the CSV log, so one run's files stay together.
+    return [csv, TensorBoardLogger(root, name="lightning_logs", version=csv.version, sub_dir="tensorboard")]
 
 
 CLI_KWARGS = dict(
@@ -176,6 +204,7 @@ class Experiment:
         )
         self.metrics_writer.write(metrics, self.root)
         return metrics
+
 
 def run_lightning_cli(argv: list[str]) -> None:
     """Run ``fit``/``test``/``predict`` (argv[0]) or ``evaluate`` with the remaining options."""
