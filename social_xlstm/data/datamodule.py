@@ -18,6 +18,7 @@ from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.reader import load_dataset
 from social_xlstm.data.sampling import NodeSampler
 from social_xlstm.data.scaler import StandardScaler
+from social_xlstm.data.sequence import SequenceDataset, sequence_starts
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.windows import WindowArrays, WindowDataset
 from social_xlstm.errors import DataError, UserError
@@ -32,7 +33,8 @@ class TrafficDataModule(L.LightningDataModule):
         targets: forecast variables (subset of ``variables``); None = all input variables.
         window: input steps W.
         horizon: forecast steps H.
-        stride: step between training window starts (val and test always use every window).
+        stride: step between training window starts, or sequence starts in ``sequence`` mode (val and test
+            always use every window).
         split: train, val, test shares of the time axis; ``(0.8, 0.0, 0.2)`` is the T-GCN protocol.
         batch_size: training batch size.
         eval_batch_size: batch size of val/test/predict loaders; None = ``batch_size``.
@@ -45,6 +47,10 @@ class TrafficDataModule(L.LightningDataModule):
         node_sample: train each batch on this many randomly drawn target VDs and the neighbours they read
             (networks of thousands of VDs; see :mod:`social_xlstm.data.sampling`); None = every VD.
             Validation, test and prediction always forecast every VD.
+        mode: ``window`` (train on windows of W steps) or ``sequence`` (long-context: train on sequences of
+            ``sequence_length`` steps scored at every step; val/test/predict keep the windows, which the
+            model runs through continuously; see :mod:`social_xlstm.data.sequence`).
+        sequence_length: training sequence length L in ``sequence`` mode (>= ``window``).
 
     Attributes:
         panel: the loaded :class:`Panel` (original units, NaN where missing).
@@ -72,6 +78,8 @@ class TrafficDataModule(L.LightningDataModule):
         graph_radius_km: float | None = None,
         max_train_windows: int | None = None,
         node_sample: int | None = None,
+        mode: str = "window",
+        sequence_length: int = 288,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -81,6 +89,11 @@ class TrafficDataModule(L.LightningDataModule):
             raise UserError(f"node_sample must be >= 1 or None, got {node_sample}")
         if max_train_windows is not None and max_train_windows < 1:
             raise UserError(f"max_train_windows must be >= 1 or None, got {max_train_windows}")
+        if mode not in ("window", "sequence"):
+            raise UserError(f"unknown data mode {mode!r}; valid: window, sequence")
+        if mode == "sequence" and node_sample is not None:
+            raise UserError("node_sample is not supported with data mode 'sequence' (set it to null)")
+        self.mode, self.sequence_length = mode, sequence_length
         self.data_dir = Path(data_dir)
         self.window, self.horizon, self.stride = window, horizon, stride
         self.batch_size = batch_size
@@ -115,6 +128,21 @@ class TrafficDataModule(L.LightningDataModule):
             )
             for name, rng in self.split_ranges.items()
         }
+        if mode == "sequence":
+            train_range = self.split_ranges["train"]
+            self.datasets["train"] = SequenceDataset(
+                self.arrays,
+                sequence_length,
+                horizon,
+                sequence_starts(train_range, sequence_length, stride),
+                warmup=window,
+                target_stop=train_range[1],
+            )
+            if len(self.datasets["train"]) == 0:
+                raise DataError(
+                    f"{self.data_dir}: the training part {train_range} is shorter than one sequence of "
+                    f"sequence_length={sequence_length} steps"
+                )
         if len(self.datasets["train"]) == 0:
             raise DataError(
                 f"{self.data_dir}: the training part {self.split_ranges['train']} of "
@@ -141,6 +169,8 @@ class TrafficDataModule(L.LightningDataModule):
             window=self.window,
             horizon=self.horizon,
             timezone=self.panel.timezone,
+            mode=self.mode,
+            sequence_length=self.sequence_length if self.mode == "sequence" else None,
         )
 
     def _loader(self, dataset: WindowDataset, batch_size: int, **kwargs) -> DataLoader:

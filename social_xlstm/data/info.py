@@ -53,6 +53,11 @@ class DataInfo:
     """Number of forecast steps H."""
     timezone: str = "UTC"
     """Time zone used for time-of-day features."""
+    mode: str = "window"
+    """``window`` or ``sequence`` (long-context training, :mod:`social_xlstm.data.sequence`): how the model
+    was trained, and so how it forecasts (a sequence model runs through the test period carrying its state)."""
+    sequence_length: int | None = None
+    """Training sequence length L in ``sequence`` mode; None in ``window`` mode."""
 
     @property
     def num_vds(self) -> int:
