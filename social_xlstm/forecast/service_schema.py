@@ -1,0 +1,77 @@
+"""Payloads of the forecast service: one tick of readings in, checked field by field (docs/service.md).
+
+The reading model is built per checkpoint from the model's input variables, so that a misspelt variable
+is refused (422, the field named) instead of silently read as missing. Numbers must be JSON numbers:
+``"12.5"``, ``"NaN"``, ``NaN`` and ``Infinity`` are refused; a missing value is ``null`` or left out. A
+strict float would also refuse ``true``, which lax pydantic would read as 1.0.
+
+Variables are declared under private field names with the variable as alias, so any column name of a
+dataset (``occupancy-%``, ``class``) is accepted as a JSON key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, create_model, field_validator
+
+# JSON numbers only, finite; null or absent = not observed.
+Value = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
+# VD ids are strings in the dataset; a client sending LargeST's numeric ids as JSON numbers still matches.
+VdId = Annotated[str, Field(min_length=1)]
+
+
+def reading_model(variables: Sequence[str]) -> type[BaseModel]:
+    """A pydantic model of one VD's reading: ``vd_id`` and any of ``variables``, nothing else."""
+    fields = {f"v{i}": (Value, Field(None, alias=name)) for i, name in enumerate(variables)}
+    return create_model(
+        "Reading",
+        __config__=ConfigDict(extra="forbid", coerce_numbers_to_str=True),
+        vd_id=(VdId, ...),
+        **fields,
+    )
+
+
+def tick_model(variables: Sequence[str]) -> type[BaseModel]:
+    """A pydantic model of ``POST /readings``: a timestamp with its UTC offset and the readings at it."""
+    reading = reading_model(variables)
+
+    class Tick(BaseModel):
+        model_config = ConfigDict(extra="forbid")
+        timestamp: AwareDatetime = Field(description="ISO-8601 with a UTC offset, e.g. 2024-03-04T08:05:00+08:00")
+        readings: list[reading] = Field(description="one entry per VD; VDs may be absent")
+
+        @field_validator("readings")
+        @classmethod
+        def _one_reading_per_vd(cls, readings):
+            seen: set[str] = set()
+            for r in readings:
+                if r.vd_id in seen:
+                    raise ValueError(f"vd_id {r.vd_id!r} appears twice in one tick")
+                seen.add(r.vd_id)
+            return readings
+
+    Tick.__name__ = "Tick"
+    return Tick
+
+
+def tick_frame(tick: BaseModel, variables: Sequence[str]) -> tuple[pd.Timestamp, pd.DataFrame]:
+    """The UTC timestamp and the readings of a validated tick as ``StreamingForecaster.update`` takes them.
+
+    Returns:
+        The timestamp in UTC and a frame with ``vd_id`` and one float column per variable (NaN = missing).
+    """
+    readings = tick.readings
+    frame = pd.DataFrame({"vd_id": pd.Series([r.vd_id for r in readings], dtype=object)})
+    for i, name in enumerate(variables):
+        values = [getattr(r, f"v{i}") for r in readings]
+        frame[name] = np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+    return pd.Timestamp(tick.timestamp).tz_convert("UTC"), frame
+
+
+def forecasts_json(frame: pd.DataFrame) -> str:
+    """Forecast rows as a JSON list of records in the ``forecasts.parquet`` columns (times ISO-8601 UTC)."""
+    return frame.to_json(orient="records", date_format="iso", date_unit="s", double_precision=15)
