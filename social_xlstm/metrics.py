@@ -4,6 +4,9 @@ Every model (learned or baseline) is scored by the same :class:`MaskedErrors` ac
 test windows, so the numbers in ``metrics.json`` are comparable. A target counts only where it was
 observed (``mask`` True); MAPE additionally skips targets whose magnitude is below ``mape_floor``
 (an empty road at night has flow 0, and a percentage of 0 is undefined).
+
+Under DDP every rank scores its own share of the windows (none twice); the sums are added across ranks
+(:meth:`MaskedErrors.all_reduce`) before any ratio is taken, so the metrics equal a single process's.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.distributed as dist
 
 
 def masked_mae(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -32,9 +36,7 @@ def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> 
     return ((pred - target).square() * weight).sum() / weight.sum().clamp_min(1.0)
 
 
-def masked_huber(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, delta: float = 1.0
-) -> torch.Tensor:
+def masked_huber(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, delta: float = 1.0) -> torch.Tensor:
     """Huber loss over observed targets."""
     weight = mask.to(pred.dtype)
     err = torch.nn.functional.huber_loss(pred, target, reduction="none", delta=delta)
@@ -42,6 +44,23 @@ def masked_huber(
 
 
 LOSSES = {"mae": masked_mae, "mse": masked_mse, "huber": masked_huber}
+
+
+def sum_across_ranks(values: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:
+    """``values`` summed over every process of the ``torch.distributed`` group; ``values`` itself outside one.
+
+    Args:
+        values: a tensor of the same shape on every rank.
+        device: where the collective runs (NCCL needs the rank's GPU, gloo the CPU); None = ``values.device``.
+
+    Returns:
+        A new tensor on ``values.device`` (dtype kept: float64 sums stay float64).
+    """
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return values
+    total = values.to(device or values.device, copy=True)
+    dist.all_reduce(total, op=dist.ReduceOp.SUM)
+    return total.to(values.device)
 
 
 class MaskedErrors:
@@ -81,6 +100,24 @@ class MaskedErrors:
         pct_weight = weight * (target.abs() >= self.mape_floor)
         self.pct += (err / target.abs().clamp_min(self.mape_floor) * pct_weight).sum(dim=(0, 2))
         self.pct_count += pct_weight.sum(dim=(0, 2))
+
+    def state(self) -> torch.Tensor:
+        """The five float64 sums stacked: ``(5, H, O)`` abs, sq, pct, count, pct_count (what ranks add up)."""
+        return torch.stack([self.abs, self.sq, self.pct, self.count, self.pct_count])
+
+    def load_state(self, state: torch.Tensor) -> None:
+        """Replace the sums by ``state`` (as :meth:`state` returns it, e.g. summed over ranks)."""
+        if state.shape != (5, *self.abs.shape):
+            raise ValueError(f"state shape {tuple(state.shape)} != {(5, *self.abs.shape)}")
+        self.abs, self.sq, self.pct, self.count, self.pct_count = state.double().cpu().clone().unbind(0)
+
+    def all_reduce(self, device: torch.device | str | None = None) -> None:
+        """Sum the accumulators of every DDP rank into each rank (no-op in a single process).
+
+        Every rank must call it (a collective); ``device`` is where the collective runs (the rank's GPU
+        under NCCL).
+        """
+        self.load_state(sum_across_ranks(self.state(), device))
 
     def compute(self) -> dict[str, torch.Tensor]:
         """Per (step, variable) tensors ``mae``, ``rmse``, ``mape`` (percent) and ``count``; NaN where empty."""

@@ -150,6 +150,9 @@ class ForecastModule(L.LightningModule):
 
     def _log_errors(self, stage: str) -> None:
         errors = self._errors
+        # DDP: each rank scored its own windows (none twice); add the sums up first (every rank calls it),
+        # so the logged values, early stopping and the checkpoint choice see all windows.
+        errors.all_reduce(self.device)
         count = errors.count.sum()
         if count == 0:
             return
