@@ -15,6 +15,13 @@ from social_xlstm.nn.config import EmbeddingConfig, EncoderConfig, HeadConfig, M
 from social_xlstm.nn.forecaster import Forecaster
 from social_xlstm.options import as_dataclass, init_fields
 from social_xlstm.training.optim import OptimConfig, build_optimizer
+from social_xlstm.training.sequence import (
+    EvalStream,
+    TBPTTConfig,
+    check_sequence_mode,
+    optimizer_steps_per_batch,
+    tbptt_step,
+)
 
 
 class ForecastModule(L.LightningModule):
@@ -37,6 +44,8 @@ class ForecastModule(L.LightningModule):
             veh/5min beside speed in km/h, weighs more) or ``std`` (each target's errors divided by its
             training standard deviation, so every target variable counts alike).
         mape_floor: targets with ``|actual|`` below this are left out of MAPE.
+        tbptt: truncated backpropagation over long sequences, used when ``data_info.mode == "sequence"``
+            (social_xlstm.training.sequence); forecasts then run continuously through val/test/predict.
         data_info: facts about the dataset; the CLI links it from the datamodule. Stored in the checkpoint
             with everything else needed to predict (VD ids, variables, scaler, graph).
     """
@@ -54,11 +63,13 @@ class ForecastModule(L.LightningModule):
         loss: str = "mae",
         loss_scale: str = "none",
         mape_floor: float = 1.0,
+        tbptt: TBPTTConfig = TBPTTConfig(),  # noqa: B008
         data_info: DataInfo | None = None,
     ):
         super().__init__()
         model = ModelConfig(arch, d_model, dropout, embedding, encoder, social, head)
         optim = as_dataclass(OptimConfig, optim)
+        tbptt = as_dataclass(TBPTTConfig, tbptt)
         if data_info is None:
             raise UserError("ForecastModule needs data_info (the CLI links it from the datamodule)")
         data_info = as_dataclass(DataInfo, data_info)
@@ -77,6 +88,7 @@ class ForecastModule(L.LightningModule):
                 "loss": loss,
                 "loss_scale": loss_scale,
                 "mape_floor": mape_floor,
+                "tbptt": init_fields(tbptt),
             }
         )
         self.model_config, self.optim_config, self.info = model, optim, data_info
@@ -99,6 +111,10 @@ class ForecastModule(L.LightningModule):
         )
         self.register_buffer("target_std", torch.tensor([data_info.std[i] for i in idx], dtype=torch.float32))
         self._errors: MaskedErrors | None = None
+        self.tbptt, self.stream = tbptt, None  # stream: a sequence-mode model's continuous evaluation
+        if data_info.mode == "sequence":
+            check_sequence_mode(tbptt, data_info.sequence_length, self.net)
+            self.automatic_optimization, self.stream = False, EvalStream()
         self.test_report: dict | None = None
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -108,12 +124,20 @@ class ForecastModule(L.LightningModule):
             batch["x"], batch["x_mask"]: (B, W, N, F); batch["time"]: (B, W, 4)
             returns: (B, H, N, O); for a batch of sampled VDs (``nodes``, ``target_pos``) (B, H, S, O)
         """
-        scaled = self.net(batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"))  # (B, H, N', O)
+        if self.stream is not None and not self.training:
+            scaled = self.stream(self.net, batch)  # (B, H, N, O), carrying the state from window to window
+        else:
+            scaled = self.net(batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"))  # (B, H, N', O)
         if "target_pos" in batch:  # a batch of sampled VDs: the loss is on the drawn targets only
             scaled = scaled.index_select(2, batch["target_pos"])  # (B, H, S, O)
         return scaled.float() * self.target_std + self.target_mean
 
     def training_step(self, batch, batch_idx):
+        if self.stream is not None:  # sequence mode: chunked forward, backward and optimiser steps
+            self.stream.reset()
+            loss = tbptt_step(self, batch, self.tbptt)
+            self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+            return loss
         pred, target = self(batch), batch["y"]
         if self.loss_scale == "std":
             pred, target = pred / self.target_std, target / self.target_std
@@ -123,6 +147,8 @@ class ForecastModule(L.LightningModule):
 
     # Validation and test share one accumulator: full passes, every window, masked, original units.
     def _start_errors(self) -> None:
+        if self.stream is not None:
+            self.stream.reset()
         self._errors = MaskedErrors(self.info.horizon, len(self.info.targets), self.mape_floor)
 
     def _update_errors(self, batch) -> None:
@@ -172,10 +198,16 @@ class ForecastModule(L.LightningModule):
         module.load_state_dict(checkpoint["state_dict"])
         return module.eval()
 
+    def on_predict_epoch_start(self):
+        if self.stream is not None:
+            self.stream.reset()
+
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         return {"pred": self(batch), "t0": batch["t0"]}
 
     def configure_optimizers(self):
         total = int(self.trainer.estimated_stepping_batches) if self.trainer is not None else 1000
+        if self.stream is not None:  # manual optimisation: the schedule counts optimiser steps
+            total *= optimizer_steps_per_batch(self.tbptt, self.info.sequence_length, self.info.window)
         optimizer, scheduler = build_optimizer(self.net, self.optim_config, total)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
