@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from social_xlstm.errors import UserError
 from social_xlstm.options import as_dataclass
 
-from .registry import ARCHITECTURES
+from .registry import ALL_ARCHS
 
 SLSTM_FORGET = ("sigmoid", "exp")
 SOCIAL_CONTEXTS = ("last", "all")
@@ -170,7 +170,7 @@ class ModelConfig:
     """Forecasting head and last-value skip."""
 
     def __post_init__(self) -> None:
-        check_choice("arch", self.arch, tuple(ARCHITECTURES))
+        check_choice("arch", self.arch, ALL_ARCHS)
         _check_positive(self, "", "d_model")
         if not 0.0 <= self.dropout < 1.0:
             raise ModelConfigError(f"model option dropout={self.dropout} must lie in [0, 1)")

@@ -12,6 +12,10 @@ can check ``arch`` without importing torch; :mod:`social_xlstm.nn.forecaster` ma
 | `slstm_only`   | slstm   | last    | ablation: no graph                                                |
 | `lstm`         | lstm    | last    | baseline: per-VD torch.nn.LSTM, no graph                          |
 | `gru_gcn`      | none    | gcn     | baseline (T-GCN): a GRU whose gates are GCNConvs over the graph   |
+
+Published models from a library (``LIBRARY_MODELS``: ``dcrnn``, ``graph_wavenet``) replace the whole skeleton
+with an adapter (:mod:`social_xlstm.nn.published`, the optional ``.[bench]`` extra) and are trained by the same
+module on the same data.
 """
 
 from __future__ import annotations
@@ -40,4 +44,42 @@ ARCHITECTURES: dict[str, Architecture] = {
 """arch name -> parts; the order is the order of the valid names in error messages."""
 
 ARCHS = tuple(ARCHITECTURES)
+"""The forecaster skeleton's architectures."""
+
+
+@dataclass(frozen=True)
+class LibraryModel:
+    """A published model from a maintained library, run unchanged through an adapter in place of the skeleton."""
+
+    adapter: str
+    """``module:Class`` of the adapter (imported only when the model is built: the library is optional)."""
+    library: str
+    """Distribution name of the library (the optional extra ``.[bench]`` installs it)."""
+    description: str
+
+
+LIBRARY_MODELS: dict[str, LibraryModel] = {
+    "dcrnn": LibraryModel(
+        "social_xlstm.nn.published:DCRNN", "torch-spatiotemporal", "DCRNN (Li et al. 2018), tsl's DCRNNModel"
+    ),
+    "graph_wavenet": LibraryModel(
+        "social_xlstm.nn.published:GraphWaveNet",
+        "torch-spatiotemporal",
+        "Graph WaveNet (Wu et al. 2019), tsl's GraphWaveNetModel",
+    ),
+}
+"""arch name -> library model; trained and scored by the same module, data and metrics as the skeleton's."""
+
+ALL_ARCHS = ARCHS + tuple(LIBRARY_MODELS)
 """Valid values of :attr:`ModelConfig.arch`."""
+
+
+def network_class(arch: str):
+    """The class that builds the network of ``arch``: the library adapter, or None for the skeleton's archs."""
+    model = LIBRARY_MODELS.get(arch)
+    if model is None:
+        return None
+    import importlib
+
+    module, name = model.adapter.split(":")
+    return getattr(importlib.import_module(module), name)

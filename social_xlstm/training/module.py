@@ -13,6 +13,7 @@ from social_xlstm.errors import UserError
 from social_xlstm.metrics import LOSSES, MaskedErrors
 from social_xlstm.nn.config import EmbeddingConfig, EncoderConfig, HeadConfig, ModelConfig, SocialConfig
 from social_xlstm.nn.forecaster import Forecaster
+from social_xlstm.nn.registry import network_class
 from social_xlstm.options import as_dataclass, init_fields
 from social_xlstm.training.optim import OptimConfig, build_optimizer
 from social_xlstm.training.sequence import (
@@ -95,7 +96,9 @@ class ForecastModule(L.LightningModule):
         self.loss_fn = LOSSES[loss]
         self.loss_scale = loss_scale
         self.mape_floor = mape_floor
-        self.net = Forecaster(
+        library = network_class(model.arch)  # a published model's adapter (social_xlstm.nn.published), or None
+        extra = {"edge_attr_names": list(data_info.edge_attr_names)} if library else {}
+        self.net = (library or Forecaster)(
             model,
             num_vds=data_info.num_vds,
             num_features=len(data_info.variables),
@@ -104,6 +107,7 @@ class ForecastModule(L.LightningModule):
             edge_index=data_info.edge_index_tensor(),
             edge_attr=data_info.edge_attr_tensor(),
             target_index=data_info.target_index,
+            **extra,
         )
         idx = data_info.target_index
         self.register_buffer(

@@ -1,0 +1,63 @@
+"""Train and test every model on one dataset under one protocol; tables, JSON and plots in docs/results.
+
+    python scripts/benchmark_accuracy.py --dataset runs/data/los-loop --protocol tgcn \
+        --config configs/bench_los_loop.yaml --seeds 0 1 2 \
+        --models persistence historical_average lstm gru_gcn slstm_only slstm_pool social_xlstm
+
+Writes ``OUT/<dataset>.md`` (MAE / RMSE / MAPE at 15 / 30 / 45 / 60 min and the 12-step average, mean and
+spread over seeds, fit time per model), ``OUT/<dataset>.json`` and ``OUT/<dataset>_<variable>.png``.
+Resumable: a (model, seed) whose result is stored under ``--work`` with the same settings is not
+retrained. Logic in :mod:`social_xlstm.benchmark`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import torch
+
+from social_xlstm.benchmark import PROTOCOLS, BenchmarkSettings, run_benchmark
+from social_xlstm.errors import UserError
+
+DEFAULT_MODELS = ["persistence", "historical_average", "lstm", "gru_gcn", "slstm_only", "slstm_pool", "social_xlstm"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True, help="canonical dataset directory")
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--config", default=None, help="training config (default configs/bench_<protocol>.yaml)")
+    parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
+    parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--work", default=None, help="per-run checkpoints and results (default runs/benchmark/NAME)")
+    parser.add_argument("--name", default=None, help="dataset name in the output file names")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY.PATH=VALUE")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        settings = BenchmarkSettings(
+            dataset=args.dataset,
+            protocol=args.protocol,
+            config=args.config or f"configs/bench_{args.protocol}.yaml",
+            models=args.models,
+            seeds=args.seeds,
+            epochs=args.epochs,
+            out=args.out,
+            work=args.work,
+            name=args.name,
+            overrides=args.overrides,
+        )
+        run_benchmark(settings)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,419 @@
+"""The accuracy benchmark: every model trained and scored by the same harness, results as Markdown, JSON, PNG.
+
+``scripts/benchmark_accuracy.py`` is the command line over :func:`run_benchmark`. Each learned model runs
+through :class:`~social_xlstm.experiment.Experiment` with one config, so every model sees the same data
+module, split, scaler, windows and masked metrics; only ``model.arch`` (and the seed) changes. The
+non-learned baselines are scored once on the same test windows (they do not depend on a seed).
+
+Each (model, seed) run stores its result in ``WORK/<model>/seed<S>/result.json`` with the settings it
+ran under; a later call with the same settings reads it instead of training again (resume), a call with
+other settings trains again. The summary (mean and spread over seeds) is rebuilt from those files every
+time and written to ``OUT/<dataset>.md``, ``OUT/<dataset>.json`` and ``OUT/<dataset>_<variable>.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import platform
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from social_xlstm.atomic import atomic_file, write_json_atomic
+from social_xlstm.errors import UserError
+from social_xlstm.forecast.baselines import BASELINES
+from social_xlstm.nn.registry import ALL_ARCHS, LIBRARY_MODELS
+
+REPORT_MINUTES = (15, 30, 45, 60)
+"""Lead times of the tables; the 12-step average is the column ``avg``."""
+METRICS = ("mae", "rmse", "mape")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """Window, horizon and chronological split of a published evaluation protocol."""
+
+    name: str
+    window: int
+    horizon: int
+    split: tuple[float, float, float]
+    description: str
+
+
+PROTOCOLS = {
+    "tgcn": Protocol(
+        "tgcn",
+        12,
+        12,
+        (0.72, 0.08, 0.2),
+        "T-GCN: 12 steps in, 12 out; 80/20 chronological train/test, the last 10% of the train part "
+        "held out for validation (train 72%, val 8%, test 20%)",
+    ),
+    "standard": Protocol(
+        "standard", 12, 12, (0.7, 0.1, 0.2), "12 steps in, 12 out; 70/10/20 chronological train/val/test"
+    ),
+}
+
+
+@dataclass
+class BenchmarkSettings:
+    """What a benchmark run trains and where it writes.
+
+    Args:
+        dataset: canonical dataset directory.
+        protocol: a key of :data:`PROTOCOLS`.
+        config: training config (YAML); the protocol's window, horizon and split replace its own.
+        models: baselines (``persistence``, ``historical_average``) and archs, in table order.
+        seeds: training seeds.
+        epochs: ``trainer.max_epochs``; None keeps the config's.
+        out: where the tables, JSON and plots go.
+        work: where each run's checkpoint and result file go (default ``runs/benchmark/<name>``).
+        name: dataset name in the file names (default the directory's name).
+        overrides: ``key.path=value`` settings (YAML values) applied to the config last.
+    """
+
+    dataset: str
+    protocol: str
+    config: str
+    models: Sequence[str]
+    seeds: Sequence[int] = (0,)
+    epochs: int | None = None
+    out: str = "docs/results"
+    work: str | None = None
+    name: str | None = None
+    overrides: Sequence[str] = field(default_factory=tuple)
+
+    def __post_init__(self) -> None:
+        if self.protocol not in PROTOCOLS:
+            raise UserError(f"unknown protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
+        valid = (*BASELINES, *ALL_ARCHS)
+        unknown = [m for m in self.models if m not in valid]
+        if unknown or not self.models:
+            raise UserError(f"unknown model(s) {unknown or '(none given)'}; valid: {', '.join(valid)}")
+        if len(set(self.models)) != len(self.models):
+            raise UserError(f"--models lists a model twice: {list(self.models)}")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise UserError(f"--seeds must be distinct and at least one, got {list(self.seeds)}")
+        if self.epochs is not None and self.epochs < 1:
+            raise UserError(f"--epochs must be >= 1, got {self.epochs}")
+        if not Path(self.dataset).is_dir():
+            raise UserError(f"{self.dataset}: dataset directory not found")
+        if not Path(self.config).is_file():
+            raise UserError(f"{self.config}: config not found")
+        self.name = self.name or Path(self.dataset).resolve().name
+        self.work = self.work or str(Path("runs") / "benchmark" / self.name)
+
+    def fingerprint(self) -> dict:
+        """Everything a run's result depends on besides model and seed; a stored result must match it."""
+        return {
+            "dataset": str(Path(self.dataset).resolve()),
+            "protocol": self.protocol,
+            "config_sha256": hashlib.sha256(Path(self.config).read_bytes()).hexdigest(),
+            "epochs": self.epochs,
+            "overrides": list(self.overrides),
+        }
+
+
+def parse_overrides(items: Sequence[str]) -> dict:
+    """``["model.d_model=32", "trainer.limit_train_batches=2"]`` -> a nested dict (values read as YAML)."""
+    nested: dict = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set {item!r}: expected KEY.PATH=VALUE")
+        node = nested
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise UserError(f"--set {item!r}: {part} is set to a value and a section")
+        node[leaf] = yaml.safe_load(value)
+    return nested
+
+
+def experiment_config(settings: BenchmarkSettings, arch: str, seed: int, root: Path) -> dict:
+    """The config dict of one run: the file, the protocol, the run's model, seed and output paths."""
+    from social_xlstm.experiment import _merge, load_config
+
+    protocol = PROTOCOLS[settings.protocol]
+    trainer = {"default_root_dir": str(root), "enable_progress_bar": False}
+    if settings.epochs is not None:
+        trainer["max_epochs"] = settings.epochs
+    run = {
+        "seed_everything": seed,
+        "trainer": trainer,
+        "model": {"arch": arch},
+        "data": {
+            "data_dir": str(settings.dataset),
+            "window": protocol.window,
+            "horizon": protocol.horizon,
+            "split": list(protocol.split),
+        },
+        "metrics": {"output": str(root / "metrics.json"), "baselines": []},
+        "forecasts": {"output": str(root / "forecasts.parquet")},
+    }
+    return _merge(load_config(settings.config, run), parse_overrides(settings.overrides))
+
+
+def train_and_test(settings: BenchmarkSettings, arch: str, seed: int, root: Path) -> dict:
+    """Fit one learned model and score its best checkpoint; returns its result record."""
+    from social_xlstm.experiment import Experiment
+
+    exp = Experiment(experiment_config(settings, arch, seed, root))
+    start = time.perf_counter()
+    best = exp.fit()
+    fit_seconds = time.perf_counter() - start
+    metrics = exp.test(best)
+    return {
+        "model": arch,
+        "seed": seed,
+        "fit_seconds": round(fit_seconds, 1),
+        "epochs": int(exp.trainer.current_epoch),
+        "parameters": sum(p.numel() for p in exp.model.net.parameters()),
+        "test_windows": metrics["test_windows"],
+        "report": metrics["models"][arch],
+    }
+
+
+def score_baselines(settings: BenchmarkSettings, names: Sequence[str], root: Path) -> list[dict]:
+    """Score the non-learned baselines on the protocol's test windows (no training, no seed)."""
+    from social_xlstm.experiment import Experiment
+    from social_xlstm.forecast.evaluate import evaluate
+
+    exp = Experiment(experiment_config(settings, "slstm_only", 0, root))
+    start = time.perf_counter()
+    metrics = evaluate(exp.datamodule, None, list(names), exp.model.mape_floor)
+    seconds = round(time.perf_counter() - start, 1)
+    return [
+        {
+            "model": name,
+            "seed": None,
+            "fit_seconds": seconds,
+            "epochs": 0,
+            "parameters": 0,
+            "test_windows": metrics["test_windows"],
+            "report": metrics["models"][name],
+        }
+        for name in names
+    ]
+
+
+def _result_path(settings: BenchmarkSettings, model: str, seed: int | None) -> Path:
+    return Path(settings.work) / model / ("baseline" if seed is None else f"seed{seed}") / "result.json"
+
+
+def _stored(path: Path, fingerprint: dict) -> dict | None:
+    if not path.exists():
+        return None
+    record = json.loads(path.read_text())
+    return record if record.get("settings") == fingerprint else None
+
+
+def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = print) -> dict:
+    """Train and score every (model, seed) not stored yet, then write the summary files.
+
+    Returns:
+        the summary dict written to ``OUT/<name>.json``.
+    """
+    fingerprint = settings.fingerprint()
+    learned = [m for m in settings.models if m not in BASELINES]
+    baselines = [m for m in settings.models if m in BASELINES]
+    _check_library(learned)
+    records: dict[str, list[dict]] = {m: [] for m in settings.models}
+    jobs = [(m, None) for m in baselines[:1]] + [(m, s) for m in learned for s in settings.seeds]
+    for k, (model, seed) in enumerate(jobs, 1):
+        path = _result_path(settings, model, seed)
+        label = f"[{k}/{len(jobs)}] {'baselines ' + ', '.join(baselines) if seed is None else model}"
+        label += "" if seed is None else f" seed {seed}"
+        stored = _stored(path, fingerprint)
+        if stored is not None:
+            found = stored["records"]
+            status = "stored, not retrained"
+        else:
+            if path.parent.exists():  # an unfinished run or other settings: start it afresh
+                shutil.rmtree(path.parent)
+            path.parent.mkdir(parents=True)
+            if seed is None:
+                found = score_baselines(settings, baselines, path.parent)
+            else:
+                found = [train_and_test(settings, model, seed, path.parent)]
+            write_json_atomic({"settings": fingerprint, "records": found}, path)
+            status = "done"
+        for record in found:
+            records[record["model"]].append(record)
+        first = found[0]
+        log(f"{label}: {status}; fit {first['fit_seconds']:.0f} s, {first['epochs']} epochs, " + _headline(first))
+    summary = summarise(settings, records)
+    write_outputs(summary, Path(settings.out))
+    return summary
+
+
+def _check_library(models: Sequence[str]) -> None:
+    """Fail before any training when a library model is asked for and its library cannot be imported."""
+    wanted = [m for m in models if m in LIBRARY_MODELS]
+    if wanted:
+        from social_xlstm.nn.published import _import_tsl_models
+
+        _import_tsl_models()
+
+
+def _headline(record: dict) -> str:
+    parts = []
+    for variable, report in record["report"].items():
+        mae = report["average"]["mae"]
+        parts.append(f"{variable} MAE (12-step avg) {mae:.3f}" if mae is not None else f"{variable} MAE -")
+    return "; ".join(parts)
+
+
+def _mean_std(values: list[float | None]) -> dict:
+    known = [v for v in values if v is not None]
+    if not known:
+        return {"mean": None, "std": None, "n": 0}
+    mean = sum(known) / len(known)
+    std = math.sqrt(sum((v - mean) ** 2 for v in known) / (len(known) - 1)) if len(known) > 1 else None
+    return {"mean": round(mean, 6), "std": None if std is None else round(std, 6), "n": len(known)}
+
+
+def _points(report: dict, minutes: Sequence[float]) -> dict[str, dict]:
+    """The step entries at the report lead times (those the horizon reaches) and the average."""
+    by_minute = {s["minutes"]: s for s in report["steps"]}
+    points = {f"{m:g}": by_minute[m] for m in minutes if m in by_minute}
+    points["avg"] = report["average"]
+    return points
+
+
+def summarise(settings: BenchmarkSettings, records: dict[str, list[dict]]) -> dict:
+    """Mean and sample standard deviation over seeds of every metric at every report lead time."""
+    import torch
+
+    from social_xlstm.nn.published import LIBRARY, library_version
+
+    models = {}
+    for model, runs in records.items():
+        variables = list(runs[0]["report"])
+        per_var = {}
+        for variable in variables:
+            reports = [r["report"][variable] for r in runs]
+            points = [_points(rep, REPORT_MINUTES) for rep in reports]
+            per_var[variable] = {
+                metric: {p: _mean_std([pt[p][metric] for pt in points]) for p in points[0]} for metric in METRICS
+            }
+            per_var[variable]["mean_report"] = _mean_report(reports)
+        models[model] = {
+            "seeds": [r["seed"] for r in runs],
+            "fit_seconds": _mean_std([r["fit_seconds"] for r in runs]),
+            "epochs": [r["epochs"] for r in runs],
+            "parameters": runs[0]["parameters"],
+            "variables": per_var,
+            "runs": runs,
+        }
+    protocol = PROTOCOLS[settings.protocol]
+    uses_library = any(m in LIBRARY_MODELS for m in records)
+    return {
+        "dataset": settings.name,
+        "dataset_dir": str(settings.dataset),
+        "protocol": {"name": protocol.name, "description": protocol.description, "split": list(protocol.split)},
+        "config": str(settings.config),
+        "epochs": settings.epochs,
+        "seeds": list(settings.seeds),
+        "overrides": list(settings.overrides),
+        "test_windows": next(iter(records.values()))[0]["test_windows"],
+        "library": {"name": LIBRARY, "version": library_version()} if uses_library else None,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        },
+        "models": models,
+    }
+
+
+def _mean_report(reports: list[dict]) -> dict:
+    """One report whose step metrics are the means over seeds (what the error-by-horizon plot draws)."""
+    steps = []
+    for entries in zip(*(r["steps"] for r in reports), strict=True):
+        step = {"step": entries[0]["step"], "minutes": entries[0]["minutes"]}
+        for metric in METRICS:
+            step[metric] = _mean_std([e[metric] for e in entries])["mean"]
+        steps.append(step)
+    return {"steps": steps}
+
+
+def _cell(stat: dict, digits: int = 2) -> str:
+    if stat["mean"] is None:
+        return "-"
+    text = f"{stat['mean']:.{digits}f}"
+    return text if stat["std"] is None else f"{text} ± {stat['std']:.{digits}f}"
+
+
+def render_markdown(summary: dict) -> str:
+    """The tables of ``<dataset>.md``: per variable, MAE, RMSE and MAPE by lead time, mean ± std over seeds."""
+    lines = [
+        f"# Accuracy benchmark: {summary['dataset']} ({summary['protocol']['name']} protocol)",
+        "",
+        f"Protocol: {summary['protocol']['description']}. Masked errors in original units on all "
+        f"{summary['test_windows']} test windows; each cell is the mean over seeds ± the sample standard "
+        "deviation (no ± with one seed). Non-learned baselines have no seed.",
+        "",
+        f"- config `{summary['config']}`, epochs {summary['epochs'] or 'as configured'}, seeds "
+        f"{summary['seeds']}, overrides {summary['overrides'] or 'none'}",
+        f"- machine: {summary['machine']['processor']}, {summary['machine']['platform']}, torch "
+        f"{summary['machine']['torch']}, {summary['machine']['threads']} threads",
+    ]
+    if summary["library"]:
+        lines.append(f"- library models from {summary['library']['name']} {summary['library']['version']}")
+    models = summary["models"]
+    variables = list(next(iter(models.values()))["variables"])
+    for variable in variables:
+        for metric in METRICS:
+            first = next(iter(models.values()))["variables"][variable][metric]
+            points = list(first)
+            header = [f"{p} min" if p != "avg" else "12-step avg" for p in points]
+            if "avg" in points:
+                header[-1] = f"{summary_horizon(summary)}-step avg"
+            unit = " (%)" if metric == "mape" else ""
+            lines += ["", f"## {variable}: {metric.upper()}{unit}", ""]
+            lines.append("| model | " + " | ".join(header) + " | fit (s) | epochs |")
+            lines.append("|---|" + "---:|" * (len(points) + 2))
+            for name, entry in models.items():
+                stats = entry["variables"][variable][metric]
+                cells = [_cell(stats[p]) for p in points]
+                fit = "-" if entry["epochs"] == [0] else _cell(entry["fit_seconds"], 0)
+                epochs = "-" if entry["epochs"] == [0] else "/".join(str(e) for e in entry["epochs"])
+                lines.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {epochs} |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_horizon(summary: dict) -> int:
+    entry = next(iter(summary["models"].values()))
+    variable = next(iter(entry["variables"].values()))
+    return len(variable["mean_report"]["steps"])
+
+
+def write_outputs(summary: dict, out: Path) -> list[Path]:
+    """``<name>.md``, ``<name>.json`` and one ``<name>_<variable>.png`` of MAE by lead time per variable."""
+    from social_xlstm.viz import plot_error_by_horizon, save_figure
+
+    out.mkdir(parents=True, exist_ok=True)
+    name = summary["dataset"]
+    written = [write_json_atomic(summary, out / f"{name}.json")]
+    with atomic_file(out / f"{name}.md") as tmp:
+        tmp.write_text(render_markdown(summary))
+    written.append(out / f"{name}.md")
+    variables = list(next(iter(summary["models"].values()))["variables"])
+    for variable in variables:
+        metrics = {
+            "models": {
+                model: {variable: entry["variables"][variable]["mean_report"]}
+                for model, entry in summary["models"].items()
+            }
+        }
+        written.append(save_figure(plot_error_by_horizon(metrics, variable), out / f"{name}_{variable}.png"))
+    return written

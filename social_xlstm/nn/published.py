@@ -1,0 +1,153 @@
+"""Published graph forecasters from a maintained library, run unchanged on our windows (the ``.[bench]`` extra).
+
+The library is torch-spatiotemporal (tsl, https://github.com/TorchSpatiotemporal/tsl): its ``DCRNNModel``
+and ``GraphWaveNetModel`` are built as published and fed our batches through a thin adapter, so they are
+trained and scored by the same module, data, split, scaler and masked metrics as every other model:
+
+    x, x_mask (B, W, N, F) -> [x, x_mask] (B, W, N, 2F)  the scaled values (0 where missing) and the mask
+    time (B, W, 4)         -> u (B, W, 4)              exogenous covariates (sin/cos of day and week)
+    graph (2, E)           -> edge_index, edge_weight  self loops dropped (both models add their own
+                                                        identity term); weight = the ``weight`` edge
+                                                        feature when the graph has one, else 1
+    model output           -> (B, H, N, O) scaled, plus the last observed value when ``head.last_value``
+                              (the harness-wide skip every learned model gets)
+
+Sizes come from the model config: ``d_model`` is the hidden width of both, ``encoder.layers`` the
+DCRNN cells; every other hyper-parameter is the library's default (Graph WaveNet: 8 layers of dilated
+temporal convolutions, a learned adjacency with 10-dim node embeddings, batch norm, dropout 0.3).
+
+tsl is imported when a model is built, never at import time: the core package does not need it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import torch
+from torch import Tensor, nn
+
+from social_xlstm.errors import UserError
+
+from .common import last_observed, target_index_tensor
+from .config import ModelConfig
+
+LIBRARY = "torch-spatiotemporal"
+
+
+def library_version() -> str | None:
+    """Installed version of the library, or None."""
+    try:
+        return importlib.metadata.version(LIBRARY)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _import_tsl_models():
+    try:
+        from tsl.nn.models import DCRNNModel, GraphWaveNetModel
+    except ImportError as err:
+        raise UserError(
+            f"the library models (dcrnn, graph_wavenet) need {LIBRARY} and the compiled torch-scatter and "
+            f"torch-sparse it imports: pip install 'social-xlstm[bench]' ({type(err).__name__}: {err})"
+        ) from err
+    return DCRNNModel, GraphWaveNetModel
+
+
+def graph_for_library(edge_index: Tensor, edge_attr: Tensor, edge_attr_names: list[str]) -> tuple[Tensor, Tensor]:
+    """Our graph as the library wants it: (2, E') without self loops and (E',) float weights.
+
+    Shapes:
+        edge_index: (2, E); edge_attr: (E, Fe) raw (not standardised) -> (2, E'), (E',).
+    """
+    edge_index = edge_index.long()
+    if "weight" in edge_attr_names:
+        weight = edge_attr[:, edge_attr_names.index("weight")].float()
+    else:
+        weight = torch.ones(edge_index.shape[1])
+    keep = edge_index[0] != edge_index[1]
+    return edge_index[:, keep].clone(), weight[keep].clone()
+
+
+class LibraryForecaster(nn.Module):
+    """Adapter base: the forecaster's constructor and call, a library model inside.
+
+    Args:
+        as :class:`~social_xlstm.nn.forecaster.Forecaster`, plus ``edge_attr_names`` (the columns of
+        ``edge_attr``, to find the edge weights).
+
+    Shapes:
+        x, x_mask: (B, W, N, F); time: (B, W, 4) -> (B, H, N, O) scaled targets.
+    """
+
+    def __init__(
+        self,
+        config: ModelConfig,
+        num_vds: int,
+        num_features: int,
+        num_outputs: int,
+        horizon: int,
+        edge_index: Tensor,
+        edge_attr: Tensor,
+        target_index: list[int] | None = None,
+        edge_attr_names: list[str] | None = None,
+    ):
+        super().__init__()
+        self.config, self.num_vds = config, num_vds
+        names = list(edge_attr_names or [])
+        if len(names) != edge_attr.shape[1]:
+            raise ValueError(f"edge_attr has {edge_attr.shape[1]} columns, edge_attr_names {len(names)}")
+        lib_index, lib_weight = graph_for_library(edge_index, edge_attr, names)
+        self.register_buffer("lib_edge_index", lib_index)
+        self.register_buffer("lib_edge_weight", lib_weight)
+        self.register_buffer("target_index", target_index_tensor(target_index, num_features, num_outputs))
+        self.library_model = self.build(config, num_vds, 2 * num_features, num_outputs, horizon)
+
+    def build(self, config: ModelConfig, num_vds: int, input_size: int, output_size: int, horizon: int) -> nn.Module:
+        raise NotImplementedError
+
+    def forward(
+        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None
+    ) -> Tensor:
+        if nodes is not None:
+            raise UserError(f"{self.__class__.__name__} forecasts the whole graph; it does not train on sampled VDs")
+        if x.shape[2] != self.num_vds:
+            raise ValueError(f"x has {x.shape[2]} VDs, the model was built for {self.num_vds}")
+        inputs = torch.cat([x, x_mask.to(x.dtype)], dim=-1)  # (B, W, N, 2F)
+        y = self.library_model(inputs, self.lib_edge_index, self.lib_edge_weight, u=time)  # (B, H, N, O)
+        if self.config.head.last_value:
+            y = y + last_observed(x, x_mask, self.target_index)[:, None]  # (B, H, N, O)
+        return y
+
+    def extra_repr(self) -> str:
+        return f"arch={self.config.arch!r}, num_vds={self.num_vds}, library={LIBRARY} {library_version()}"
+
+
+class DCRNN(LibraryForecaster):
+    """tsl's ``DCRNNModel``: diffusion-convolutional GRU cells (order 2), an MLP readout of every horizon."""
+
+    def build(self, config, num_vds, input_size, output_size, horizon):
+        model, _ = _import_tsl_models()
+        return model(
+            input_size=input_size,
+            output_size=output_size,
+            horizon=horizon,
+            exog_size=4,
+            hidden_size=config.d_model,
+            n_layers=config.encoder.layers,
+            dropout=config.dropout,
+        )
+
+
+class GraphWaveNet(LibraryForecaster):
+    """tsl's ``GraphWaveNetModel``: dilated temporal convolutions, diffusion and learned-adjacency graph convs."""
+
+    def build(self, config, num_vds, input_size, output_size, horizon):
+        _, model = _import_tsl_models()
+        return model(
+            input_size=input_size,
+            output_size=output_size,
+            horizon=horizon,
+            exog_size=4,
+            hidden_size=config.d_model,
+            n_nodes=num_vds,
+        )

@@ -1,0 +1,137 @@
+"""The accuracy benchmark harness: files written, a stored run not retrained, tables equal to the JSON."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from social_xlstm import benchmark
+from social_xlstm.benchmark import BenchmarkSettings, parse_overrides, render_markdown, run_benchmark
+from social_xlstm.errors import UserError
+
+CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench_standard.yaml"
+TINY = [
+    "model.d_model=8",
+    "model.encoder.layers=1",
+    "model.encoder.heads=2",
+    "model.social.heads=2",
+    "model.embedding.vd_dim=4",
+    "trainer.limit_train_batches=2",
+    "data.max_neighbours=3",
+]
+
+
+def settings(tiny_dataset, tmp_path, **kwargs) -> BenchmarkSettings:
+    return BenchmarkSettings(
+        dataset=str(tiny_dataset),
+        protocol=kwargs.pop("protocol", "standard"),
+        config=str(CONFIG),
+        models=kwargs.pop("models", ["persistence", "slstm_only"]),
+        seeds=kwargs.pop("seeds", [0]),
+        epochs=1,
+        out=str(tmp_path / "results"),
+        work=str(tmp_path / "work"),
+        name="tiny",
+        overrides=TINY,
+        **kwargs,
+    )
+
+
+def table_rows(text: str, heading: str) -> dict[str, list[str]]:
+    """model -> cells of the table under ``## heading``."""
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| model")]
+    return {cells[0]: cells[1:] for cells in ([c.strip() for c in r.strip("|").split("|")] for r in rows)}
+
+
+@pytest.mark.slow
+def test_writes_tables_resumes_and_tables_equal_json(tiny_dataset, tmp_path, monkeypatch):
+    lines = []
+    s = settings(tiny_dataset, tmp_path)
+    summary = run_benchmark(s, log=lines.append)
+    out = tmp_path / "results"
+    assert sorted(p.name for p in out.iterdir()) == ["tiny.json", "tiny.md", "tiny_flow.png", "tiny_speed.png"]
+    assert [line.split(":")[0] for line in lines] == ["[1/2] baselines persistence", "[2/2] slstm_only seed 0"]
+    stored = json.loads((out / "tiny.json").read_text())
+    assert stored == json.loads(json.dumps(summary))
+    run = stored["models"]["slstm_only"]["runs"][0]
+    assert run["epochs"] == 1 and run["fit_seconds"] > 0 and run["seed"] == 0
+    # split 70/10/20 of 400 steps: the test part (320, 400) holds 80 - 12 + 1 = 69 windows of 12 targets
+    assert stored["test_windows"] == 69
+
+    text = (out / "tiny.md").read_text()
+    for variable in ("flow", "speed"):
+        for metric in ("mae", "rmse", "mape"):
+            heading = f"{variable}: {metric.upper()}" + (" (%)" if metric == "mape" else "")
+            rows = table_rows(text, heading)
+            assert set(rows) == {"persistence", "slstm_only"}
+            for model, cells in rows.items():
+                stats = stored["models"][model]["variables"][variable][metric]
+                assert cells[:5] == [f"{stats[p]['mean']:.2f}" for p in ("15", "30", "45", "60", "avg")]
+    # the 15-minute column is step 3 of the run's own report
+    steps = run["report"]["speed"]["steps"]
+    assert stored["models"]["slstm_only"]["variables"]["speed"]["mae"]["15"]["mean"] == steps[2]["mae"]
+
+    # resume: nothing is trained or scored again
+    def refuse(*args, **kwargs):
+        raise AssertionError("a stored run was recomputed")
+
+    monkeypatch.setattr(benchmark, "train_and_test", refuse)
+    monkeypatch.setattr(benchmark, "score_baselines", refuse)
+    lines.clear()
+    again = run_benchmark(s, log=lines.append)
+    assert all("stored, not retrained" in line for line in lines) and len(lines) == 2
+    assert again["models"] == summary["models"]
+
+
+def test_mean_and_spread_over_seeds_in_table():
+    def record(seed, mae):
+        steps = [
+            {"step": h, "minutes": 5.0 * h, "mae": mae, "rmse": mae, "mape": None, "count": 1} for h in range(1, 13)
+        ]
+        report = {"speed": {"steps": steps, "average": {"mae": mae, "rmse": mae, "mape": None}}}
+        return {
+            "model": "lstm",
+            "seed": seed,
+            "fit_seconds": 10.0 * (seed + 1),
+            "epochs": 2,
+            "parameters": 5,
+            "test_windows": 7,
+            "report": report,
+        }
+
+    s = BenchmarkSettings.__new__(BenchmarkSettings)
+    s.name, s.dataset, s.protocol, s.config, s.epochs, s.seeds, s.overrides = "x", "d", "tgcn", "c", 2, [0, 1], []
+    summary = benchmark.summarise(s, {"lstm": [record(0, 3.0), record(1, 4.0)]})
+    mae = summary["models"]["lstm"]["variables"]["speed"]["mae"]["60"]
+    assert mae == {"mean": 3.5, "std": pytest.approx(0.707107), "n": 2}
+    row = table_rows(render_markdown(summary), "speed: MAE")["lstm"]
+    assert row == ["3.50 ± 0.71"] * 5 + ["15 ± 7", "2/2"]
+    assert table_rows(render_markdown(summary), "speed: MAPE (%)")["lstm"][0] == "-"
+
+
+def test_bad_input_names_what(tiny_dataset, tmp_path):
+    with pytest.raises(UserError, match="unknown protocol 'nope'"):
+        settings(tiny_dataset, tmp_path, protocol="nope")
+    with pytest.raises(UserError, match=re.escape("unknown model(s) ['gru']")):
+        settings(tiny_dataset, tmp_path, models=["gru"])
+    with pytest.raises(UserError, match="dataset directory not found"):
+        BenchmarkSettings(dataset=str(tmp_path / "none"), protocol="tgcn", config=str(CONFIG), models=["lstm"])
+    with pytest.raises(UserError, match="KEY.PATH=VALUE"):
+        parse_overrides(["model.d_model"])
+    assert parse_overrides(["model.encoder.layers=1", "data.split=[0.5, 0.2, 0.3]"]) == {
+        "model": {"encoder": {"layers": 1}},
+        "data": {"split": [0.5, 0.2, 0.3]},
+    }
+
+
+def test_script_exits_2_on_user_error(tmp_path, capsys):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_accuracy.py"
+    spec = importlib.util.spec_from_file_location("benchmark_accuracy", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--dataset", str(tmp_path / "missing"), "--protocol", "tgcn"]) == 2
+    assert "dataset directory not found" in capsys.readouterr().err
