@@ -45,6 +45,34 @@ def last_observed(x: Tensor, x_mask: Tensor, index: Tensor) -> Tensor:
     return torch.where(mask.any(dim=1), picked, torch.zeros_like(picked))
 
 
+def running_last_observed(
+    x: Tensor, x_mask: Tensor, index: Tensor, value: Tensor, seen: Tensor
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`last_observed` after every step of a sequence, continuing from the previous chunk's.
+
+    At step t it is the latest observed value at or before t, the carried ``value`` where ``seen`` and
+    nothing was observed in this chunk yet, else 0: so from ``seen = 0`` the value at the last step of a
+    window equals :func:`last_observed` of that window.
+
+    Args:
+        x, x_mask, index: as :func:`last_observed`.
+        value: carried last observed values; seen: 1 where one was ever observed, else 0.
+
+    Returns:
+        (B, T, N, O) the value after every step, and the new ``(value, seen)`` (B, N, O).
+
+    Shapes:
+        x, x_mask: (B, T, N, F); index: (O,); value, seen: (B, N, O).
+    """
+    values = torch.cat([value[:, None].to(x.dtype), x.index_select(-1, index)], dim=1)  # (B, T+1, N, O)
+    mask = torch.cat([seen[:, None] > 0, x_mask.index_select(-1, index)], dim=1)  # (B, T+1, N, O)
+    steps = torch.arange(1, x.shape[1] + 2, device=x.device).view(1, -1, 1, 1)  # (1, T+1, 1, 1)
+    latest = (mask * steps).cummax(dim=1).values  # (B, T+1, N, O) 1 + last observed slot, 0 if none yet
+    picked = values.gather(1, (latest - 1).clamp_min(0))  # (B, T+1, N, O)
+    out = torch.where(latest > 0, picked, torch.zeros_like(picked))[:, 1:]  # (B, T, N, O)
+    return out, out[:, -1].to(value.dtype), (latest[:, -1] > 0).to(seen.dtype)
+
+
 def target_index_tensor(target_index: list[int] | None, num_features: int, num_outputs: int) -> Tensor:
     """Positions of the O targets among the F inputs (default: the first O), checked.
 

@@ -26,6 +26,7 @@ from social_xlstm.ops import slstm
 
 from .config import EncoderConfig
 from .multihead_norm import MultiHeadLayerNorm
+from .state import State, empty_max_state, part, prefixed, zeros
 
 
 class _CausalConvSiLU(torch.autograd.Function):
@@ -221,9 +222,13 @@ class SLSTMBlock(nn.Module):
         Shapes:
             x: (M, T, D) -> (M, T, 4, NH, DH), gate order i, f, z, o.
         """
-        batch, steps, _ = x.shape
         y = self.norm(x)  # (M, T, D)
         c = self.conv(y) if self.conv is not None else y  # (M, T, D) silu(conv(y)) feeds i and f
+        return self._project(y, c)
+
+    def _project(self, y: Tensor, c: Tensor) -> Tensor:
+        """(M, T, D) normed input y and conv output c -> (M, T, 4, NH, DH) gate pre-activations."""
+        batch, steps, _ = y.shape
         w_if = self.proj_if(c).view(batch, steps, 2, self.heads, self.width)  # (M, T, 2, NH, DH)
         w_zo = self.proj_zo(y).view(batch, steps, 2, self.heads, self.width)  # (M, T, 2, NH, DH)
         return torch.cat([w_if, w_zo], dim=2)  # (M, T, 4, NH, DH)
@@ -246,6 +251,42 @@ class SLSTMBlock(nn.Module):
         wx = gate_inputs(self, x)  # (M, T, 4, NH, DH)
         h_seq, _ = slstm(wx, self.r, self.b, backend=self.backend, forget=self.forget)  # (M, T, NH, DH)
         return update(self, x, h_seq)
+
+    def initial_state(self, batch: int) -> State:
+        """The state before the first step: the conv's zero padding and an empty sLSTM memory.
+
+        Shapes:
+            h, c, n, m (M, NH, DH); conv (M, kernel - 1, D) the last normed inputs the causal conv reads
+            (absent without a conv).
+        """
+        like = self.b
+        state = {name: zeros(batch, self.heads, self.width, like=like) for name in "hcn"}
+        state["m"] = empty_max_state(batch, self.heads, self.width, like=like)
+        if self.conv is not None:
+            state["conv"] = zeros(batch, self.conv.kernel - 1, self.heads * self.width, like=like)
+        return state
+
+    def forward_state(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """:meth:`forward` continued from ``state``; from :meth:`initial_state` it is :meth:`forward`.
+
+        Shapes:
+            x: (M, T, D) -> (M, T, D); state as :meth:`initial_state`.
+        """
+        steps = x.shape[1]
+        y = self.norm(x)  # (M, T, D)
+        new: State = {}
+        c = y
+        if self.conv is not None:
+            # The conv sees the previous kernel-1 inputs where the windowed form sees its zero padding.
+            history = state["conv"]
+            window = torch.cat([history.to(y.dtype), y], dim=1)  # (M, kernel - 1 + T, D)
+            c = self.conv(window)[:, -steps:]  # (M, T, D)
+            new["conv"] = window[:, window.shape[1] - history.shape[1] :].to(history.dtype)
+        wx = self._project(y, c)  # (M, T, 4, NH, DH)
+        cell = tuple(state[name] for name in "hcnm")
+        h_seq, last = slstm(wx, self.r, self.b, cell, backend=self.backend, forget=self.forget)
+        new.update(zip("hcnm", last, strict=True))
+        return self.update(x, h_seq), new
 
     def extra_repr(self) -> str:
         return (
@@ -285,3 +326,22 @@ class SLSTMEncoder(nn.Module):
             else:
                 x = block(x)
         return self.final_norm(x)
+
+    def initial_state(self, batch: int) -> State:
+        """Every block's :meth:`SLSTMBlock.initial_state`, keys ``"<block>.<name>"``; ``batch`` = M."""
+        state: State = {}
+        for k, block in enumerate(self.blocks):
+            state.update(prefixed(block.initial_state(batch), f"{k}."))
+        return state
+
+    def forward_state(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """:meth:`forward` continued from ``state``. Shapes: x (M, T, D) -> (M, T, D)."""
+        new: State = {}
+        for k, block in enumerate(self.blocks):
+            mine = part(state, f"{k}.")
+            if self.checkpointing and torch.is_grad_enabled():
+                x, mine = checkpoint(block.forward_state, x, mine, use_reentrant=False)
+            else:
+                x, mine = block.forward_state(x, mine)
+            new.update(prefixed(mine, f"{k}."))
+        return self.final_norm(x), new

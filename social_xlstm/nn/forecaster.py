@@ -6,6 +6,10 @@
 An architecture (:mod:`social_xlstm.nn.registry`) only chooses the encoder and the fusion; the graph
 buffers, the embedding, the head and the last-value skip are written once, here. The Social-xLSTM model,
 its ablations and the LSTM and T-GCN baselines therefore differ in exactly the part they claim to.
+
+The recurrent form (:meth:`Forecaster.forward_sequence`, :meth:`Forecaster.step`) runs the same parts
+with their state carried in a flat dict (:mod:`social_xlstm.nn.state`): forecasts after every step, for
+long-context training and streaming; from the zero state it equals the windowed forward.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from collections.abc import Callable
 
 from torch import Tensor, nn
 
-from .common import last_observed, standardise_edge_attr, target_index_tensor
+from .common import last_observed, running_last_observed, standardise_edge_attr, target_index_tensor
 from .config import ModelConfig, ModelConfigError
 from .embedding import InputEmbedding
 from .encoder import SLSTMEncoder
@@ -22,6 +26,7 @@ from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM, SourceSo
 from .head import ForecastHead
 from .lstm_encoder import LSTMEncoder
 from .registry import ARCHITECTURES
+from .state import State, part, prefixed, zeros
 
 ENCODERS: dict[str, Callable[[ModelConfig], nn.Module | None]] = {
     "slstm": lambda c: SLSTMEncoder(c.d_model, c.encoder, c.dropout),
@@ -137,17 +142,83 @@ class Forecaster(nn.Module):
             y = y + last_observed(x, x_mask, self.target_index)[:, None]  # (B, H, N, O)
         return y
 
-    def step(self, x_t: Tensor, x_mask_t: Tensor, time_t: Tensor, state=None):
-        """One streaming tick: the forecasts after one more reading, from a state carried between calls.
+    @property
+    def supports_state(self) -> bool:
+        """Whether :meth:`forward_sequence` and :meth:`step` can carry this model's state (every arch)."""
+        parts = [p for p in (self.encoder, self.fusion) if p is not None]
+        return all(hasattr(p, "forward_state") for p in parts)
 
-        The seam of the streaming forecaster: work and memory per tick independent of the history's
-        length (the sLSTM op's state, the social layer's recurrent form). Not built yet.
+    def initial_state(self, batch: int, nodes: int | None = None) -> State:
+        """The state before the first step (zeros, empty memories): what :meth:`forward` starts from.
+
+        Keys: ``encoder.*`` (per-VD recurrences, batch B * N), ``fusion.*`` (graph memories), ``skip.value``
+        and ``skip.seen`` (the last-value skip's last observation, (B, N, O)). ``nodes`` is the number of
+        VDs (default all; fewer when training on sampled VDs).
+        """
+        nodes = self.num_vds if nodes is None else nodes
+        state: State = {}
+        if self.encoder is not None:
+            state.update(prefixed(self.encoder.initial_state(batch * nodes), "encoder."))
+        state.update(prefixed(self.fusion.initial_state(batch, nodes), "fusion."))
+        if self.config.head.last_value:
+            shape = (batch, nodes, len(self.target_index))
+            like = self.head.out.weight
+            state.update({"skip.value": zeros(*shape, like=like), "skip.seen": zeros(*shape, like=like)})
+        return state
+
+    def forward_sequence(
+        self, x: Tensor, x_mask: Tensor, time: Tensor, state: State | None = None, nodes: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """Forecasts issued after every step of a sequence, continuing from ``state`` (default the zero state).
+
+        The same embedding, encoder, fusion, head and last-value skip as :meth:`forward`, with the
+        recurrent state carried instead of restarted: from :meth:`initial_state` the forecasts after the
+        last step of a window equal ``forward`` on that window, and one call over T steps equals T calls
+        of :meth:`step`. Gradients flow into ``state``, so truncated backpropagation detaches it between
+        chunks (``{k: v.detach()}``).
+
+        Shapes:
+            x, x_mask: (B, T, N, F); time: (B, T, 4); nodes: optional sorted global VD ids (N,);
+            returns y (B, T, H, N, O) scaled forecasts and the new state (:meth:`initial_state`'s keys).
+        """
+        batch, steps, count, _ = x.shape
+        expected = self.num_vds if nodes is None else len(nodes)
+        if count != expected:
+            raise ValueError(f"x has {count} VDs, the model was built for {self.num_vds}")
+        if state is None:
+            state = self.initial_state(batch, count)
+        new: State = {}
+        h = self.embedding(x, x_mask, time, nodes)  # (B, T, N, D) node-major view
+        if self.encoder is not None:
+            folded = h.transpose(1, 2).reshape(batch * count, steps, -1)  # (B*N, T, D)
+            enc, enc_state = self.encoder.forward_state(folded, part(state, "encoder."))
+            h = enc.view(batch, count, steps, -1).transpose(1, 2)  # (B, T, N, D)
+            new.update(prefixed(enc_state, "encoder."))
+        fused, fusion_state = self.fusion.forward_state(h, part(state, "fusion."), nodes)  # (B, T, N, D)
+        new.update(prefixed(fusion_state, "fusion."))
+        y = self.head(fused.reshape(batch * steps, count, -1))  # (B*T, H, N, O)
+        y = y.view(batch, steps, *y.shape[1:])  # (B, T, H, N, O)
+        if self.config.head.last_value:
+            last, value, seen = running_last_observed(
+                x, x_mask, self.target_index, state["skip.value"], state["skip.seen"]
+            )  # (B, T, N, O)
+            y = y + last[:, :, None]
+            new.update({"skip.value": value, "skip.seen": seen})
+        return y, new
+
+    def step(
+        self, x_t: Tensor, x_mask_t: Tensor, time_t: Tensor, state: State | None = None, nodes: Tensor | None = None
+    ) -> tuple[Tensor, State]:
+        """One streaming tick: the forecasts after one more reading, from the state of the previous tick.
+
+        Work and memory independent of the history's length (the sLSTM op's state, the conv's last
+        kernel-1 inputs, the social layer's recurrent memories). :meth:`forward_sequence` with T = 1.
 
         Shapes:
             x_t, x_mask_t: (B, N, F); time_t: (B, 4); returns ((B, H, N, O), new state).
         """
-        raise NotImplementedError("Forecaster.step (streaming, one tick at a time) is not implemented yet")
+        y, state = self.forward_sequence(x_t[:, None], x_mask_t[:, None], time_t[:, None], state, nodes)
+        return y[:, 0], state
 
     def extra_repr(self) -> str:
         return f"arch={self.config.arch!r}, num_vds={self.num_vds}"
-

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from .state import State, zeros
+
 
 class LSTMEncoder(nn.Module):
     """Stacked ``torch.nn.LSTM`` (width D, ``layers`` deep) with a final LayerNorm, weights shared by all VDs.
@@ -30,3 +32,14 @@ class LSTMEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         out, _ = self.lstm(x)  # (M, T, D) the last layer's state at every step
         return self.norm(out)  # (M, T, D)
+
+    def initial_state(self, batch: int) -> State:
+        """``nn.LSTM``'s zero state. Shapes: h, c (layers, M, D)."""
+        like = self.norm.weight
+        shape = (self.lstm.num_layers, batch, self.lstm.hidden_size)
+        return {"h": zeros(*shape, like=like), "c": zeros(*shape, like=like)}
+
+    def forward_state(self, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """:meth:`forward` continued from ``state``. Shapes: x (M, T, D) -> (M, T, D)."""
+        out, (h, c) = self.lstm(x, (state["h"].to(x.dtype), state["c"].to(x.dtype)))
+        return self.norm(out), {"h": h, "c": c}

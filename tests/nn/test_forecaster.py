@@ -116,13 +116,6 @@ def test_registry_names_existing_parts_and_every_arch_is_one_skeleton():
     assert isinstance(_model("lstm").fusion, LastStep)
 
 
-def test_step_seam_is_documented_and_not_yet_built():
-    model = _model()
-    assert "streaming" in Forecaster.step.__doc__
-    with pytest.raises(NotImplementedError, match="streaming"):
-        model.step(torch.zeros(B, N, F), torch.ones(B, N, F, dtype=torch.bool), torch.zeros(B, 4))
-
-
 def test_fallback_row_is_used_for_index_n():
     model = _model().eval()
     emb = model.embedding
@@ -228,7 +221,6 @@ def test_a_few_adam_steps_lower_the_loss(arch):
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.75 * losses[0], losses
-
 
 
 @pytest.mark.parametrize("arch", ["social_xlstm", "slstm_pool", "slstm_only", "lstm"])

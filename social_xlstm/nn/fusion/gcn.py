@@ -97,3 +97,18 @@ class GCNGRUFusion(nn.Module):
         for t in range(h.shape[1]):
             state = self.cell(h[:, t], state, edge_index, weight)
         return self.norm(state)  # (B, N, D)
+
+    def initial_state(self, batch: int, nodes: int) -> dict[str, Tensor]:
+        """The GRU's zero state. Shapes: h (B, N, D)."""
+        like = self.norm.weight
+        dtype = torch.float64 if like.dtype == torch.float64 else torch.float32
+        return {"h": torch.zeros(batch, nodes, like.shape[0], dtype=dtype, device=like.device)}
+
+    def forward_state(self, h: Tensor, state: dict[str, Tensor], nodes: Tensor | None = None):
+        """The GRU continued from ``state``; every step's normalised state. h (B, T, N, D) -> (B, T, N, D)."""
+        edge_index, weight = self.edge_weight(nodes)
+        current, outs = state["h"].to(h.dtype), []
+        for t in range(h.shape[1]):
+            current = self.cell(h[:, t], current, edge_index, weight)
+            outs.append(self.norm(current))
+        return torch.stack(outs, dim=1), {"h": current}

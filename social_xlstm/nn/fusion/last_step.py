@@ -14,3 +14,10 @@ class LastStep(nn.Module):
 
     def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
         return h[:, -1]  # (B, N, D); which VDs the columns are does not matter here
+
+    def initial_state(self, batch: int, nodes: int) -> dict[str, Tensor]:
+        return {}  # nothing carried: each step's state is the encoder's
+
+    def forward_state(self, h: Tensor, state: dict[str, Tensor], nodes: Tensor | None = None):
+        """Every step's fused state (B, T, N, D): the encoder's own."""
+        return h, {}

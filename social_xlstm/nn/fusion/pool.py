@@ -62,6 +62,15 @@ class NeighbourPool(NeighbourTableMixin, nn.Module):
         pooled = (self.weights(mask, attr)[..., None] * gathered).sum(2)  # (B, N, D)
         return last + self.dropout(self.proj(self.norm(pooled)))
 
+    def initial_state(self, batch: int, nodes: int) -> dict[str, Tensor]:
+        return {}  # pooling reads only the current step: nothing is carried
+
+    def forward_state(self, h: Tensor, state: dict[str, Tensor], nodes: Tensor | None = None):
+        """Every step pooled on its own: h (B, T, N, D) -> (B, T, N, D), as :meth:`forward` at each step."""
+        batch, steps = h.shape[:2]
+        out = self(h.reshape(batch * steps, 1, *h.shape[2:]), nodes)  # (B*T, N, D) steps folded into the batch
+        return out.view(batch, steps, *out.shape[1:]), {}
+
     def __repr__(self) -> str:
         nbrs = self.nbr_index.shape[1]
         return f"{self.__class__.__name__}({self.d_model}, nodes={self.num_nodes}, max_neighbours={nbrs})"

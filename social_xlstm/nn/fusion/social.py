@@ -34,6 +34,7 @@ from torch import Tensor, nn
 from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mlstm_step
 
 from ..multihead_norm import MultiHeadLayerNorm
+from ..state import State, empty_max_state, zeros
 from .neighbours import NeighbourTableMixin
 
 
@@ -188,15 +189,17 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         out = self._output(h_query, out, gate)  # (B, N, T', D)
         return out[:, :, 0] if last else out.transpose(1, 2)  # (B, N, D) or (B, T, N, D)
 
-    def step(self, h_t: Tensor, state: MLSTMState | None = None) -> tuple[Tensor, MLSTMState]:
+    def step(
+        self, h_t: Tensor, state: MLSTMState | None = None, nodes: Tensor | None = None
+    ) -> tuple[Tensor, MLSTMState]:
         """One streaming step of the recurrent form (O(K * DH^2) per VD and head).
 
         Returns the fused state of the current step (B, N, D) and the new memory state
-        ``(C (B, NH, N, DH, DH), n (B, NH, N, DH), m (B, NH, N))``.
+        ``(C (B, NH, N, DH, DH), n (B, NH, N, DH), m (B, NH, N))``; ``nodes`` as in :meth:`forward`.
         """
         h = h_t[:, :, None]  # (B, N, 1, D)
         x = self.norm(h)
-        table = self.table()
+        table = self.table(nodes)
         k, v, igate, logf = self._sources(x, table)  # k, v: (B, NH, N, K, 1, DH)
         k = k[..., 0, :]  # (B, NH, N, K, DH)
         if self.edge is not None:
@@ -204,6 +207,34 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         q, gate = self._queries(x)  # (B, NH, N, 1, DH), (B, N, 1, C)
         out, state = social_mlstm_step(q[..., 0, :], k, v[..., 0, :], igate[..., 0], logf[..., 0], state)
         return self._output(h, out[..., None, :], gate)[:, :, 0], state  # (B, N, D)
+
+    def initial_state(self, batch: int, nodes: int) -> State:
+        """The empty memories. Shapes: c (B, NH, N, DH, DH), n (B, NH, N, DH), m (B, NH, N) = -inf."""
+        like, shape = self.norm.weight, (batch, self.heads, nodes)
+        return {
+            "c": zeros(*shape, self.head_dim, self.head_dim, like=like),
+            "n": zeros(*shape, self.head_dim, like=like),
+            "m": empty_max_state(*shape, like=like),
+        }
+
+    def pack(self, memory) -> State:
+        """The op's memory as the flat state dict (inverse :meth:`unpack`)."""
+        return dict(zip("cnm", memory, strict=True))
+
+    def unpack(self, state: State):
+        return tuple(state[name] for name in "cnm")
+
+    def forward_state(self, h: Tensor, state: State, nodes: Tensor | None = None) -> tuple[Tensor, State]:
+        """The recurrent form from ``state``: every step reads. h (B, T, N, D) -> (B, T, N, D).
+
+        From :meth:`initial_state` the last step equals :meth:`forward` on the window (the two forms
+        compute the same numbers, see the module docstring of ``ops.mlstm.reference``).
+        """
+        memory, outs = self.unpack(state), []
+        for t in range(h.shape[1]):
+            out, memory = self.step(h[:, t], memory, nodes)
+            outs.append(out)
+        return torch.stack(outs, dim=1), self.pack(memory)
 
     def __repr__(self) -> str:
         return (

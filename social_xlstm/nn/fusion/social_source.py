@@ -29,6 +29,7 @@ from torch import Tensor
 
 from social_xlstm.ops.mlstm import SourceMemory, read_neighbour_memories, source_memory_parallel, source_memory_step
 
+from ..state import State, empty_max_state, zeros
 from .neighbours import induced_subgraph
 from .social import SocialMLSTM
 
@@ -122,17 +123,37 @@ class SourceSocialMLSTM(SocialMLSTM):
         out, gate = self._read(memory, x[:, :, -1:], nodes)
         return self._output(h[:, :, -1:], out, gate)[:, :, 0]  # (B, N, D)
 
-    def step(self, h_t: Tensor, state: SourceMemory | None = None) -> tuple[Tensor, SourceMemory]:
+    def step(
+        self, h_t: Tensor, state: SourceMemory | None = None, nodes: Tensor | None = None
+    ) -> tuple[Tensor, SourceMemory]:
         """One streaming step: O(DH^2) per VD to write, O(E * DH^2) to read.
 
-        Returns the fused state of the current step (B, N, D) and the new memories (layout (NH, N, B)).
+        Returns the fused state of the current step (B, N, D) and the new memories (layout (NH, N, B));
+        ``nodes`` as in :meth:`forward`.
         """
         h = h_t[:, :, None]  # (B, N, 1, D)
         x = self.norm(h)
         k, v, igate, logf = self._projections(x)  # k, v: (NH, N, B, 1, DH)
         state = source_memory_step(k[..., 0, :], v[..., 0, :], igate[..., 0], logf[..., 0], state)
-        out, gate = self._read(state, x)
+        out, gate = self._read(state, x, nodes)
         return self._output(h, out, gate)[:, :, 0], state  # (B, N, D)
+
+    def initial_state(self, batch: int, nodes: int) -> State:
+        """The empty memories, layout (NH, N, B): c (.., DH, DH), n and v (.., DH), w, m (= -inf)."""
+        like, shape, width = self.norm.weight, (self.heads, nodes, batch), self.head_dim
+        return {
+            "c": zeros(*shape, width, width, like=like),
+            "n": zeros(*shape, width, like=like),
+            "v": zeros(*shape, width, like=like),
+            "w": zeros(*shape, like=like),
+            "m": empty_max_state(*shape, like=like),
+        }
+
+    def pack(self, memory: SourceMemory) -> State:
+        return memory._asdict()
+
+    def unpack(self, state: State) -> SourceMemory:
+        return SourceMemory(**{name: state[name] for name in SourceMemory._fields})
 
     def __repr__(self) -> str:
         return super().__repr__().replace("context=", "form='source', context=")
