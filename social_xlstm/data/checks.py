@@ -9,6 +9,8 @@
   usual case) proves itself free of repeats with one ``diff``. The reader streams the canonical
   observations through it; the Parquet-streaming ``long`` importer streams its sources through it.
 * :func:`check_duplicates`: the same rule for a table an importer holds in memory (pandas).
+* :class:`Problems` and :class:`DatasetProblems`: the problems of one run gathered, so a loader raises one
+  error listing all of them and ``validate`` reports each, instead of stopping at the first.
 
 Every problem is a :class:`~social_xlstm.errors.DataError` (docs/data-format.md, "Errors").
 """
@@ -16,7 +18,8 @@ Every problem is a :class:`~social_xlstm.errors.DataError` (docs/data-format.md,
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,42 @@ MAX_EXAMPLES = 5
 MAX_GRID_CELLS = 2_000_000_000
 """A stray timestamp (e.g. 1970-01-01) would make the regular grid enormous; refuse before allocating."""
 _SHOWN_COLUMNS = 12
+
+
+class DatasetProblems(DataError):
+    """Several problems found in one run: the message lists them, :attr:`problems` holds each one."""
+
+    def __init__(self, problems: Sequence[str]) -> None:
+        self.problems = list(problems)
+        listed = "\n".join(f"({i}) {p}" for i, p in enumerate(self.problems, start=1))
+        super().__init__(f"{len(self.problems)} problems in the dataset:\n{listed}")
+
+
+class Problems:
+    """The problems found so far in one run over a dataset; :meth:`raise_all` raises them as one error."""
+
+    def __init__(self) -> None:
+        self.found: list[str] = []
+
+    def add(self, messages: str | Sequence[str]) -> None:
+        self.found.extend([messages] if isinstance(messages, str) else messages)
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        """Run a check; a :class:`DataError` it raises is kept (each of a :class:`DatasetProblems`)."""
+        try:
+            yield
+        except DatasetProblems as err:
+            self.found.extend(err.problems)
+        except DataError as err:
+            self.found.append(str(err))
+
+    def raise_all(self) -> None:
+        """Raise the one problem found as it is, several as a :class:`DatasetProblems`; nothing if none."""
+        if len(self.found) == 1:
+            raise DataError(self.found[0])
+        if self.found:
+            raise DatasetProblems(self.found)
 
 
 def suggest(name: str, choices: Sequence[str]) -> str:

@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from social_xlstm.data.checks import MAX_EXAMPLES, CellGrid, examples, repeated_rows
+from social_xlstm.data.consistency import data_spacing
 from social_xlstm.data.schema import ID_COL, STATIONS, TIME_COL
 from social_xlstm.errors import DataError
 
@@ -169,10 +170,12 @@ def iter_observations(
             offset = _time_ns(path, batch, row0) - first
             off_grid = np.flatnonzero(offset % freq.ns)
             if off_grid.size:
+                spacing = data_spacing(offset)
                 raise DataError(
                     f"{path}: column {TIME_COL!r}: {off_grid.size} timestamp(s) off the regular "
-                    f"{freq} grid starting {pd.Timestamp(first, tz='UTC')} (irregular sampling), e.g.\n"
-                    f"{examples(_frame(batch, row0), off_grid)}"
+                    f"{freq} grid starting {pd.Timestamp(first, tz='UTC')} (irregular sampling, or "
+                    f"dataset.json 'freq' {freq.alias!r} is coarser than the data: these rows lie on a "
+                    f"{spacing} grid), e.g.\n{examples(_frame(batch, row0), off_grid)}"
                 )
             time_index = offset // freq.ns
             if time_index.min() < 0 or time_index.max() >= grid.num_steps:

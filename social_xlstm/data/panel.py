@@ -15,10 +15,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import suggest
+from social_xlstm.data.checks import Problems, suggest
 from social_xlstm.data.freq import Freq
-from social_xlstm.data.observations import iter_observations
-from social_xlstm.data.reader import Dataset, load_dataset
+from social_xlstm.data.reader import Dataset, checked_batches, load_dataset
 from social_xlstm.data.schema import META
 from social_xlstm.errors import DataError
 
@@ -87,7 +86,9 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
         The panel; variables listed in ``zero_is_missing`` have their zeros marked missing.
 
     Raises:
-        DataError: any problem :func:`load_dataset` reports, an unknown variable name, or an infinite value.
+        DataError: any problem :func:`load_dataset` reports, an unknown variable name, an infinite value, or
+            ``dataset.json`` contradicted by the rows (:mod:`social_xlstm.data.consistency`); several in one
+            run are raised together (:class:`~social_xlstm.data.checks.DatasetProblems`).
     """
     dataset = root if isinstance(root, Dataset) else load_dataset(root, check_rows=False)
     all_vars = dataset.variables
@@ -104,20 +105,25 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     values = np.full((num_steps, num_vds, len(variables)), np.nan, dtype=np.float32)
     flat = values.reshape(num_steps * num_vds, len(variables))  # (T*N, F) view
     zero_missing = [var in dataset.meta.zero_is_missing for var in variables]
-    for batch in iter_observations(dataset, variables):
-        cell = batch.time_index * num_vds + batch.vd_index
-        for f, column in enumerate(batch.values):
-            infinite = np.isinf(column)
-            if infinite.any():
-                rows = np.flatnonzero(infinite)[:5]
-                raise DataError(
-                    f"{batch.path}: column {variables[f]!r}: {int(infinite.sum())} infinite value(s), "
-                    f"e.g. at timestamps {_times(dataset, batch.time_index[rows])} of VDs "
-                    f"{[dataset.vd_ids[i] for i in batch.vd_index[rows]]}"
-                )
-            if zero_missing[f]:
-                column = np.where(column == 0, np.float32(np.nan), column)
-            flat[cell, f] = column
+    # Every problem of this pass and the ones load_dataset left pending are raised together at the end.
+    problems = Problems()
+    problems.add(dataset.pending_problems)
+    with problems.collect():
+        for batch in checked_batches(dataset, variables, problems):
+            cell = batch.time_index * num_vds + batch.vd_index
+            for f, column in enumerate(batch.values):
+                infinite = np.isinf(column)
+                if infinite.any():
+                    rows = np.flatnonzero(infinite)[:5]
+                    raise DataError(
+                        f"{batch.path}: column {variables[f]!r}: {int(infinite.sum())} infinite value(s), "
+                        f"e.g. at timestamps {_times(dataset, batch.time_index[rows])} of VDs "
+                        f"{[dataset.vd_ids[i] for i in batch.vd_index[rows]]}"
+                    )
+                if zero_missing[f]:
+                    column = np.where(column == 0, np.float32(np.nan), column)
+                flat[cell, f] = column
+    problems.raise_all()
     mask = np.isnan(values)  # (T, N, F), inverted in place to avoid a second temporary
     np.logical_not(mask, out=mask)
     first, _ = dataset.time_range_ns()

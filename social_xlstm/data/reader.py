@@ -4,15 +4,20 @@
 small) and checks the schema of every observation file; with ``check_rows`` it also streams the key columns
 of all observations once (:func:`~social_xlstm.data.observations.iter_observations`) to find duplicates,
 unknown VDs and off-grid timestamps. The panel loader consumes the same stream with value columns, so both
-report the same errors.
+report the same errors. Both also check ``dataset.json`` against the data on the way
+(:mod:`social_xlstm.data.consistency`: the grid, the units, the declared variables).
 
-Every problem raises :class:`~social_xlstm.errors.DataError` naming the file, the column and example rows.
+Every problem is a :class:`~social_xlstm.errors.DataError` naming the file, the column and example rows.
+One run reports every problem it finds, not just the first: the checks that do not depend on each other
+(``dataset.json``, each table, each observation file's columns) all run, and the error lists them all
+(:class:`~social_xlstm.data.checks.DatasetProblems`). A problem that leaves nothing to check further (no
+stations, unreadable columns) ends the run with what was found so far.
 """
 
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,13 +26,21 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from social_xlstm.data.checks import MAX_EXAMPLES, examples, require_columns, suggest
-from social_xlstm.data.observations import iter_observations, open_parquet, scan_time_range, unreadable
+from social_xlstm.data.checks import MAX_EXAMPLES, Problems, examples, require_columns, suggest
+from social_xlstm.data.consistency import StreamChecks
+from social_xlstm.data.observations import (
+    ObservationBatch,
+    iter_observations,
+    open_parquet,
+    scan_time_range,
+    unreadable,
+)
 from social_xlstm.data.schema import (
     EDGE_REQUIRED,
     EDGE_VALUES,
     EDGES,
     ID_COL,
+    KEY_COLS,
     META,
     OBSERVATIONS,
     OBSERVATIONS_DIR,
@@ -55,6 +68,10 @@ class Dataset:
     the graph comes from coordinates."""
     observation_files: list[Path]
     """``observations.parquet`` or the sorted files of ``observations/``."""
+    pending_problems: list[str] = field(default_factory=list)
+    """Problems of ``dataset.json`` found by ``load_dataset(check_rows=False)`` that do not stop the row
+    stream (a time zone that does not exist, ...): the loader that streams the rows next
+    (:func:`~social_xlstm.data.panel.load_panel`) reports them with its own, in one error."""
     _time_range: tuple[int, int] | None = field(default=None, repr=False)
 
     @property
@@ -224,10 +241,33 @@ def _observation_files(root: Path) -> list[Path]:
 
 
 def _check_observation_schema(path: Path, variables: Sequence[str], timezone: list[str]) -> int:
-    """Check one observation file's columns and types; returns its row count."""
+    """Check one observation file's columns and types; returns its row count.
+
+    Declared variables the file lacks and numeric columns it has but ``dataset.json`` does not declare
+    are reported together (one message each), after the key columns are known to be usable.
+    """
     pfile = open_parquet(path)
     schema = pfile.schema_arrow
-    require_columns(path, schema.names, [TIME_COL, ID_COL, *variables])
+    missing_keys = [c for c in KEY_COLS if c not in schema.names]
+    if missing_keys:
+        raise DataError(f"{path}: key column(s) {missing_keys} not found; columns are {schema.names}")
+    problems = Problems()
+    missing = [v for v in variables if v not in schema.names]
+    if missing:
+        others = [c for c in schema.names if c not in KEY_COLS]
+        hint = "".join(suggest(v, others) for v in missing[:1])
+        problems.add(
+            f"{path}: variable(s) {missing} declared in {META} 'variables' are not columns{hint}; "
+            f"columns are {schema.names}"
+        )
+    undeclared = [
+        c for c in schema.names if c not in (*KEY_COLS, *variables) and _is_number(schema.field(c).type)
+    ]
+    if undeclared:
+        problems.add(
+            f"{path}: numeric column(s) {undeclared} are not declared in {META} 'variables' "
+            f"{list(variables)}: declare each with its unit, or drop the column"
+        )
     ts_type = schema.field(TIME_COL).type
     if not pa.types.is_timestamp(ts_type):
         raise DataError(f"{path}: column {TIME_COL!r} must be a timestamp (UTC), found type {ts_type}")
@@ -247,9 +287,11 @@ def _check_observation_schema(path: Path, variables: Sequence[str], timezone: li
             f"{path}: column {ID_COL!r} must be a string column, found {schema.field(ID_COL).type}"
         )
     for var in variables:
-        typ = schema.field(var).type
-        if not _is_number(typ):
-            raise DataError(f"{path}: variable column {var!r} must be numeric (float), found type {typ}")
+        if var in schema.names and not _is_number(schema.field(var).type):
+            problems.add(
+                f"{path}: variable column {var!r} must be numeric (float), found type {schema.field(var).type}"
+            )
+    problems.raise_all()
     return pfile.metadata.num_rows
 
 
@@ -272,36 +314,67 @@ def load_dataset(root: str | Path, *, check_rows: bool = True) -> Dataset:
     if not root.is_dir():
         raise DataError(f"{root}: not a dataset directory (expected dataset.json, {STATIONS}, observations)")
     meta = read_meta(root)
-    _check_meta(root, meta)
+    problems = Problems()
+    meta_problems = _meta_problems(root, meta)
+    problems.add(meta_problems)
     has_edges = (root / EDGES).exists()
-    stations = _read_stations(root, has_edges)
-    edges = _read_edges(root, pd.Index(stations[ID_COL]))
-    files = _observation_files(root)
+    stations = edges = None
+    with problems.collect():
+        stations = _read_stations(root, has_edges)
+    if stations is not None:
+        with problems.collect():
+            edges = _read_edges(root, pd.Index(stations[ID_COL]))
+    files: list[Path] = []
+    with problems.collect():
+        files = _observation_files(root)
     timezone: list[str] = []
-    num_rows = sum(_check_observation_schema(path, list(meta.variables), timezone) for path in files)
-    if num_rows == 0:
-        raise DataError(
-            f"{files[0] if len(files) == 1 else root / OBSERVATIONS_DIR}: observations have no rows"
-        )
-    dataset = Dataset(root, meta, stations, edges, files)
+    num_rows = 0
+    for path in files:
+        with problems.collect():
+            num_rows += _check_observation_schema(path, list(meta.variables), timezone)
+    if files and num_rows == 0 and len(problems.found) == len(meta_problems):
+        problems.add(f"{files[0] if len(files) == 1 else root / OBSERVATIONS_DIR}: observations have no rows")
+    if len(problems.found) > len(meta_problems):
+        problems.raise_all()  # the rows cannot be streamed: report what was found
+    dataset = Dataset(root, meta, stations, edges, files, pending_problems=meta_problems)
     if check_rows:
-        for _ in iter_observations(dataset):
-            pass
+        with problems.collect():
+            for _ in checked_batches(dataset, dataset.variables, problems):
+                pass
+        problems.raise_all()
     return dataset
 
 
-def _check_meta(root: Path, meta: DatasetMeta) -> None:
+def checked_batches(
+    dataset: Dataset, variables: Sequence[str], problems: Problems
+) -> Iterator[ObservationBatch]:
+    """:func:`~social_xlstm.data.observations.iter_observations`, checking ``dataset.json`` on the way.
+
+    A row problem ends the stream and goes into ``problems``; at the end the contradictions between
+    ``dataset.json`` and the rows (:class:`~social_xlstm.data.consistency.StreamChecks`) join it.
+    """
+    units = [(var, dataset.meta.variables[var]) for var in variables]
+    checks = StreamChecks(dataset.root / META, dataset.meta.freq, units)
+    with problems.collect():
+        for batch in iter_observations(dataset, variables):
+            checks.update(batch.time_index, batch.values)
+            yield batch
+        checks.complete = True
+    problems.add(checks.problems())
+
+
+def _meta_problems(root: Path, meta: DatasetMeta) -> list[str]:
     """The keys of ``dataset.json`` that :class:`DatasetMeta` cannot check alone ('freq' is parsed there)."""
     path = root / META
+    found = []
     try:
         zoneinfo.ZoneInfo(meta.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
-        raise DataError(
-            f"{path}: 'timezone' {meta.timezone!r} is not an IANA zone such as 'America/Los_Angeles'"
-        ) from err
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, TypeError):
+        found.append(f"{path}: 'timezone' {meta.timezone!r} is not an IANA zone such as 'America/Los_Angeles'")
     unknown = [v for v in meta.zero_is_missing if v not in meta.variables]
     if unknown:
-        raise DataError(
+        found.append(
             f"{path}: 'zero_is_missing' names {unknown}, not in 'variables' "
             f"{list(meta.variables)}{suggest(unknown[0], list(meta.variables))}"
         )
+    return found

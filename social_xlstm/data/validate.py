@@ -1,8 +1,10 @@
 """``social-xlstm validate DIR``: check a canonical dataset and summarise what is in it.
 
-Hard problems (anything :func:`~social_xlstm.data.reader.load_dataset` or the panel loader rejects) end up
-in ``problems``; things a user should know but that do not stop training (gaps, VDs that never report, a
-graph in pieces) are ``warnings``; ``summary`` holds the numbers.
+Hard problems (anything :func:`~social_xlstm.data.reader.load_dataset` or the panel loader rejects,
+``dataset.json`` contradicted by the data included: :mod:`social_xlstm.data.consistency`) end up in
+``problems``, every one the run found, one entry each; things a user should know but that do not stop
+training (gaps, VDs that never report, a graph in pieces, units outside the vocabulary) are ``warnings``;
+``summary`` holds the numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from social_xlstm.data.checks import DatasetProblems
+from social_xlstm.data.consistency import unchecked_units
 from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.reader import Dataset, load_dataset
@@ -101,6 +105,9 @@ def validate_dataset(root: str | Path, max_neighbours: int | None = DEFAULT_MAX_
             if dataset.edges is not None
             else graph_from_coordinates(dataset.stations, max_neighbours)
         )
+    except DatasetProblems as err:
+        report.problems.extend(err.problems)
+        return report
     except DataError as err:
         report.problems.append(str(err))
         return report
@@ -231,8 +238,15 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
         for c in pq.read_schema(dataset.observation_files[0]).names
         if c not in (*KEY_COLS, *panel.variables)
     ]
-    if extra:
+    if extra:  # numeric ones are problems (undeclared variables); these are labels, ids, flags
         report.warnings.append(
-            f"{dataset.observation_files[0]}: columns {extra} are not listed in dataset.json "
+            f"{dataset.observation_files[0]}: non-numeric columns {extra} are not listed in dataset.json "
             "'variables' and are ignored"
+        )
+    unchecked = unchecked_units(dataset.meta.variables)
+    if unchecked:
+        units = {v: dataset.meta.variables[v] for v in unchecked}
+        report.warnings.append(
+            f"units {units} are not in the unit vocabulary (docs/data-format.md): their values are not "
+            "checked against a plausible range"
         )

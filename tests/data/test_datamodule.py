@@ -23,7 +23,7 @@ def _frames(bump_test: bool = False):
         for n in range(N):
             if rng.random() < 0.1:
                 continue  # an absent row = missing
-            flow = 100 + 10 * n + t % 7 + (1e4 if bump_test and t == T - 1 else 0.0)
+            flow = 100 + 10 * n + t % 7 + (1e3 if bump_test and t == T - 1 else 0.0)
             rows.append((stamp, f"vd{n}", flow, 60.0 + n + (t % 3)))
     obs = pd.DataFrame(rows, columns=["timestamp", "vd_id", "flow", "speed"])
     stations = pd.DataFrame(
@@ -97,7 +97,7 @@ def test_test_values_do_not_change_the_scaler(tmp_path, root):
     b = TrafficDataModule(str(other), window=W, horizon=H, max_neighbours=3)
     np.testing.assert_array_equal(a.scaler.mean, b.scaler.mean)
     np.testing.assert_array_equal(a.scaler.std, b.scaler.std)
-    assert np.nanmax(b.panel.values[:, :, 0]) > 1e4
+    assert np.nanmax(b.panel.values[:, :, 0]) > 1e3
 
 
 def test_graph_from_edges_and_errors(tmp_path):

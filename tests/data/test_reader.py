@@ -11,6 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from social_xlstm.data.checks import DatasetProblems
+from social_xlstm.data.panel import load_panel
 from social_xlstm.data.reader import iter_observations, load_dataset
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
@@ -110,7 +112,7 @@ def test_missing_column_suggests_close_name(tmp_path):
     raw["speeed"] = raw.pop("speed")
     path = _replace_obs(root, pa.table(raw))
     with pytest.raises(
-        DataError, match=r"observations.parquet: column 'speed' not found \(did you mean 'speeed'\?\)"
+        DataError, match=r"observations.parquet: variable\(s\) \['speed'\] declared .* \(did you mean 'speeed'\?\)"
     ):
         load_dataset(root)
     assert path.exists()
@@ -290,3 +292,33 @@ def test_bad_meta(tmp_path):
                 meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""}, zero_is_missing=["sped"]),
             )
         )
+
+
+def test_independent_problems_reported_together(tmp_path):
+    # dataset.json (time zone), stations.parquet (latitude) and observations.parquet (a column) all wrong
+    meta = DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="Mars/Base")
+    stations = _stations()
+    stations.loc[1, "lat"] = 95.0
+    root = _write(tmp_path, stations=stations, meta=meta)
+    raw = _raw()
+    raw.pop("speed")
+    _replace_obs(root, pa.table(raw))
+    with pytest.raises(DatasetProblems) as err:
+        load_dataset(root)
+    tz, lat, column = err.value.problems
+    assert "dataset.json: 'timezone' 'Mars/Base'" in tz
+    assert "stations.parquet: columns 'lat'/'lon' must be WGS84 degrees" in lat
+    assert "observations.parquet: variable(s) ['speed'] declared in dataset.json" in column
+    assert str(err.value).startswith("3 problems in the dataset:")
+
+
+def test_metadata_problem_waits_for_the_row_pass(tmp_path):
+    # check_rows=False defers a problem that does not stop the stream: the panel loader reports it with its own
+    meta = DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="Mars/Base")
+    obs = _obs()
+    obs.loc[0, "speed"] = -1.0
+    ds = load_dataset(_write(tmp_path, obs=obs, meta=meta), check_rows=False)
+    assert len(ds.pending_problems) == 1
+    with pytest.raises(DatasetProblems) as err:
+        load_panel(ds)
+    assert len(err.value.problems) == 2 and "'speed' is declared in 'km/h'" in err.value.problems[1]

@@ -8,8 +8,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from social_xlstm.data.checks import DatasetProblems
+from social_xlstm.data.consistency import unit_range
+from social_xlstm.data.panel import load_panel
+from social_xlstm.data.reader import load_dataset
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.data.validate import longest_gap, validate_dataset
+from social_xlstm.errors import DataError
 
 META = DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="UTC")
 
@@ -88,3 +93,90 @@ def test_los_loop_through_the_importer(tmp_path):
     assert (s["num_vds"], s["num_steps"], s["freq"]) == (207, 2016, "5min")
     assert s["missing_per_variable"] == {"speed": 0.0}  # the T-GCN release is gap-filled
     assert s["graph"]["source"] == "edges.parquet"
+
+
+# --- dataset.json contradicted by the data: every problem of one run reported ---------------------------
+
+
+def _contradicting(tmp_path, meta, steps=10, every="5min", values=(1.0, 2.0), columns=None):
+    """A dataset written as ``meta`` says, with rows every ``every`` and the given (flow, speed)."""
+    stamps = pd.date_range("2024-01-01", periods=steps, freq=every, tz="UTC")
+    obs = pd.DataFrame(
+        [(s, v, *values) for s in stamps for v in ("a", "b", "c")], columns=["timestamp", "vd_id", "flow", "speed"]
+    )
+    stations = pd.DataFrame({"vd_id": ["a", "b", "c"], "lat": [0.0, 0.001, 0.002], "lon": [0.0] * 3})
+    root = write_dataset(tmp_path / "ds", obs, stations, meta)
+    if columns is not None:  # rewrite the observations with other columns than dataset.json declares
+        obs = obs.rename(columns=columns)
+        obs.to_parquet(root / "observations.parquet", index=False)
+    return root
+
+
+def test_freq_declared_finer_than_every_timestamp_spacing(tmp_path):
+    root = _contradicting(tmp_path, META, every="15min")
+    report = validate_dataset(root)
+    assert not report.ok and len(report.problems) == 1
+    assert "'freq' '5min' is finer than the data" in report.problems[0]
+    assert "2 of every 3 steps would be empty; declare 'freq': '15min'" in report.problems[0]
+    with pytest.raises(DataError, match="finer than the data"):
+        load_panel(root)  # the loader the datamodule uses refuses it too
+    with pytest.raises(DataError, match="finer than the data"):
+        load_dataset(root)  # and the reader's row check
+
+
+def test_freq_declared_coarser_than_the_data(tmp_path):
+    meta = DatasetMeta("toy", "15min", {"flow": "veh/15min", "speed": "km/h"})
+    report = validate_dataset(_contradicting(tmp_path, meta, every="5min"))
+    assert len(report.problems) == 1
+    assert "off the regular 15min grid" in report.problems[0] and "on a 5min grid" in report.problems[0]
+
+
+def test_every_contradiction_in_one_run(tmp_path):
+    # a time zone that does not exist, a speed of 1e4 km/h and a negative flow: three problems at once
+    meta = DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="Mars/Base")
+    root = _contradicting(tmp_path, meta, values=(-3.0, 1e4))
+    report = validate_dataset(root)
+    assert len(report.problems) == 3, report.problems
+    tz, flow, speed = report.problems
+    assert "'timezone' 'Mars/Base' is not an IANA zone" in tz
+    assert "'flow' is declared in 'veh/5min' (plausible 0 .. 1666.67) but 30 reading(s) lie outside" in flow
+    assert "'speed' is declared in 'km/h' (plausible 0 .. 300) but 30 reading(s) lie outside, from 10000" in speed
+    assert all("dataset.json" in p for p in report.problems)
+    with pytest.raises(DatasetProblems) as err:
+        load_panel(root)
+    assert err.value.problems == report.problems  # the loader raises one error listing the same three
+    assert str(err.value).startswith("3 problems in the dataset:\n(1) ")
+
+
+@pytest.mark.parametrize(
+    ("unit", "value", "ok"),
+    [("fraction", 0.5, True), ("fraction", 50.0, False), ("%", 50.0, True), ("%", 150.0, False), ("%", -1.0, False)],
+)
+def test_occupancy_range_follows_its_unit(tmp_path, unit, value, ok):
+    meta = DatasetMeta("toy", "5min", {"flow": unit, "speed": "km/h"})  # the "flow" column holds occupancy here
+    report = validate_dataset(_contradicting(tmp_path, meta, values=(value, 50.0)))
+    assert report.ok is ok, report.problems
+    if not ok:
+        assert f"declared in {unit!r}" in report.problems[0]
+
+
+def test_declared_variables_absent_and_undeclared_present(tmp_path):
+    # the file has 'flow' and 'occupancy'; dataset.json declares 'flow' and 'speed'
+    report = validate_dataset(_contradicting(tmp_path, META, columns={"speed": "occupancy"}))
+    assert len(report.problems) == 2, report.problems
+    assert "variable(s) ['speed'] declared in dataset.json 'variables' are not columns" in report.problems[0]
+    assert "numeric column(s) ['occupancy'] are not declared" in report.problems[1]
+
+
+def test_unit_vocabulary():
+    assert unit_range("veh/5min") == (0.0, 20_000 / 12)
+    assert unit_range("veh/15min") == (0.0, 5_000.0) and unit_range("veh/h") == (0.0, 20_000.0)
+    assert unit_range("mph") == (0.0, 190.0) and unit_range("fraction") == (0.0, 1.0)
+    assert unit_range("unknown") is None and unit_range("veh/fortnight") is None
+
+
+def test_units_outside_the_vocabulary_are_a_warning(tmp_path):
+    meta = DatasetMeta("toy", "5min", {"flow": "unknown", "speed": "km/h"})
+    report = validate_dataset(_contradicting(tmp_path, meta, values=(-5.0, 50.0)))
+    assert report.ok  # a unit the vocabulary does not know bounds nothing
+    assert any("units {'flow': 'unknown'} are not in the unit vocabulary" in w for w in report.warnings)
