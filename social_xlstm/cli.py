@@ -5,7 +5,7 @@
     social-xlstm validate DIR                                    check a dataset (exit 0 usable, 2 not)
     social-xlstm fit|test|predict --config FILE [...]            train / score / forecast (LightningCLI)
     social-xlstm evaluate --config FILE --ckpt_path CKPT         metrics.json for the model and baselines
-    social-xlstm plot --forecasts F --metrics M --out DIR        PNG plots
+    social-xlstm plot forecast|horizons|map|missing|all ...      PNG plots (docs/plots.md)
     social-xlstm demo --out DIR                                  synth -> fit -> test -> predict -> plots
     social-xlstm serve --checkpoint CKPT [--port P --state FILE] HTTP service: readings in, forecasts out
 
@@ -62,16 +62,6 @@ def _run_validate(args) -> int:
     return 0 if report.ok else 2
 
 
-def _run_plot(args) -> int:
-    from social_xlstm.viz import write_plots
-
-    for path in write_plots(
-        args.forecasts, args.metrics, args.out, stations=args.stations, vds=args.vds, variable=args.variable
-    ):
-        print(f"plot: {path}")
-    return 0
-
-
 def _run_demo(args) -> int:
     from social_xlstm.demo import run_demo
 
@@ -117,14 +107,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", "metrics.json for a checkpoint and the baselines"),
     ):
         sub.add_parser(name, help=f"{text} (LightningCLI; see social-xlstm {name} --help)", add_help=False)
-    p = sub.add_parser("plot", help="plot forecasts and errors", description="Write PNG plots of a run.")
-    p.add_argument("--forecasts", required=True, help="forecasts.parquet")
-    p.add_argument("--metrics", required=True, help="metrics.json")
-    p.add_argument("--stations", default=None, help="stations.parquet (for the error map)")
-    p.add_argument("--out", required=True, help="directory for the PNG files")
-    p.add_argument("--vds", nargs="*", default=None, help="VDs to draw (default: the 3 whose actual values vary most)")
-    p.add_argument("--variable", default=None, help="variable to draw (default: the first target)")
-    p.set_defaults(handler=_run_plot)
+    p = sub.add_parser(
+        "plot",
+        help="PNG plots of a dataset or a run",
+        description="PNG plots: forecast vs actual, error by horizon, VD map, missing data (docs/plots.md).",
+    )
+    from social_xlstm.viz.command import add_arguments as add_plot_arguments
+
+    add_plot_arguments(p)
     p = sub.add_parser(
         "demo",
         help="simulate, train, evaluate and plot in one go (about 4 minutes on a 2-core CPU)",

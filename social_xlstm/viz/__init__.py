@@ -6,39 +6,25 @@ Times are drawn as the network's local wall clock, values with their units (``da
 command line is ``social-xlstm plot forecast|horizons|map|missing|all`` (:mod:`social_xlstm.viz.command`).
 """
 
-from social_xlstm.viz.common import (
-    read_forecasts,
-    read_metrics,
-    read_stations,
-    save_figure,
-)
-from social_xlstm.viz.data import daily_profile, missing_share, plot_daily_profile, plot_missing, plot_series
-from social_xlstm.viz.forecasts import per_vd_error, plot_forecast_vs_actual, vd_errors, worst_vds
-from social_xlstm.viz.horizons import plot_error_by_horizon
-from social_xlstm.viz.maps import plot_error_map, plot_vd_map
-from social_xlstm.viz.report import dataset_context, eventful_vds, write_plots
-from social_xlstm.viz.training import plot_loss_curves, read_training_log
+import importlib
 
-__all__ = [
-    "daily_profile",
-    "dataset_context",
-    "eventful_vds",
-    "missing_share",
-    "per_vd_error",
-    "plot_daily_profile",
-    "plot_error_by_horizon",
-    "plot_error_map",
-    "plot_forecast_vs_actual",
-    "plot_loss_curves",
-    "plot_missing",
-    "plot_series",
-    "plot_vd_map",
-    "read_forecasts",
-    "read_metrics",
-    "read_stations",
-    "read_training_log",
-    "save_figure",
-    "vd_errors",
-    "worst_vds",
-    "write_plots",
-]
+_HOMES = {
+    "common": ["read_forecasts", "read_metrics", "read_stations", "save_figure"],
+    "data": ["daily_profile", "missing_share", "plot_daily_profile", "plot_missing", "plot_series"],
+    "forecasts": ["per_vd_error", "plot_forecast_vs_actual", "vd_errors", "worst_vds"],
+    "horizons": ["plot_error_by_horizon"],
+    "maps": ["plot_error_map", "plot_vd_map"],
+    "report": ["dataset_context", "eventful_vds", "write_plots"],
+    "training": ["plot_loss_curves", "read_training_log"],
+}
+_HOME_OF = {name: module for module, names in _HOMES.items() for name in names}
+
+
+def __getattr__(name: str):
+    # Lazy: the command line imports social_xlstm.viz.command without paying for matplotlib.
+    if name in _HOME_OF:
+        return getattr(importlib.import_module(f"social_xlstm.viz.{_HOME_OF[name]}"), name)
+    raise AttributeError(f"module 'social_xlstm.viz' has no attribute {name!r}")
+
+
+__all__ = sorted(_HOME_OF)

@@ -47,7 +47,7 @@ def plot_forecast_vs_actual(
     forecasts: pd.DataFrame,
     vd_ids: Sequence[str],
     variable: str,
-    horizon_steps: Sequence[int] = (12,),
+    horizon_steps: Sequence[int] | None = None,
     baselines: pd.DataFrame | None = None,
     label: str = "forecast",
     units: Mapping[str, str] | None = None,
@@ -61,7 +61,8 @@ def plot_forecast_vs_actual(
         forecasts: a ``forecasts.parquet`` frame; with a ``model`` column every model in it is drawn.
         vd_ids: VDs to draw (one row of axes each).
         variable: target variable to draw.
-        horizon_steps: lead times (in steps) to overlay; a forecast is drawn at the time it is for.
+        horizon_steps: lead times (in steps) to overlay, default the last; a forecast is drawn at the time it
+            is for.
         baselines: more forecast rows (e.g. :func:`social_xlstm.forecast.baseline_forecasts`), drawn dashed.
         label: name of the rows of ``forecasts`` that have no ``model`` column.
         units: variable -> unit (``dataset.json``'s ``variables``), for the y label.
@@ -75,6 +76,7 @@ def plot_forecast_vs_actual(
     variables = sorted(forecasts["variable"].astype(str).unique())
     check_variable(variable, variables, "forecasts")
     max_step = int(forecasts["horizon_step"].max())
+    horizon_steps = list(horizon_steps or [max_step])
     bad = [h for h in horizon_steps if not 1 <= h <= max_step]
     if bad:
         raise UserError(f"forecasts: horizon step(s) {bad} not in 1..{max_step}")

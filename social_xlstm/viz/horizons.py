@@ -26,7 +26,7 @@ def horizon_lines(runs: Sequence[tuple[str, dict]]) -> dict[str, dict]:
         for model, report in metrics["models"].items():
             if model in BASELINES:
                 lines.setdefault(model, report)
-            elif len(runs) > 1:
+            elif len(runs) > 1 and run != model:
                 lines[f"{model} ({run})"] = report
             else:
                 lines[model] = report

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from social_xlstm.errors import UserError
@@ -85,6 +86,7 @@ def plot_vd_map(
     _pad(ax, located)
     _scale_bar(ax, lat0)
     ax.ticklabel_format(useOffset=False, style="plain")  # degrees as degrees, not "+1.214e2"
+    ax.xaxis.set_major_locator(MaxNLocator(5))  # long longitude labels collide otherwise
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     ax.grid(alpha=0.2)

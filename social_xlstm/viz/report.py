@@ -8,6 +8,7 @@ import pandas as pd
 
 from social_xlstm.data.schema import STATIONS, read_meta
 from social_xlstm.errors import UserError
+from social_xlstm.forecast.baselines import BASELINES
 from social_xlstm.viz.common import check_variable, read_forecasts, read_metrics, read_stations, save_figure
 from social_xlstm.viz.forecasts import per_vd_error, plot_forecast_vs_actual
 from social_xlstm.viz.horizons import plot_error_by_horizon
@@ -67,10 +68,17 @@ def write_plots(
     vds = vds or eventful_vds(forecasts, variable)
     out_dir = Path(out_dir)
     last = int(forecasts["horizon_step"].max())
+    learned = [m for m in metrics["models"] if m not in BASELINES]
     # Build every figure before writing any, so a bad input leaves no partial set of plots.
     figures = {
         f"forecast_vs_actual_{variable}.png": plot_forecast_vs_actual(
-            forecasts, vds, variable, horizon_steps=sorted({1, last}), units=units, timezone=timezone
+            forecasts,
+            vds,
+            variable,
+            sorted({1, last}),
+            label=(learned or ["forecast"])[0],
+            units=units,
+            timezone=timezone,
         ),
         f"error_by_horizon_{variable}.png": plot_error_by_horizon(metrics, variable, units=units),
     }

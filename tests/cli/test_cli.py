@@ -64,6 +64,7 @@ def test_user_error_exits_2_with_one_message(tmp_path, capsys):
     code = main(
         [
             "plot",
+            "all",
             "--forecasts",
             str(tmp_path / "missing.parquet"),
             "--metrics",
@@ -148,6 +149,7 @@ def test_fit_test_predict_evaluate_one_epoch(tiny_dataset, tmp_path):
         main(
             [
                 "plot",
+                "all",
                 "--forecasts",
                 str(root / "forecasts.parquet"),
                 "--metrics",
