@@ -91,6 +91,19 @@ class SocialXLSTMCLI(LightningCLI):
         if self.evaluate_mode:
             parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
 
+    def before_instantiate_classes(self) -> None:
+        # With a checkpoint the data follow the model (docs/new-data.md): the datamodule aligns the dataset
+        # to the checkpoint's network and scaler, and the data -> model link then carries the aligned facts.
+        if self.subcommand in ("test", "predict"):
+            config = self.config[self.subcommand]
+        elif self.evaluate_mode:
+            config = self.config
+        else:
+            return
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and Path(ckpt_path).is_file() and config.data.get("reference") is None:
+            config.data.reference = str(ckpt_path)
+
     def _instantiate_trainer(self, config, callbacks):
         callbacks = list(callbacks)
         user_bars = [c for c in (config.get("callbacks") or []) if isinstance(c, ProgressBar)]
@@ -197,7 +210,9 @@ class Experiment:
 
     def evaluate(self, ckpt_path: str) -> dict:
         """:meth:`test` without a ``Trainer.test`` run: load the weights, score, write ``metrics.json``."""
-        self.model.load_state_dict(read_checkpoint(ckpt_path)["state_dict"])
+        checkpoint = read_checkpoint(ckpt_path)
+        self.model.on_load_checkpoint(checkpoint)  # fits the weights to data aligned to the checkpoint
+        self.model.load_state_dict(checkpoint["state_dict"])
         model = self.model
         metrics = evaluate(
             self.datamodule, {model.model_config.arch: model}, self.metrics_writer.baselines, model.mape_floor

@@ -12,6 +12,15 @@ from pathlib import Path
 import lightning as L
 from torch.utils.data import DataLoader, RandomSampler
 
+from social_xlstm.data.alignment import (
+    Alignment,
+    align_graph,
+    align_panel,
+    align_vds,
+    check_compatible,
+    reference_info,
+    report_alignment,
+)
 from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.panel import Panel, load_panel
@@ -51,6 +60,10 @@ class TrafficDataModule(L.LightningDataModule):
             ``sequence_length`` steps scored at every step; val/test/predict keep the windows, which the
             model runs through continuously; see :mod:`social_xlstm.data.sequence`).
         sequence_length: training sequence length L in ``sequence`` mode (>= ``window``).
+        reference: a trained model's checkpoint whose data facts decide (docs/new-data.md): the dataset is
+            aligned to its network (VDs matched by id; absent ones all missing, added ones placed by the
+            graph), scaled with its scaler, and must have its variables, units, interval, window and horizon.
+            ``test``, ``predict`` and ``evaluate`` set it from ``--ckpt_path``; None fits the scaler here.
 
     Attributes:
         panel: the loaded :class:`Panel` (original units, NaN where missing).
@@ -80,6 +93,7 @@ class TrafficDataModule(L.LightningDataModule):
         node_sample: int | None = None,
         mode: str = "window",
         sequence_length: int = 288,
+        reference: str | None = None,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -104,19 +118,35 @@ class TrafficDataModule(L.LightningDataModule):
 
         dataset = load_dataset(self.data_dir, check_rows=False)
         self.dataset = dataset
+        self.reference: DataInfo | None = None if reference is None else reference_info(reference)
+        if self.reference is not None:
+            check_compatible(
+                self.reference, dataset.meta, self.data_dir, window=window, horizon=horizon, variables=variables,
+                targets=targets,
+            )
+            variables, targets = self.reference.variables, self.reference.targets
         self.panel: Panel = load_panel(dataset, variables)
         self.targets = list(self.panel.variables if targets is None else targets)
         self.panel.variable_index(self.targets)  # raises on unknown names
 
         self.split_ranges = chronological_split(self.panel.num_steps, split)
         train_lo, train_hi = self.split_ranges["train"]
-        self.scaler = StandardScaler().fit(
-            self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi], self.panel.variables
-        )
+        if self.reference is not None:  # never refitted on the data to forecast
+            self.scaler = StandardScaler(self.reference.mean, self.reference.std)
+        else:
+            self.scaler = StandardScaler().fit(
+                self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi], self.panel.variables
+            )
         if dataset.edges is not None:
             self.graph: Graph = graph_from_edges(dataset.stations, dataset.edges, max_neighbours)
         else:
             self.graph = graph_from_coordinates(dataset.stations, max_neighbours, radius_km=graph_radius_km)
+        self.alignment: Alignment | None = None
+        if self.reference is not None:
+            self.alignment = align_vds(self.reference.vd_ids, self.panel.vd_ids)
+            self.graph = align_graph(self.reference, self.alignment, self.graph, self.panel.vd_ids)
+            self.panel = align_panel(self.panel, self.alignment)
+            report_alignment(self.alignment, reference)
 
         self.arrays = WindowArrays.from_panel(self.panel, self.scaler, self.targets)
         self.datasets = {
@@ -143,7 +173,7 @@ class TrafficDataModule(L.LightningDataModule):
                     f"{self.data_dir}: the training part {train_range} is shorter than one sequence of "
                     f"sequence_length={sequence_length} steps"
                 )
-        if len(self.datasets["train"]) == 0:
+        if len(self.datasets["train"]) == 0 and self.reference is None:
             raise DataError(
                 f"{self.data_dir}: the training part {self.split_ranges['train']} of "
                 f"{self.panel.num_steps} steps holds no window of W={window} + H={horizon} steps"
@@ -169,6 +199,8 @@ class TrafficDataModule(L.LightningDataModule):
             window=self.window,
             horizon=self.horizon,
             timezone=self.panel.timezone,
+            units={var: str(self.dataset.meta.variables[var]) for var in self.panel.variables},
+            absent_vds=[] if self.alignment is None else list(self.alignment.absent),
             mode=self.mode,
             sequence_length=self.sequence_length if self.mode == "sequence" else None,
         )

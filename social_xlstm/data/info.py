@@ -58,6 +58,19 @@ class DataInfo:
     was trained, and so how it forecasts (a sequence model runs through the test period carrying its state)."""
     sequence_length: int | None = None
     """Training sequence length L in ``sequence`` mode; None in ``window`` mode."""
+    units: dict[str, str] = field(default_factory=dict)
+    """Unit of each input variable, as ``dataset.json`` gives it (empty in checkpoints written before units
+    were recorded; new data are then not compared by unit)."""
+    absent_vds: list[str] = field(default_factory=list)
+    """VDs of the checkpoint that the data forecast on lack (docs/new-data.md): kept in the network with
+    every input missing, so that their neighbours read them as in an outage; no forecasts are written for
+    them. Empty for the training data."""
+
+    @property
+    def forecast_index(self) -> list[int]:
+        """Positions of the VDs whose forecasts are written: all but :attr:`absent_vds`."""
+        absent = set(self.absent_vds)
+        return [i for i, vd in enumerate(self.vd_ids) if vd not in absent]
 
     @property
     def num_vds(self) -> int:

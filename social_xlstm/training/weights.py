@@ -1,0 +1,79 @@
+"""Trained weights into a module built for an aligned network (docs/new-data.md, data/alignment.py).
+
+A checkpoint's ``state_dict`` fits a module built from the checkpoint's own ``data_info``. A module built
+for new data aligned to that checkpoint (:mod:`social_xlstm.data.alignment`) differs in two ways only:
+
+* added VDs: its VD embedding table has a row per network VD; an added VD's row is the trained fallback
+  row (the one the embedding keeps for unseen VDs), the checkpoint's VDs keep theirs;
+* its graph buffers (neighbour tables, edge lists) describe the aligned network: they are the module's
+  own, built from the aligned graph, not the checkpoint's. Every other buffer is a function of the
+  config and the data facts, which alignment takes from the checkpoint, so the module's own equal them.
+
+Anything else (another network, another scaler) is refused: a model must not be fed data it was not
+aligned to, which is how a 60-VD network with different ids used to be silently relabelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+import torch
+from torch import nn
+
+from social_xlstm.data.info import DataInfo
+from social_xlstm.errors import UserError
+
+EMBEDDING_KEY = "net.embedding.vd_table.weight"
+"""The VD embedding table's entry in a ForecastModule's state_dict: (N + 1, vd_dim), row N the fallback."""
+
+
+def _same_except_network(trained: DataInfo, info: DataInfo) -> list[str]:
+    """What differs between the checkpoint's facts and the module's beyond the alignment may change."""
+    differs = [
+        key
+        for key in ("variables", "targets", "mean", "std", "edge_attr_names", "freq_minutes", "window", "horizon")
+        if getattr(trained, key) != getattr(info, key)
+    ]
+    n, e = trained.num_vds, len(trained.edge_index)
+    if info.vd_ids[:n] != trained.vd_ids:
+        differs.append("vd_ids (the checkpoint's VDs must come first, in its order)")
+    if info.edge_index[:e] != trained.edge_index:
+        differs.append("edge_index (the checkpoint's edges must come first)")
+    return differs
+
+
+def fit_trained_weights(module: nn.Module, state: dict[str, torch.Tensor], trained: dict | DataInfo) -> dict:
+    """The checkpoint's ``state`` made to fit ``module`` (a ForecastModule), or ``state`` itself when it fits.
+
+    Args:
+        module: the module to load into; ``module.info`` is its (possibly aligned) :class:`DataInfo`.
+        state: the checkpoint's ``state_dict``.
+        trained: the checkpoint's ``data_info``.
+
+    Raises:
+        UserError: the module was built for data not aligned to this checkpoint.
+    """
+    trained = trained if isinstance(trained, DataInfo) else DataInfo(**trained)
+    info: DataInfo = module.info
+    if asdict(trained) | {"absent_vds": [], "units": {}} == asdict(info) | {"absent_vds": [], "units": {}}:
+        return state
+    differs = _same_except_network(trained, info)
+    if differs:
+        raise UserError(
+            f"the checkpoint was trained on other data than the model was built for ({', '.join(differs)} "
+            "differ); align the data to it with data.reference=<checkpoint> (test, predict and evaluate "
+            "do so with --ckpt_path)"
+        )
+    state = dict(state)
+    added = info.num_vds - trained.num_vds
+    if added:
+        if EMBEDDING_KEY not in state:
+            raise UserError(f"arch {module.model_config.arch!r} has no VD embedding to place VDs it never saw")
+        table = state[EMBEDDING_KEY]  # (N + 1, vd_dim), row N the fallback
+        fallback = table[trained.num_vds : trained.num_vds + 1]  # (1, vd_dim)
+        state[EMBEDDING_KEY] = torch.cat([table[:-1], fallback.expand(added, -1), fallback])  # (N' + 1, vd_dim)
+    own = module.state_dict()
+    for name, _ in module.named_buffers():
+        if name in state:  # persistent buffers: graph tables of the aligned network, scaler, target index
+            state[name] = own[name]
+    return state
