@@ -1,5 +1,7 @@
 """Plots: figures built from result frames, saved as readable PNGs; bad inputs name the problem."""
 
+import json
+
 import matplotlib
 
 matplotlib.use("Agg")
@@ -217,3 +219,18 @@ def test_bad_files_are_user_errors(tmp_path):
     with pytest.raises(UserError, match="name the file"):
         save_figure(plot_vd_map(STATIONS), tmp_path / "map.jpg")
     assert not (tmp_path / "map.jpg").exists()
+
+
+def test_benchmark_summary_reads_as_metrics(tmp_path):
+    summary = {
+        "dataset": "x",
+        "models": {
+            "lstm": {"seeds": [0, 1], "variables": {"speed": {"mae": {}, "mean_report": _steps(2.0, 3.0)}}},
+            "persistence": {"seeds": [None], "variables": {"speed": {"mean_report": _steps(1.5, 2.5)}}},
+        },
+    }
+    (tmp_path / "x.json").write_text(json.dumps(summary))
+    metrics = read_metrics(tmp_path / "x.json")
+    assert metrics["models"]["lstm"]["speed"]["steps"][1]["mae"] == 3.0
+    fig = plot_error_by_horizon(metrics, "speed")
+    assert [line.get_label() for line in fig.axes[0].get_lines()] == ["lstm", "persistence"]

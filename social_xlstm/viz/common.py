@@ -63,17 +63,27 @@ def read_stations(path: str | Path) -> pd.DataFrame:
 
 
 def read_metrics(path: str | Path) -> dict:
-    """``metrics.json`` (docs/outputs.md): a mapping with ``models`` -> name -> variable -> ``steps``."""
+    """``metrics.json`` (docs/outputs.md): a mapping with ``models`` -> name -> variable -> ``steps``.
+
+    A benchmark summary (``docs/results/<dataset>.json``, :mod:`social_xlstm.benchmark`) is read too: each
+    model's ``mean_report`` (the means over seeds) becomes its steps.
+    """
     path = _exists(path, "metrics file")
     try:
         metrics = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: not valid JSON ({err})") from err
     models = metrics.get("models") if isinstance(metrics, dict) else None
-    if not isinstance(models, dict) or not models:
+    if not isinstance(models, dict) or not models or not all(isinstance(r, dict) for r in models.values()):
         raise UserError(f"{path}: not a metrics.json (expected a non-empty 'models' mapping)")
+    if all(isinstance(r.get("variables"), dict) for r in models.values()):  # a benchmark summary
+        models = {
+            name: {variable: part.get("mean_report") for variable, part in r["variables"].items()}
+            for name, r in models.items()
+        }
+        metrics = {**metrics, "models": models}
     for name, report in models.items():
-        for variable, part in report.items() if isinstance(report, dict) else [(None, None)]:
+        for variable, part in report.items():
             if not isinstance(part, dict) or not isinstance(part.get("steps"), list):
                 raise UserError(f"{path}: model {name!r} variable {variable!r} has no 'steps' list")
     return metrics

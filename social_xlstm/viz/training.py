@@ -45,12 +45,17 @@ def plot_loss_curves(log: pd.DataFrame) -> Figure:
     val_cols = [c for c in ("val_mae", "val_rmse", "val_mae_last") if c in log.columns]
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.8))
     train = log.dropna(subset=["train_loss"])
-    left.plot(train["step"], train["train_loss"], lw=0.8, color="C0", alpha=0.5, label="per logged step")
-    window = max(1, len(train) // 20)
+    few = len(train) < 30  # a short run: mark the points (one logged point draws no line)
     left.plot(
-        train["step"], train["train_loss"].rolling(window, min_periods=1).mean(), color="C0", lw=1.8,
-        label=f"running mean ({window} points)",
+        train["step"], train["train_loss"], lw=0.8, color="C0", alpha=1.0 if few else 0.5,
+        marker="o" if few else None, ms=3, label="per logged step",
     )  # fmt: skip
+    window = max(1, len(train) // 20)
+    if window > 1:
+        left.plot(
+            train["step"], train["train_loss"].rolling(window, min_periods=1).mean(), color="C0", lw=1.8,
+            label=f"running mean ({window} points)",
+        )  # fmt: skip
     left.set_xlabel("optimizer step")
     left.set_ylabel("training loss")
     left.set_title("training loss")
