@@ -229,8 +229,6 @@ def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = prin
     jobs = [(m, None) for m in baselines[:1]] + [(m, s) for m in learned for s in settings.seeds]
     for k, (model, seed) in enumerate(jobs, 1):
         path = _result_path(settings, model, seed)
-        label = f"[{k}/{len(jobs)}] {'baselines ' + ', '.join(baselines) if seed is None else model}"
-        label += "" if seed is None else f" seed {seed}"
         stored = _stored(path, fingerprint)
         if stored is not None:
             found = stored["records"]
@@ -247,8 +245,9 @@ def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = prin
             status = "done"
         for record in found:
             records[record["model"]].append(record)
-        first = found[0]
-        log(f"{label}: {status}; fit {first['fit_seconds']:.0f} s, {first['epochs']} epochs, " + _headline(first))
+            what = record["model"] if seed is None else f"{model} seed {seed}"
+            timing = "no training" if seed is None else f"fit {record['fit_seconds']:.0f} s, {record['epochs']} epochs"
+            log(f"[{k}/{len(jobs)}] {what}: {status}; {timing}; {_headline(record)}")
     summary = summarise(settings, records)
     write_outputs(summary, Path(settings.out))
     return summary

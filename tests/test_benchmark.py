@@ -52,7 +52,7 @@ def test_writes_tables_resumes_and_tables_equal_json(tiny_dataset, tmp_path, mon
     summary = run_benchmark(s, log=lines.append)
     out = tmp_path / "results"
     assert sorted(p.name for p in out.iterdir()) == ["tiny.json", "tiny.md", "tiny_flow.png", "tiny_speed.png"]
-    assert [line.split(":")[0] for line in lines] == ["[1/2] baselines persistence", "[2/2] slstm_only seed 0"]
+    assert [line.split(":")[0] for line in lines] == ["[1/2] persistence", "[2/2] slstm_only seed 0"]
     stored = json.loads((out / "tiny.json").read_text())
     assert stored == json.loads(json.dumps(summary))
     run = stored["models"]["slstm_only"]["runs"][0]
