@@ -24,17 +24,21 @@ import os
 import warnings
 from pathlib import Path
 
+import torch
 import yaml
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.io import CheckpointIO
 
-from social_xlstm.checkpoint import read_checkpoint
+from social_xlstm.checkpoint import AtomicCheckpointIO, read_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.evaluate import MetricsWriter, evaluate
 from social_xlstm.forecast.writer import ForecastWriter
 from social_xlstm.progress import progress_enabled
+from social_xlstm.training.callbacks import DivergenceGuard, LastCheckpoint, RandomState
 from social_xlstm.training.module import ForecastModule
 
 
@@ -54,6 +58,8 @@ def quiet_library_chatter() -> None:
     # Our args come from the command line already split off by cli.main (sys.argv stays whole, because
     # Lightning's DDP launcher re-runs sys.argv to start the other ranks).
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    # The datamodule rewinds its own order on resume (data/shuffle.py), which Lightning cannot see.
+    warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if _DROP_ADVERTS not in logger.filters:
         logger.addFilter(_DROP_ADVERTS)
@@ -81,6 +87,7 @@ class SocialXLSTMCLI(LightningCLI):
         parser.link_arguments("data", "model.data_info", compute_fn=lambda dm: dm.info(), apply_on="instantiate")
         parser.add_lightning_class_args(ForecastWriter, "forecasts")
         parser.add_lightning_class_args(MetricsWriter, "metrics")
+        parser.add_lightning_class_args(LastCheckpoint, "last_checkpoint")
         parser.set_defaults({"trainer.enable_progress_bar": progress_enabled()})
         parser.add_argument(
             "--tensorboard",
@@ -90,6 +97,12 @@ class SocialXLSTMCLI(LightningCLI):
         )
         if self.evaluate_mode:
             parser.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if subcommand:
+            check_ckpt_path(subcommand, self.config[subcommand].get("ckpt_path"))
 
     def before_instantiate_classes(self) -> None:
         # With a checkpoint the data follow the model (docs/new-data.md): the datamodule aligns the dataset
@@ -105,7 +118,12 @@ class SocialXLSTMCLI(LightningCLI):
             config.data.reference = str(ckpt_path)
 
     def _instantiate_trainer(self, config, callbacks):
-        callbacks = list(callbacks)
+        callbacks = [*callbacks, DivergenceGuard(), RandomState()]
+        check_trainer_options(config)
+        plugins = config.get("plugins")
+        plugins = [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
+        if not any(isinstance(p, CheckpointIO) for p in plugins):
+            config["plugins"] = [*plugins, AtomicCheckpointIO()]
         user_bars = [c for c in (config.get("callbacks") or []) if isinstance(c, ProgressBar)]
         if config.get("enable_progress_bar", True) and not user_bars:
             callbacks.append(RichProgressBar(leave=True))
@@ -113,7 +131,40 @@ class SocialXLSTMCLI(LightningCLI):
             config["logger"] = default_loggers(
                 config.get("default_root_dir"), bool(self._get(self.config, "tensorboard"))
             )
-        return super()._instantiate_trainer(config, callbacks)
+        try:
+            return super()._instantiate_trainer(config, callbacks)
+        except MisconfigurationException as err:  # e.g. accelerator gpu on a machine without one
+            raise UserError(f"trainer options: {err}") from err
+
+
+def check_ckpt_path(subcommand: str, ckpt_path: str | None) -> None:
+    """``test``/``predict`` need a checkpoint file; ``fit`` takes one or ``last``; a bad file is a UserError."""
+    if ckpt_path is None:
+        if subcommand in ("test", "predict"):
+            raise UserError(
+                f"social-xlstm {subcommand} needs --ckpt_path CKPT (a checkpoint written by fit); "
+                "without one it would use untrained weights"
+            )
+        return
+    if subcommand == "fit" and ckpt_path == "last":
+        return  # Lightning finds the newest last*.ckpt of the checkpoint callbacks (none: a fresh start)
+    read_checkpoint(ckpt_path)
+
+
+def check_trainer_options(config) -> None:
+    """Trainer options that Lightning would accept and then fail on (or train forever with)."""
+    accelerator = str(config.get("accelerator"))
+    if accelerator in ("gpu", "cuda") and not torch.cuda.is_available():
+        raise UserError(
+            f"trainer.accelerator={accelerator} but this machine has no usable CUDA GPU "
+            "(use --trainer.accelerator auto or cpu, e.g. configs/demo.yaml instead of configs/gpu.yaml)"
+        )
+    # The learning-rate schedule decays over a known number of steps, so training must be bounded.
+    if config.get("max_epochs") == -1 and config.get("max_steps") in (None, -1):
+        raise UserError(
+            "trainer.max_epochs=-1 (no limit) needs a bound: the learning-rate schedule decays over a known "
+            "number of steps; set trainer.max_steps, or a finite trainer.max_epochs (early stopping can end it sooner)"
+        )
 
 
 def default_loggers(root: str | None, tensorboard: bool = False) -> list:
@@ -195,8 +246,8 @@ class Experiment:
     def fit(self) -> str | None:
         """Train; returns the best checkpoint's path (None when no checkpoint callback monitors a metric)."""
         self.trainer.fit(self.model, datamodule=self.datamodule)
-        callback = self.trainer.checkpoint_callback
-        return (callback.best_model_path or None) if callback is not None else None
+        monitored = [c for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
+        return (monitored[0].best_model_path or None) if monitored else None
 
     def test(self, ckpt_path: str | None) -> dict:
         """Score the checkpoint (None: the weights in memory) and the baselines; writes ``metrics.json``."""

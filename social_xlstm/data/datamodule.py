@@ -10,7 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
-from torch.utils.data import DataLoader, RandomSampler
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch.utils.data import DataLoader
 
 from social_xlstm.data.alignment import (
     Alignment,
@@ -28,6 +30,7 @@ from social_xlstm.data.reader import load_dataset
 from social_xlstm.data.sampling import NodeSampler
 from social_xlstm.data.scaler import StandardScaler
 from social_xlstm.data.sequence import SequenceDataset, sequence_starts
+from social_xlstm.data.shuffle import EpochShuffle
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.windows import WindowArrays, WindowDataset
 from social_xlstm.errors import DataError, UserError
@@ -115,6 +118,10 @@ class TrafficDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.max_train_windows = max_train_windows
         self.node_sample = node_sample
+        # The training order is a function of this seed and the epoch (data/shuffle.py); seed_everything has
+        # run by now, so it is the run's seed.
+        self.shuffle_seed = torch.initial_seed() % 2**31
+        self._resume: dict | None = None
 
         dataset = load_dataset(self.data_dir, check_rows=False)
         self.dataset = dataset
@@ -219,11 +226,49 @@ class TrafficDataModule(L.LightningDataModule):
         extra = {}
         if self.node_sample is not None and self.node_sample < self.panel.num_vds:
             extra["collate_fn"] = NodeSampler(self.graph.edge_index_array, self.panel.num_vds, self.node_sample)
-        if self.max_train_windows is not None and self.max_train_windows < len(data):
-            # A fresh random subset every epoch, drawn from torch's seeded global generator.
-            sampler = RandomSampler(data, replacement=False, num_samples=self.max_train_windows)
-            return self._loader(data, self.batch_size, sampler=sampler, drop_last=False, **extra)
-        return self._loader(data, self.batch_size, shuffle=True, drop_last=False, **extra)
+        # max_train_windows: a fresh random subset every epoch (the first windows of the epoch's permutation).
+        sampler = EpochShuffle(len(data), self.shuffle_seed, self.max_train_windows)
+        self._apply_resume(sampler)
+        # The loader's own generator: iterating it leaves the global generator (dropout, node sampling) alone,
+        # so a resumed run draws the same numbers as the uninterrupted one.
+        generator = torch.Generator().manual_seed(self.shuffle_seed)
+        return self._loader(data, self.batch_size, sampler=sampler, drop_last=False, generator=generator, **extra)
+
+    def state_dict(self) -> dict:
+        """Where training is in the epoch's order (saved in every checkpoint, read back by ``fit --ckpt_path``)."""
+        trainer = self.trainer
+        if trainer is None:
+            return {}
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {
+            "shuffle_seed": self.shuffle_seed,
+            "epoch": trainer.current_epoch,
+            "batches_done": done,
+            "batch_size": self.batch_size,
+            "world_size": trainer.world_size,
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if state_dict:
+            self.shuffle_seed = int(state_dict["shuffle_seed"])
+            self._resume = dict(state_dict)
+
+    def _apply_resume(self, sampler: EpochShuffle) -> None:
+        state, self._resume = self._resume, None
+        if state is None:
+            return
+        skip = state["batches_done"] * state["batch_size"]
+        mid_epoch = 0 < skip < sampler.num_samples
+        if mid_epoch and (state["world_size"] != 1 or state["batch_size"] != self.batch_size):
+            # Under DDP Lightning shards this order after it is drawn; skipping inside it would shift
+            # every rank's share. The epoch restarts from its first batches instead.
+            rank_zero_warn(
+                f"resuming in the middle of epoch {state['epoch']} with world_size={state['world_size']}, "
+                f"batch_size={state['batch_size']}: the epoch's order restarts from its beginning "
+                "(exact mid-epoch resume needs one process and the same batch size)"
+            )
+            skip = 0
+        sampler.resume(state["epoch"], skip)
 
     def val_dataloader(self) -> DataLoader | list:
         """The validation loader, or ``[]`` when the split has no validation part."""

@@ -7,6 +7,12 @@ from dataclasses import dataclass
 
 import torch
 
+from social_xlstm.errors import UserError
+
+
+class OptimConfigError(UserError, ValueError):
+    """An impossible optimiser option (a UserError: the CLI prints it and exits with status 2)."""
+
 
 @dataclass
 class OptimConfig:
@@ -24,10 +30,17 @@ class OptimConfig:
     """Cosine decay ends at ``lr * min_lr_ratio``."""
 
     def __post_init__(self):
+        # Each value that would train nonsense or crash later, refused with the option's full name.
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise OptimConfigError(f"model option optim.lr must be a positive number, got {self.lr}")
+        if not (self.weight_decay >= 0 and math.isfinite(self.weight_decay)):
+            raise OptimConfigError(f"model option optim.weight_decay must be >= 0, got {self.weight_decay}")
+        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
+            raise OptimConfigError(f"model option optim.betas must be two numbers in [0, 1), got {self.betas}")
         if not 0.0 <= self.warmup_fraction < 1.0:
-            raise ValueError(f"warmup_fraction must be in [0, 1), got {self.warmup_fraction}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            raise OptimConfigError(f"model option optim.warmup_fraction must lie in [0, 1), got {self.warmup_fraction}")
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise OptimConfigError(f"model option optim.min_lr_ratio must lie in [0, 1], got {self.min_lr_ratio}")
 
 
 def warmup_cosine(step: int, total_steps: int, warmup_fraction: float, min_lr_ratio: float) -> float:
