@@ -1,0 +1,278 @@
+"""The streaming forecaster: one tick of readings in, the forecasts of every horizon and VD out (docs/streaming.md).
+
+Two ways to serve a checkpoint, both with work and memory per tick independent of the history's length:
+
+* ``window`` (every windowed checkpoint): a ring buffer of the last W steps; each tick reruns the windowed
+  forward on it, so a forecast equals batch ``predict`` on the same window, number for number.
+* ``state`` (checkpoints trained with ``data.mode: sequence``): the model's recurrent ``step`` from the
+  state of the previous tick (sLSTM states, the conv's last inputs, the social layer's memories), as the
+  sequence model's batch evaluation runs through its windows.
+
+Time rules: ticks lie on the checkpoint's ``freq`` grid counted from the first tick; a tick earlier than
+or equal to the last one (late, duplicated) or off the grid raises :class:`StreamError` and changes
+nothing. A gap of k missed ticks is filled with k all-missing ticks: in ``window`` mode at most W (older
+ones leave the buffer anyway), in ``state`` mode up to ``max_gap`` steps, beyond which the state restarts
+from empty at the new tick. Readings are matched by ``vd_id`` (:mod:`.streaming_readings`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import torch
+from torch import Tensor
+
+from social_xlstm.data.info import DataInfo
+from social_xlstm.data.timefeatures import time_features
+from social_xlstm.errors import UserError
+from social_xlstm.forecast.streaming_readings import StreamError, tick_arrays
+from social_xlstm.forecast.writer import forecast_table
+
+MODES = ("auto", "window", "state")
+STATE_FORMAT = "social-xlstm-streaming"
+STATE_VERSION = 1
+
+__all__ = ["MODES", "StreamError", "StreamingForecaster"]
+
+
+class StreamingForecaster:
+    """Forecasts tick by tick from a trained forecaster (build it with :meth:`from_checkpoint`).
+
+    Args:
+        net: the trained network (a :class:`~social_xlstm.nn.Forecaster`, or any windowed network in
+            ``window`` mode), in eval mode.
+        info: the checkpoint's data facts (VD ids, variables, targets, scaler, freq, W, H, time zone).
+        mode: ``auto`` (``state`` for a checkpoint trained with ``data.mode: sequence``, else ``window``),
+            ``window`` or ``state``.
+        max_gap: ``state`` mode: the longest gap (missed ticks) filled step by step; a longer one restarts
+            the state. Default W.
+
+    Raises:
+        UserError: an unknown mode, ``state`` mode for a network without a recurrent form.
+    """
+
+    def __init__(self, net, info: DataInfo, mode: str = "auto", max_gap: int | None = None):
+        if mode not in MODES:
+            raise UserError(f"unknown streaming mode {mode!r}; valid: {', '.join(MODES)}")
+        if mode == "auto":
+            mode = "state" if info.mode == "sequence" else "window"
+        if mode == "state" and not getattr(net, "supports_state", False):
+            arch = getattr(getattr(net, "config", None), "arch", type(net).__name__)
+            raise UserError(f"streaming mode 'state' needs a recurrent forecaster; arch {arch!r} has none (use window)")
+        if max_gap is not None and max_gap < 0:
+            raise UserError(f"max_gap must be >= 0, got {max_gap}")
+        self.net, self.info, self.mode = net.eval(), info, mode
+        self.max_gap = info.window if max_gap is None else int(max_gap)
+        self._vd_index = pd.Index(info.vd_ids)
+        self._mean = torch.tensor(info.mean, dtype=torch.float32)  # (F,)
+        self._std = torch.tensor(info.std, dtype=torch.float32)
+        idx = info.target_index
+        self._target_mean = torch.tensor([info.mean[i] for i in idx], dtype=torch.float32)  # (O,)
+        self._target_std = torch.tensor([info.std[i] for i in idx], dtype=torch.float32)
+        self.freq = pd.Timedelta(minutes=info.freq_minutes)
+        self.reset()
+
+    @classmethod
+    def from_checkpoint(
+        cls, path: str | Path, mode: str = "auto", max_gap: int | None = None, map_location: str = "cpu"
+    ) -> StreamingForecaster:
+        """Rebuild the network, scaler, VD ids, variables, freq and graph from a checkpoint file alone.
+
+        Raises:
+            UserError: an unreadable or foreign checkpoint (see :mod:`social_xlstm.checkpoint`), a bad mode.
+        """
+        from social_xlstm.training.module import ForecastModule  # Lightning: only when a checkpoint is read
+
+        module = ForecastModule.from_checkpoint(str(path), map_location=map_location)
+        return cls(module.net, module.info, mode=mode, max_gap=max_gap)
+
+    # -- what it serves ---------------------------------------------------------------------------------
+    @property
+    def vd_ids(self) -> list[str]:
+        return list(self.info.vd_ids)
+
+    @property
+    def variables(self) -> list[str]:
+        """Input variables, in the order the model reads them."""
+        return list(self.info.variables)
+
+    @property
+    def targets(self) -> list[str]:
+        return list(self.info.targets)
+
+    @property
+    def window(self) -> int:
+        return self.info.window
+
+    @property
+    def horizon(self) -> int:
+        return self.info.horizon
+
+    @property
+    def last_timestamp(self) -> pd.Timestamp | None:
+        return self._last
+
+    @property
+    def latest(self) -> pd.DataFrame | None:
+        """The forecasts of the last update (forecasts.parquet schema), or None before the first."""
+        if self._latest is None:
+            return None
+        return self._table(self._latest, self._last).to_pandas()
+
+    def reset(self) -> None:
+        """Forget every tick: the next update starts an empty history."""
+        self._last: pd.Timestamp | None = None
+        self._latest: Tensor | None = None  # (H, N, O) forecasts of the last tick, original units
+        self._buffer: dict[str, Tensor] | None = None  # window mode: x, mask (W, N, F), time (W, 4)
+        self._state: dict[str, Tensor] | None = None  # state mode: the network's recurrent state
+        self._warned: set[str] = set()
+
+    # -- one tick ---------------------------------------------------------------------------------------
+    def update(self, timestamp, readings: pd.DataFrame) -> pd.DataFrame:
+        """Take the readings of one tick and return the forecasts issued at it (see :meth:`update_table`)."""
+        return self.update_table(timestamp, readings).to_pandas()
+
+    def update_table(self, timestamp, readings: pd.DataFrame) -> pa.Table:
+        """Take the readings of one tick and return the forecasts issued at it, as an Arrow table.
+
+        Args:
+            timestamp: the tick's time, time-zone aware (any zone; forecasts are in UTC).
+            readings: ``vd_id`` and any of :attr:`variables` (NaN = missing; see :mod:`.streaming_readings`).
+
+        Returns:
+            ``issue_time, target_time, horizon_step, vd_id, variable, prediction, actual`` (actual NaN),
+            one row per horizon step, VD and target variable.
+
+        Raises:
+            StreamError: late, duplicated, off-grid or naive timestamp, unreadable readings; nothing changes.
+        """
+        ts = self._check_time(timestamp)
+        x, mask, unknown = tick_arrays(readings, self._vd_index, self.info.variables, self._mean, self._std)
+        new = sorted(set(unknown) - self._warned)
+        if new:
+            warnings.warn(
+                f"readings of {len(new)} VD(s) the model does not know are ignored (the graph cannot place "
+                f"them): {', '.join(new[:20])}{' ...' if len(new) > 20 else ''}",
+                stacklevel=2,
+            )
+            self._warned.update(new)
+        missed = 0 if self._last is None else int((ts - self._last) / self.freq) - 1
+        with torch.inference_mode():
+            scaled = (
+                self._window_tick(ts, x, mask, missed)
+                if self.mode == "window"
+                else self._state_tick(ts, x, mask, missed)
+            )  # (H, N, O)
+        self._latest = scaled.float() * self._target_std + self._target_mean  # (H, N, O) original units
+        self._last = ts
+        return self._table(self._latest, ts)
+
+    def _check_time(self, timestamp) -> pd.Timestamp:
+        try:
+            ts = pd.Timestamp(timestamp)
+        except (TypeError, ValueError) as err:
+            raise StreamError(f"tick timestamp {timestamp!r} is not a time: {err}") from None
+        if ts.tzinfo is None:
+            raise StreamError(f"tick timestamp {ts} has no time zone (give an offset, e.g. +00:00)")
+        ts = ts.tz_convert("UTC")
+        last = self._last
+        if last is None:
+            return ts
+        if ts <= last:
+            what = "duplicated" if ts == last else "late"
+            raise StreamError(f"{what} tick: {ts.isoformat()} is not after the last tick {last.isoformat()}")
+        if (ts - last) % self.freq != pd.Timedelta(0):
+            raise StreamError(f"tick {ts.isoformat()} is off the {self.freq} grid of the last tick {last.isoformat()}")
+        return ts
+
+    def _times(self, ts: pd.Timestamp, steps: int) -> Tensor:
+        """(steps, 4) time features of the ``steps`` grid times ending at ``ts``, as the datamodule's."""
+        grid = pd.date_range(end=ts, periods=steps, freq=self.freq)
+        return torch.from_numpy(time_features(grid, self.info.timezone))
+
+    def _window_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> Tensor:
+        window = self.info.window
+        buf = self._buffer
+        if buf is None or missed >= window - 1:  # nothing of the old window is left: a fresh, all-missing one
+            nodes, feats = x.shape
+            buf = {
+                "x": torch.zeros(window, nodes, feats),
+                "mask": torch.zeros(window, nodes, feats, dtype=torch.bool),
+                "time": self._times(ts, window),
+            }
+        else:  # shift by the missed ticks and this one; the missed ones read as missing
+            shift = missed + 1
+            for key in ("x", "mask"):
+                buf[key] = torch.cat([buf[key][shift:], torch.zeros_like(buf[key][:shift])])
+            buf["time"] = torch.cat([buf["time"][shift:], self._times(ts, shift)])
+        buf["x"][-1], buf["mask"][-1] = x, mask
+        self._buffer = buf
+        return self.net(buf["x"][None], buf["mask"][None], buf["time"][None])[0]  # (H, N, O)
+
+    def _state_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> Tensor:
+        state = self._state
+        if missed > self.max_gap:
+            state = None  # restart: the gap is longer than the rule fills
+        elif missed > 0 and state is not None:
+            times = self._times(ts, missed + 1)[:-1]  # (k, 4) the missed ticks' own times
+            nodes, feats = x.shape
+            empty = torch.zeros(1, missed, nodes, feats)
+            _, state = self.net.forward_sequence(empty, empty.bool(), times[None], state)
+        y, self._state = self.net.step(x[None], mask[None], self._times(ts, 1), state)
+        return y[0]  # (H, N, O)
+
+    def _table(self, pred: Tensor, ts: pd.Timestamp) -> pa.Table:
+        return forecast_table(pred[None].numpy(), np.zeros(1, dtype=np.int64), pd.DatetimeIndex([ts]), self.info)
+
+    # -- restart without losing state -------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """Everything a restarted process needs to continue identically: tensors and plain values only.
+
+        ``torch.save`` it and read it back with ``torch.load(..., weights_only=True)``.
+        """
+        return {
+            "format": STATE_FORMAT,
+            "version": STATE_VERSION,
+            "mode": self.mode,
+            "vd_ids": list(self.info.vd_ids),
+            "variables": list(self.info.variables),
+            "window": self.info.window,
+            "max_gap": self.max_gap,
+            "last_timestamp": None if self._last is None else self._last.isoformat(),
+            "latest": None if self._latest is None else self._latest.clone(),
+            "buffer": None if self._buffer is None else {k: v.clone() for k, v in self._buffer.items()},
+            "state": None if self._state is None else {k: v.clone() for k, v in self._state.items()},
+            "warned": sorted(self._warned),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore :meth:`state_dict`'s output (of a forecaster of the same checkpoint and mode).
+
+        Raises:
+            UserError: not a streaming state, or one of another model (VDs, variables, window) or mode.
+        """
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
+            raise UserError("not a StreamingForecaster state_dict")
+        if state.get("version") != STATE_VERSION:
+            raise UserError(f"streaming state version {state.get('version')}, this forecaster reads {STATE_VERSION}")
+        mine = {"mode": self.mode, "vd_ids": self.vd_ids, "variables": self.variables, "window": self.window}
+        wrong = [key for key, value in mine.items() if state.get(key) != value]
+        if wrong:
+            raise UserError(f"streaming state of another model or mode: {', '.join(wrong)} differ")
+        self.max_gap = int(state["max_gap"])
+        self._last = None if state["last_timestamp"] is None else pd.Timestamp(state["last_timestamp"])
+        self._latest = state["latest"]
+        self._buffer = state["buffer"]
+        self._state = state["state"]
+        self._warned = set(state["warned"])
+
+    def __repr__(self) -> str:
+        arch = getattr(getattr(self.net, "config", None), "arch", type(self.net).__name__)
+        return (
+            f"StreamingForecaster(arch={arch!r}, mode={self.mode!r}, vds={len(self.info.vd_ids)}, "
+            f"window={self.window}, horizon={self.horizon}, freq={self.freq})"
+        )
