@@ -8,6 +8,7 @@
     social-xlstm plot forecast|horizons|map|missing|all ...      PNG plots (docs/plots.md)
     social-xlstm demo --out DIR                                  synth -> fit -> test -> predict -> plots
     social-xlstm serve --checkpoint CKPT [--port P --state FILE] HTTP service: readings in, forecasts out
+    social-xlstm stream --checkpoint CKPT --replay DIR --out FILE replay a dataset tick by tick (docs/streaming.md)
 
 Mistakes the user made (a bad file, a bad option) print one message and exit with status 2.
 """
@@ -84,6 +85,24 @@ def _run_serve(args) -> int:
     return 0
 
 
+def _run_stream(args) -> int:
+    from social_xlstm.forecast.replay import replay
+
+    report = replay(
+        args.checkpoint,
+        args.replay,
+        args.out,
+        start=args.start,
+        end=args.end,
+        limit=args.limit,
+        mode=args.mode,
+        max_gap=args.max_gap,
+    )
+    print(report.render())
+    print(f"wrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="social-xlstm",
@@ -141,6 +160,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--mode", choices=("auto", "window", "state"), default="auto", help="streaming mode (default auto)")
     p.set_defaults(handler=_run_serve)
+    p = sub.add_parser(
+        "stream",
+        help="replay a dataset tick by tick through the streaming forecaster",
+        description="Replay a canonical dataset tick by tick, write the forecasts (forecasts.parquet schema, "
+        "actual filled from the replayed data) and report ticks per second and the latency (docs/streaming.md).",
+    )
+    p.add_argument("--checkpoint", required=True, help="model checkpoint (.ckpt)")
+    p.add_argument("--replay", required=True, metavar="DATASET", help="canonical dataset directory to replay")
+    p.add_argument("--out", required=True, help="forecasts Parquet file to write")
+    p.add_argument("--start", default=None, help="first tick (ISO time; UTC if no offset); default the first")
+    p.add_argument("--end", default=None, help="last tick, inclusive; default the last")
+    p.add_argument("--limit", type=int, default=None, help="replay at most this many ticks")
+    p.add_argument("--mode", choices=("auto", "window", "state"), default="auto", help="streaming mode (default auto)")
+    p.add_argument("--max-gap", type=int, default=None, help="state mode: longest gap filled (default W)")
+    p.set_defaults(handler=_run_stream)
     return parser
 
 
