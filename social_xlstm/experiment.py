@@ -117,6 +117,12 @@ class SocialXLSTMCLI(LightningCLI):
         if ckpt_path and Path(ckpt_path).is_file() and config.data.get("reference") is None:
             config.data.reference = str(ckpt_path)
 
+    def predict(self, model, datamodule=None, ckpt_path=None, return_predictions=None, **kwargs):
+        """``social-xlstm predict``: ForecastWriter streams the forecasts to disk, so none are kept in memory."""
+        return self.trainer.predict(
+            model, datamodule=datamodule, ckpt_path=ckpt_path, return_predictions=False, **kwargs
+        )
+
     def _instantiate_trainer(self, config, callbacks):
         callbacks = [*callbacks, DivergenceGuard(), RandomState()]
         check_trainer_options(config)

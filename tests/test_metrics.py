@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from social_xlstm.metrics import MaskedErrors, masked_mae, masked_mse
+from social_xlstm.metrics import MaskedErrors, masked_mae, masked_mse, sum_across_ranks
 
 
 def test_masked_mae_ignores_unobserved_targets():
@@ -68,3 +68,29 @@ def test_shape_mismatch_raises():
     acc = MaskedErrors(1, 1)
     with pytest.raises(ValueError, match="shapes differ"):
         acc.update(torch.zeros(1, 1, 1, 1), torch.zeros(1, 1, 2, 1), torch.ones(1, 1, 1, 1, dtype=torch.bool))
+
+
+def test_summed_states_of_two_ranks_equal_one_pass():
+    # what DDP does: rank r scores windows r, r+2, ...; the five float64 sums are added across ranks
+    gen = torch.Generator().manual_seed(0)
+    pred, target = torch.randn(9, 3, 4, 2, generator=gen) * 10, torch.randn(9, 3, 4, 2, generator=gen) * 10
+    mask = torch.rand(9, 3, 4, 2, generator=gen) > 0.3
+    whole = MaskedErrors(3, 2, mape_floor=1.0)
+    whole.update(pred, target, mask)
+    ranks = [MaskedErrors(3, 2, mape_floor=1.0) for _ in range(2)]
+    for r, acc in enumerate(ranks):
+        acc.update(pred[r::2], target[r::2], mask[r::2])
+    ranks[0].load_state(ranks[0].state() + ranks[1].state())
+    torch.testing.assert_close(ranks[0].state(), whole.state(), rtol=1e-12, atol=0)
+    assert ranks[0].report(["flow", "speed"], 5) == whole.report(["flow", "speed"], 5)
+
+
+def test_all_reduce_outside_a_process_group_keeps_the_sums():
+    acc = MaskedErrors(2, 1)
+    acc.update(torch.ones(1, 2, 3, 1), torch.zeros(1, 2, 3, 1), torch.ones(1, 2, 3, 1, dtype=torch.bool))
+    before = acc.state()
+    acc.all_reduce()
+    assert torch.equal(acc.state(), before)
+    assert sum_across_ranks(before) is before
+    with pytest.raises(ValueError, match="state shape"):
+        acc.load_state(torch.zeros(5, 3, 1))

@@ -1,21 +1,82 @@
-"""Score a trained model and the non-learned baselines on the same test windows -> ``metrics.json``."""
+"""Score a trained model and the non-learned baselines on the same test windows -> ``metrics.json``.
+
+Under DDP (``trainer.strategy=ddp``) every rank scores the model and the baselines on the same batches,
+its own share of the test windows; the float64 sums are added across ranks before the ratios, and only
+rank 0 writes ``metrics.json`` (docs/distributed.md).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
+from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Callback
 
 from social_xlstm.atomic import write_json_atomic
 from social_xlstm.forecast.baselines import BASELINES, fit_historical_average, persistence
-from social_xlstm.metrics import MaskedErrors
+from social_xlstm.metrics import MaskedErrors, sum_across_ranks
+
+
+class Scoreboard:
+    """One :class:`MaskedErrors` per forecaster (models and baselines), fed the same batches.
+
+    Args:
+        datamodule: a set-up ``TrafficDataModule`` (the historical average is fitted on its training range).
+        models: name -> module mapping batches to ``(B, H, N, O)`` forecasts in original units.
+        baselines: names from ``BASELINES``.
+        mape_floor: targets below this magnitude are left out of MAPE.
+    """
+
+    def __init__(self, datamodule, models: dict[str, torch.nn.Module] | None, baselines, mape_floor: float):
+        self.info = info = datamodule.info()
+        unknown = sorted(set(baselines) - set(BASELINES))
+        if unknown:
+            raise ValueError(f"unknown baseline(s) {unknown}; valid: {', '.join(BASELINES)}")
+        self.forecasters = {}
+        for name, module in (models or {}).items():
+            module.eval()
+            device = next(module.parameters()).device
+            self.forecasters[name] = lambda b, m=module, d=device: m({k: v.to(d) for k, v in b.items()}).cpu()
+        if "persistence" in baselines:
+            self.forecasters["persistence"] = lambda b: persistence(b, info)
+        if "historical_average" in baselines:
+            ha = fit_historical_average(datamodule, info)
+            self.forecasters["historical_average"] = lambda b: ha(b, info.horizon)
+        self.errors = {name: MaskedErrors(info.horizon, len(info.targets), mape_floor) for name in self.forecasters}
+        self.windows = 0
+
+    @torch.no_grad()
+    def update(self, batch: dict[str, torch.Tensor]) -> None:
+        """Score every forecaster on one batch (``y``, ``y_mask``: (B, H, N, O))."""
+        self.windows += batch["x"].shape[0]
+        for name, forecast in self.forecasters.items():
+            self.errors[name].update(forecast(batch).float(), batch["y"], batch["y_mask"])
+
+    def all_reduce(self, device: torch.device | str | None = None) -> None:
+        """Add up every rank's sums and window count (one collective; a no-op in a single process)."""
+        states = [acc.state() for acc in self.errors.values()]
+        flat = torch.cat([s.flatten() for s in states] + [torch.tensor([float(self.windows)], dtype=torch.float64)])
+        total = sum_across_ranks(flat, device)
+        self.windows = int(total[-1])
+        offset = 0
+        for acc, state in zip(self.errors.values(), states, strict=True):
+            acc.load_state(total[offset : offset + state.numel()].view_as(state))
+            offset += state.numel()
+
+    def result(self) -> dict:
+        """The ``metrics.json`` content (docs/outputs.md)."""
+        info = self.info
+        return {
+            "test_windows": self.windows,
+            "horizon_minutes": [(h + 1) * info.freq_minutes for h in range(info.horizon)],
+            "masked": True,
+            "models": {name: acc.report(info.targets, info.freq_minutes) for name, acc in self.errors.items()},
+        }
 
 
 @torch.no_grad()
-def evaluate(
-    datamodule, models: dict[str, torch.nn.Module] | None = None, baselines=BASELINES, mape_floor=1.0
-):
+def evaluate(datamodule, models: dict[str, torch.nn.Module] | None = None, baselines=BASELINES, mape_floor=1.0):
     """Masked MAE/RMSE/MAPE per horizon step for each model and baseline, on every test window.
 
     Args:
@@ -26,39 +87,20 @@ def evaluate(
         mape_floor: targets below this magnitude are left out of MAPE.
 
     Returns:
-        ``{"dataset": ..., "horizon_minutes": [...], "models": {name: report}}`` where each report is
-        ``MaskedErrors.report``'s per-variable dict.
+        ``{"test_windows": ..., "horizon_minutes": [...], "masked": True, "models": {name: report}}`` where
+        each report is ``MaskedErrors.report``'s per-variable dict.
     """
-    info = datamodule.info()
-    unknown = sorted(set(baselines) - set(BASELINES))
-    if unknown:
-        raise ValueError(f"unknown baseline(s) {unknown}; valid: {', '.join(BASELINES)}")
-    forecasters = {}
-    for name, module in (models or {}).items():
-        module.eval()
-        device = next(module.parameters()).device
-        forecasters[name] = lambda b, m=module, d=device: m({k: v.to(d) for k, v in b.items()}).cpu()
-    if "persistence" in baselines:
-        forecasters["persistence"] = lambda b: persistence(b, info)
-    if "historical_average" in baselines:
-        ha = fit_historical_average(datamodule, info)
-        forecasters["historical_average"] = lambda b: ha(b, info.horizon)
-    errors = {name: MaskedErrors(info.horizon, len(info.targets), mape_floor) for name in forecasters}
-    n_windows = 0
+    board = Scoreboard(datamodule, models, baselines, mape_floor)
     for batch in datamodule.test_dataloader():
-        n_windows += batch["x"].shape[0]
-        for name, forecast in forecasters.items():
-            errors[name].update(forecast(batch).float(), batch["y"], batch["y_mask"])
-    return {
-        "test_windows": n_windows,
-        "horizon_minutes": [(h + 1) * info.freq_minutes for h in range(info.horizon)],
-        "masked": True,
-        "models": {name: acc.report(info.targets, info.freq_minutes) for name, acc in errors.items()},
-    }
+        board.update(batch)
+    return board.result()
 
 
 class MetricsWriter(Callback):
-    """Lightning callback: after ``test``, scores the baselines on the same windows and writes ``metrics.json``.
+    """Lightning callback: scores the baselines on the model's test batches and writes ``metrics.json``.
+
+    The baselines see exactly the batches ``test_step`` saw (under DDP: the rank's share, summed across
+    ranks like the model's errors), so model and baselines are scored on the same windows.
 
     Args:
         output: path of the JSON file; None writes ``metrics.json`` in the trainer's ``default_root_dir``.
@@ -69,20 +111,29 @@ class MetricsWriter(Callback):
         self.output = output
         self.baselines = list(BASELINES if baselines is None else baselines)
         self.metrics: dict | None = None
+        self._board: Scoreboard | None = None
 
     def write(self, metrics: dict, root: str | Path) -> Path:
-        """Keep ``metrics`` as :attr:`metrics` and write them to ``output`` (default ``root/metrics.json``)."""
+        """Keep ``metrics`` as :attr:`metrics`; rank 0 writes them to ``output`` (default ``root/metrics.json``)."""
         self.metrics = metrics
-        path = write_json_atomic(metrics, self.output or Path(root) / "metrics.json")
-        print(f"metrics: {path}")
+        path = Path(self.output or Path(root) / "metrics.json")
+        if rank_zero_only.rank == 0:  # under torchrun/DDP one file, written once
+            write_json_atomic(metrics, path)
+            print(f"metrics: {path}")
         return path
 
+    def on_test_epoch_start(self, trainer, pl_module) -> None:
+        self._board = Scoreboard(trainer.datamodule, None, self.baselines, pl_module.mape_floor)
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
+        self._board.update(batch)
+
     def on_test_end(self, trainer, pl_module) -> None:
-        if pl_module.test_report is None:
+        board, self._board = self._board, None
+        if pl_module.test_report is None or board is None:
             return
-        metrics = evaluate(
-            trainer.datamodule, models=None, baselines=self.baselines, mape_floor=pl_module.mape_floor
-        )
+        board.all_reduce(pl_module.device)
+        metrics = board.result()
         name = pl_module.model_config.arch
         metrics["models"] = {name: pl_module.test_report, **metrics["models"]}
         self.write(metrics, trainer.default_root_dir)

@@ -1,17 +1,25 @@
-"""``forecasts.parquet``: one row per (issue time, horizon step, VD, variable), written atomically."""
+"""``forecasts.parquet``: one row per (issue time, horizon step, VD, variable), written atomically.
+
+``predict`` streams: every batch's rows are appended to a part file of its rank (one Parquet row group per
+batch), so memory does not grow with the number of issue times; at the end rank 0 merges the parts in
+issue-time order into ``forecasts.parquet`` (also streaming) and removes them.
+"""
 
 from __future__ import annotations
 
+import heapq
+import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import torch
+import pyarrow.parquet as pq
 from lightning.pytorch.callbacks import BasePredictionWriter
 
-from social_xlstm.atomic import write_parquet_atomic
+from social_xlstm.atomic import atomic_file
 from social_xlstm.data.info import DataInfo
 
 
@@ -67,30 +75,114 @@ def forecast_table(
     return pa.table(columns)
 
 
+def parts_dir(path: str | Path) -> Path:
+    """Where the ranks' part files of ``path`` live while ``predict`` runs (beside it: same file system)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.parts"
+
+
+def _issue_blocks(part: Path, rows_per_issue: int) -> Iterator[tuple[np.datetime64, pa.Table]]:
+    """(issue time, its rows) of a part file in file order, one row group in memory at a time."""
+    file = pq.ParquetFile(part)
+    for group in range(file.num_row_groups):
+        table = file.read_row_group(group)
+        issue = table.column("issue_time").to_numpy()
+        for start in range(0, table.num_rows, rows_per_issue):
+            yield issue[start], table.slice(start, rows_per_issue)
+
+
+def merge_parts(parts: list[Path], path: str | Path, rows_per_issue: int, rows_per_group: int = 1 << 20) -> int:
+    """Merge part files, each ordered by issue time, into one file ordered by issue time, atomically.
+
+    Args:
+        parts: part files with the schema of :func:`forecast_table` (missing ones count as empty).
+        path: the merged file.
+        rows_per_issue: rows of one issue time (``H * N * O``): the blocks moved whole.
+        rows_per_group: rows buffered per written row group (bounds the memory with the parts' row groups).
+
+    Returns:
+        The number of rows written.
+    """
+    parts = [p for p in parts if p.exists()]
+    if not parts:
+        raise ValueError(f"{path}: no forecast part to merge")
+    schema = pq.read_schema(parts[0])
+    blocks = heapq.merge(*(_issue_blocks(p, rows_per_issue) for p in parts), key=lambda block: block[0])
+    rows = 0
+    with atomic_file(path) as tmp, pq.ParquetWriter(tmp, schema) as writer:
+        buffer: list[pa.Table] = []
+        buffered = 0
+        for _, block in blocks:
+            buffer.append(block)
+            buffered += block.num_rows
+            if buffered >= rows_per_group:
+                writer.write_table(pa.concat_tables(buffer))
+                rows, buffer, buffered = rows + buffered, [], 0
+        if buffer or rows == 0:
+            writer.write_table(pa.concat_tables(buffer) if buffer else schema.empty_table())
+            rows += buffered
+    return rows
+
+
 class ForecastWriter(BasePredictionWriter):
-    """Lightning callback: collects ``predict`` outputs and writes ``forecasts.parquet`` at the end.
+    """Lightning callback: streams ``predict`` outputs to disk and writes ``forecasts.parquet`` at the end.
+
+    Each rank appends its batches to its own part file; after a barrier rank 0 merges them in issue-time
+    order (the rows and their order are those of one process; docs/outputs.md). Nothing is kept in memory,
+    so the CLI's ``predict`` runs with ``return_predictions=False``.
 
     Args:
         output: path of the Parquet file; None writes ``forecasts.parquet`` in the trainer's ``default_root_dir``.
     """
 
     def __init__(self, output: str | None = None):
-        super().__init__(write_interval="epoch")
+        super().__init__(write_interval="batch")
         self.output = output
         self.path: str | None = None
         """Where the last ``predict`` wrote its forecasts."""
+        self._part: Path | None = None
+        self._writer: pq.ParquetWriter | None = None
 
-    def write_on_epoch_end(self, trainer: L.Trainer, pl_module, predictions, batch_indices):
-        if predictions and isinstance(predictions[0], list):  # several predict dataloaders
-            predictions = [p for group in predictions for p in group]
-        pred = torch.cat([p["pred"] for p in predictions]).float().cpu().numpy()
-        t0 = torch.cat([p["t0"] for p in predictions]).cpu().numpy()
-        dm = trainer.datamodule
+    def _target(self, trainer: L.Trainer) -> Path:
+        return Path(self.output or Path(trainer.default_root_dir) / "forecasts.parquet")
+
+    def on_predict_epoch_start(self, trainer: L.Trainer, pl_module) -> None:
+        self._close()
+        folder = parts_dir(self._target(trainer))
+        folder.mkdir(parents=True, exist_ok=True)
+        self._part = folder / f"rank{trainer.global_rank:05d}.parquet"
+        self._part.unlink(missing_ok=True)  # a crashed earlier run's part
+
+    def write_on_batch_end(self, trainer, pl_module, prediction, batch_indices, batch, batch_idx, dataloader_idx):
         info = pl_module.info
         idx = info.target_index
-        panel = dm.panel
+        panel = trainer.datamodule.panel
+        pred = prediction["pred"].float().cpu().numpy()  # (B, H, N, O)
+        t0 = prediction["t0"].cpu().numpy()  # (B,)
         table = forecast_table(pred, t0, panel.timestamps, info, panel.values[..., idx], panel.mask[..., idx])
-        path = self.output or str(Path(trainer.default_root_dir) / "forecasts.parquet")
-        write_parquet_atomic(table, path)
-        self.path = path
-        print(f"forecasts: {path} ({table.num_rows:,} rows)")
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._part, table.schema)
+        self._writer.write_table(table)
+
+    def on_predict_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        self._close()
+        target = self._target(trainer)
+        trainer.strategy.barrier("forecast parts written")
+        if trainer.is_global_zero:
+            info = pl_module.info
+            parts = [parts_dir(target) / f"rank{r:05d}.parquet" for r in range(trainer.world_size)]
+            rows = merge_parts(parts, target, info.horizon * info.num_vds * len(info.targets))
+            shutil.rmtree(parts_dir(target), ignore_errors=True)
+            print(f"forecasts: {target} ({rows:,} rows)")
+        trainer.strategy.barrier("forecasts merged")
+        self.path = str(target)
+
+    def on_exception(self, trainer: L.Trainer, pl_module, exception: BaseException) -> None:
+        self._close()
+        if self._part is not None:
+            self._part.unlink(missing_ok=True)
+
+    def _close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
