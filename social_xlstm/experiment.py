@@ -58,6 +58,9 @@ def quiet_library_chatter() -> None:
     # Our args come from the command line already split off by cli.main (sys.argv stays whole, because
     # Lightning's DDP launcher re-runs sys.argv to start the other ranks).
     warnings.filterwarnings("ignore", message=".*LightningCLI's args parameter is intended.*")
+    # Under DDP our epoch metrics are summed across ranks before they are logged (MaskedErrors.all_reduce),
+    # so Lightning's advice to add sync_dist=True does not apply.
+    warnings.filterwarnings("ignore", message=".*when logging on epoch level in distributed setting.*")
     # The datamodule rewinds its own order on resume (data/shuffle.py), which Lightning cannot see.
     warnings.filterwarnings("ignore", message=".*resuming from a checkpoint that ended before the epoch ended.*")
     logger = logging.getLogger("lightning.pytorch.utilities.rank_zero")

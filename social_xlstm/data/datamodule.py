@@ -276,10 +276,23 @@ class TrafficDataModule(L.LightningDataModule):
         data = self.datasets["val"]
         if len(data) == 0:
             return []
-        return self._loader(data, self.eval_batch_size, shuffle=False, drop_last=False)
+        return self._eval_loader(data)
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(self.datasets["test"], self.eval_batch_size, shuffle=False, drop_last=False)
+        return self._eval_loader(self.datasets["test"])
+
+    def _eval_loader(self, data: WindowDataset) -> DataLoader:
+        # Under DDP each rank takes every R-th window, none twice: Lightning's default DistributedSampler
+        # pads with repeated windows, which the metrics summed across ranks would count twice.
+        trainer = self.trainer
+        if trainer is None or trainer.world_size < 2:
+            return self._loader(data, self.eval_batch_size, shuffle=False, drop_last=False)
+        if len(data) < trainer.world_size:
+            raise DataError(f"{self.data_dir}: {len(data)} evaluation windows for {trainer.world_size} DDP ranks")
+        sampler = UnrepeatedDistributedSampler(
+            data, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
+        )
+        return self._loader(data, self.eval_batch_size, sampler=sampler, drop_last=False)
 
     def predict_dataloader(self) -> DataLoader:
         return self.test_dataloader()
