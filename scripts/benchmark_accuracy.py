@@ -13,6 +13,7 @@ retrained. Logic in :mod:`social_xlstm.benchmark`.
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 
 import torch
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", default=None, help="dataset name in the output file names")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY.PATH=VALUE")
+    argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -51,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             work=args.work,
             name=args.name,
             overrides=args.overrides,
+            command="python scripts/benchmark_accuracy.py " + " ".join(map(shlex.quote, argv)),
         )
         run_benchmark(settings)
     except UserError as err:

@@ -76,6 +76,7 @@ class BenchmarkSettings:
         work: where each run's checkpoint and result file go (default ``runs/benchmark/<name>``).
         name: dataset name in the file names (default the directory's name).
         overrides: ``key.path=value`` settings (YAML values) applied to the config last.
+        command: the command line that asked for this, quoted in the Markdown (not part of the settings).
     """
 
     dataset: str
@@ -88,6 +89,7 @@ class BenchmarkSettings:
     work: str | None = None
     name: str | None = None
     overrides: Sequence[str] = field(default_factory=tuple)
+    command: str | None = None
 
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
@@ -322,6 +324,7 @@ def summarise(settings: BenchmarkSettings, records: dict[str, list[dict]]) -> di
         "epochs": settings.epochs,
         "seeds": list(settings.seeds),
         "overrides": list(settings.overrides),
+        "command": settings.command,
         "test_windows": next(iter(records.values()))[0]["test_windows"],
         "library": {"name": LIBRARY, "version": library_version()} if uses_library else None,
         "machine": {
@@ -366,6 +369,8 @@ def render_markdown(summary: dict) -> str:
         f"- machine: {summary['machine']['processor']}, {summary['machine']['platform']}, torch "
         f"{summary['machine']['torch']}, {summary['machine']['threads']} threads",
     ]
+    if summary.get("command"):
+        lines.append(f"- command: `{summary['command']}`")
     if summary["library"]:
         lines.append(f"- library models from {summary['library']['name']} {summary['library']['version']}")
     models = summary["models"]
