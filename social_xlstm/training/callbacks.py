@@ -52,9 +52,17 @@ class LastCheckpoint(ModelCheckpoint):
         )
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._resolve_dirpath(trainer)
+        super().setup(trainer, pl_module, stage)
+
+    def _find_last_checkpoints(self, trainer: L.Trainer) -> set[str]:
+        # Lightning resolves --ckpt_path last before any setup hook runs.
+        self._resolve_dirpath(trainer)
+        return super()._find_last_checkpoints(trainer)
+
+    def _resolve_dirpath(self, trainer: L.Trainer) -> None:
         if self.dirpath is None:
             self.dirpath = os.path.join(trainer.default_root_dir, "checkpoints")
-        super().setup(trainer, pl_module, stage)
 
     # Lightning's epoch-end hooks write last.ckpt only when a top-k file was written at the same step; this
     # callback keeps no top-k file, so it writes last.ckpt itself at the end of every epoch.
