@@ -7,6 +7,8 @@ forecast through ``TrafficDataModule(reference=ckpt)`` as ``predict --ckpt_path`
 
 from __future__ import annotations
 
+import json
+
 import lightning as L
 import numpy as np
 import pandas as pd
@@ -235,9 +237,25 @@ def test_predict_cli_on_reordered_data_and_a_mismatch(trained, tmp_path, capsys)
     a = pd.read_parquet(tmp_path / "a" / "forecasts.parquet").astype({"vd_id": str, "variable": str})
     b = pd.read_parquet(tmp_path / "b" / "forecasts.parquet").astype({"vd_id": str, "variable": str})
     pd.testing.assert_frame_equal(a.sort_values(key).reset_index(drop=True), b.sort_values(key).reset_index(drop=True))
+    # test scores the aligned data with the same weights: the same metrics, model and baselines
+    assert main(["test", *_cli(data_dir, tmp_path / "a", ckpt)]) == 0
+    assert main(["test", *_cli(moved, tmp_path / "b", ckpt)]) == 0
+    metrics = [json.loads((tmp_path / run / "metrics.json").read_text())["models"] for run in "ab"]
+    assert metrics[0] == metrics[1]
     capsys.readouterr()
     bad = _write(tmp_path / "mph", obs, stations, DatasetMeta("t", "5min", {"flow": "veh/5min", "speed": "mph"}))
     assert main(["predict", *_cli(bad, tmp_path / "c", ckpt)]) == 2
     err = capsys.readouterr().err
     assert "unit of 'speed': the checkpoint's is 'km/h', the dataset's is 'mph'" in err and "Traceback" not in err
     assert not (tmp_path / "c" / "forecasts.parquet").exists()
+
+
+def test_whole_new_period_with_no_training_part(trained):
+    data_dir, ckpt = trained
+    dm = TrafficDataModule(str(data_dir), **{**DATA, "split": (0.0, 0.0, 1.0)}, reference=str(ckpt))
+    steps = dm.panel.num_steps
+    assert len(dm.datasets["test"]) == steps - DATA["window"] - DATA["horizon"] + 1  # every window
+    forecasts, _ = _forecast(dm, ckpt)
+    assert forecasts.shape[0] == len(dm.datasets["test"]) and torch.isfinite(forecasts).all()
+    with pytest.raises(UserError, match="no observed value in the training split"):
+        TrafficDataModule(str(data_dir), **{**DATA, "split": (0.0, 0.0, 1.0)})  # without one, training needs it
