@@ -10,6 +10,7 @@ from __future__ import annotations
 import heapq
 import shutil
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import lightning as L
@@ -45,6 +46,12 @@ def forecast_table(
         Columns ``issue_time, target_time, horizon_step, vd_id, variable, prediction, actual``, rows
         ordered by issue time, horizon step, VD, variable.
     """
+    keep = info.forecast_index  # VDs absent from data aligned to a checkpoint get no rows (docs/new-data.md)
+    if len(keep) < info.num_vds and pred.shape[2] == info.num_vds:
+        pred = pred[:, :, keep]
+        actual_values = None if actual_values is None else actual_values[:, keep]
+        actual_mask = None if actual_mask is None else actual_mask[:, keep]
+        info = replace(info, vd_ids=[info.vd_ids[i] for i in keep], absent_vds=[])
     S, H, N, O = pred.shape
     steps = t0.reshape(S, 1) + np.arange(1, H + 1).reshape(1, H)  # (S, H)
     in_panel = steps < len(timestamps)
@@ -171,7 +178,7 @@ class ForecastWriter(BasePredictionWriter):
         if trainer.is_global_zero:
             info = pl_module.info
             parts = [parts_dir(target) / f"rank{r:05d}.parquet" for r in range(trainer.world_size)]
-            rows = merge_parts(parts, target, info.horizon * info.num_vds * len(info.targets))
+            rows = merge_parts(parts, target, info.horizon * len(info.forecast_index) * len(info.targets))
             shutil.rmtree(parts_dir(target), ignore_errors=True)
             print(f"forecasts: {target} ({rows:,} rows)")
         trainer.strategy.barrier("forecasts merged")

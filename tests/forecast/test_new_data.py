@@ -20,6 +20,7 @@ from social_xlstm.data.alignment import NewDataError, align_vds
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import UserError
+from social_xlstm.forecast.writer import forecast_table
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.weights import EMBEDDING_KEY
 from tests.conftest import make_tiny_dataset
@@ -126,6 +127,16 @@ def test_absent_vd_is_masked_and_gets_no_forecast(trained, tmp_path):
             batch["x"][:, :, 2], batch["x_mask"][:, :, 2] = 0.0, False
             expected.append(reference(batch))
     assert torch.equal(forecasts, torch.cat(expected))
+    # forecasts.parquet's rows: every VD but the absent one
+    t0 = torch.cat([batch["t0"] for batch in dm.test_dataloader()]).numpy()
+    idx = info.target_index
+    table = forecast_table(
+        forecasts.numpy(), t0, dm.panel.timestamps, info, dm.panel.values[..., idx], dm.panel.mask[..., idx]
+    )
+    written = table.column("vd_id").to_pandas().astype(str)
+    assert sorted(set(written)) == ["VD-00", "VD-01", "VD-03", "VD-04"]
+    assert table.num_rows == len(t0) * DATA["horizon"] * 4 * 2
+    np.testing.assert_array_equal(table.column("prediction").to_numpy(), forecasts[:, :, [0, 1, 3, 4]].numpy().ravel())
 
 
 def test_added_vd_near_known_ones_uses_the_fallback_embedding(trained, tmp_path):
