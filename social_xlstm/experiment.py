@@ -114,6 +114,11 @@ class SocialXLSTMCLI(LightningCLI):
             config = self.config[self.subcommand]
         elif self.evaluate_mode:
             config = self.config
+            ckpt_path = config.get("ckpt_path")
+            if ckpt_path and Path(ckpt_path).is_file():
+                # LightningCLI reads a checkpoint's model options for its subcommands only; evaluate is ours
+                hparams = read_checkpoint(ckpt_path).get("hyper_parameters") or {}
+                self.config = config = self.parser.parse_object({"model": hparams}, config)
         else:
             return
         ckpt_path = config.get("ckpt_path")

@@ -253,6 +253,12 @@ def test_predict_cli_on_reordered_data_and_a_mismatch(trained, tmp_path, capsys)
     assert main(["test", *_cli(moved, tmp_path / "b", ckpt)]) == 0
     metrics = [json.loads((tmp_path / run / "metrics.json").read_text())["models"] for run in "ab"]
     assert metrics[0] == metrics[1]
+    # evaluate (its own command: the model options come from the checkpoint too) scores them alike
+    assert main(["evaluate", *_cli(moved, tmp_path / "e", ckpt)]) == 0
+    evaluated = json.loads((tmp_path / "e" / "metrics.json").read_text())["models"]
+    for name in metrics[1]:
+        mae = evaluated[name]["flow"]["average"]["mae"]
+        assert mae == pytest.approx(metrics[1][name]["flow"]["average"]["mae"], rel=1e-5), name
     capsys.readouterr()
     bad = _write(tmp_path / "mph", obs, stations, DatasetMeta("t", "5min", {"flow": "veh/5min", "speed": "mph"}))
     assert main(["predict", *_cli(bad, tmp_path / "c", ckpt)]) == 2
