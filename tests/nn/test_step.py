@@ -140,3 +140,16 @@ def test_wrong_vd_count_is_refused():
     x, x_mask, time = _sequence(2, nodes=4)
     with pytest.raises(ValueError, match="x has 4 VDs, the model was built for 5"):
         model.forward_sequence(x, x_mask, time)
+
+
+def test_source_social_edge_cache_follows_the_weights():
+    # Without autograd the source form projects the edges once; a weight change must be seen.
+    model = _model("social_xlstm")
+    x, x_mask, time = _sequence(3)
+    with torch.no_grad():
+        cached, _ = model.forward_sequence(x, x_mask, time)
+        model.fusion.edge.weight.mul_(1.5)
+        changed, _ = model.forward_sequence(x, x_mask, time)
+    fresh, _ = model.forward_sequence(x, x_mask, time)  # autograd on: no cache
+    torch.testing.assert_close(changed, fresh.detach(), **TOL)
+    assert not torch.allclose(changed, cached)

@@ -59,6 +59,7 @@ class SourceSocialMLSTM(SocialMLSTM):
         self.register_buffer("edge_src", src, persistent=False)
         self.register_buffer("edge_dst", dst, persistent=False)
         self.register_buffer("edge_feat", edge_attr.float()[order], persistent=False)
+        self._edge_cache: tuple | None = None  # (key, edges) of the whole graph, reused without autograd
 
     def _projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Keys, values, capped input gates and log forget gates of every VD, in the op's layout.
@@ -82,7 +83,20 @@ class SourceSocialMLSTM(SocialMLSTM):
 
     def _edges(self, nodes: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         """src, dst (E,), capped edge gates (NH, E) and edge key offsets (NH, E, DH) (None without edge
-        features), of the whole graph or of the subgraph of the sorted global ids ``nodes``."""
+        features), of the whole graph or of the subgraph of the sorted global ids ``nodes``.
+
+        Without autograd (streaming: one step per tick) the whole graph's are projected once and reused
+        until the edge weights change (another ``load_state_dict``, an optimiser step, a move).
+        """
+        if nodes is not None or torch.is_grad_enabled():
+            return self._project_edges(nodes)
+        params = [self.edge_feat, *([] if self.edge is None else self.edge.parameters())]
+        key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        if self._edge_cache is None or self._edge_cache[0] != key:
+            self._edge_cache = (key, self._project_edges(None))
+        return self._edge_cache[1]
+
+    def _project_edges(self, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         src, dst, feat = self.edge_src, self.edge_dst, self.edge_feat
         if nodes is not None:
             (src, dst), feat = induced_subgraph(torch.stack([src, dst]), feat, nodes, self.num_nodes)
