@@ -56,6 +56,10 @@ def serve(
 ) -> None:
     """Serve one :class:`StreamingForecaster` over HTTP until SIGINT/SIGTERM (docs/service.md).
 
+    Both signals shut down cleanly (requests in flight answered, then the snapshot written). After that,
+    Ctrl-C returns normally (exit 0), while SIGTERM ends the process by the signal, as uvicorn re-raises
+    it (status 143 in a shell), which is what process managers expect of a stop.
+
     Args:
         checkpoint: the model checkpoint.
         host, port: where to listen (port 0: a free port, printed on start).
@@ -79,5 +83,7 @@ def serve(
         config = uvicorn.Config(app, host=host, port=bound, log_level="info", lifespan="on")
         print(f"serving {checkpoint} on http://{host}:{bound}", flush=True)
         uvicorn.Server(config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly
+        pass
     finally:
         sock.close()

@@ -1,0 +1,212 @@
+"""The forecast service: one :class:`StreamingForecaster` behind three HTTP endpoints (docs/service.md).
+
+    POST /readings    one tick: {"timestamp": ISO-8601 with offset, "readings": [{"vd_id": ..., "flow": ...}]}
+    GET  /forecasts   the forecasts of the last tick, filtered by vd_id / horizon (steps) / variable
+    GET  /health      model, checkpoint, last timestamp, ticks served
+
+One forecaster per process, its state in memory. Handlers are plain ``def``: FastAPI runs them in its
+thread pool, so the torch work of a tick never blocks the event loop, and one lock serialises every use
+of the forecaster (a tick is a state transition: two at once would interleave the recurrent state).
+The snapshot (``service_state``) is restored here, while the app is built, so that a bad snapshot is a
+:class:`UserError` before the server starts (exit 2) rather than a failed lifespan; it is written in the
+lifespan's shutdown, under the same lock, after the last request.
+
+Errors: a payload that does not validate gets 422 with FastAPI's list of ``{loc, msg, type}`` (loc names
+the field, e.g. ``["body", "readings", 0, "flow"]``); a late or duplicated tick (``StreamError``) 409;
+another :class:`UserError` from the forecaster 422; forecasts asked for before the first tick 404.
+"""
+
+import json
+import logging
+import math
+import threading
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from social_xlstm.errors import UserError
+from social_xlstm.forecast.service_schema import forecasts_json, tick_frame, tick_model
+from social_xlstm.forecast.service_state import file_sha256, load_snapshot, save_snapshot
+from social_xlstm.forecast.streaming import StreamError
+
+logger = logging.getLogger("uvicorn.error")  # uvicorn's own log: the line shows where its start/stop lines do
+
+
+def _iso(ts: pd.Timestamp | None) -> str | None:
+    """UTC time as the forecast records write it (``2024-03-04T00:05:00Z``)."""
+    return None if ts is None else pd.Timestamp(ts).tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _arch(forecaster) -> str | None:
+    """The architecture name (``StreamingForecaster`` has no public attribute for it yet: STREAMING_API.md)."""
+    return getattr(forecaster, "arch", None) or getattr(getattr(forecaster.net, "config", None), "arch", None)
+
+
+def _clean_error(err: dict, variables: list[str]) -> dict:
+    """One validation error as JSON: no NaN (Starlette refuses it), no echo of a whole body, known names."""
+    out = {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+    value = err.get("input")
+    if isinstance(value, float) and not math.isfinite(value):
+        out["input"] = repr(value)
+    elif value is None or isinstance(value, str | int | float | bool):
+        out["input"] = value
+    if err["type"] == "extra_forbidden" and out["loc"][:2] == ["body", "readings"] and len(out["loc"]) == 4:
+        out["msg"] = f"unknown variable {out['loc'][-1]!r}: the model reads {', '.join(variables)}"
+    return out
+
+
+def _query_error(name: str, value, msg: str) -> RequestValidationError:
+    return RequestValidationError([{"loc": ("query", name), "msg": msg, "type": "value_error", "input": value}])
+
+
+class _Service:
+    """The forecaster, its lock and the counters the endpoints report."""
+
+    def __init__(self, forecaster, state_path: str | Path | None, checkpoint: str | Path | None):
+        self.forecaster = forecaster
+        self.lock = threading.Lock()
+        self.state_path = None if state_path is None else Path(state_path)
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.sha256 = None if checkpoint is None else file_sha256(checkpoint)
+        self.ticks_served = 0
+        self.restored_from = None
+        if self.state_path is not None and self.state_path.exists():
+            counters = load_snapshot(self.state_path, forecaster, checkpoint=self.checkpoint, sha256=self.sha256)
+            self.ticks_served = counters["ticks_served"]
+            self.restored_from = str(self.state_path)
+
+    def snapshot(self) -> None:
+        if self.state_path is None:
+            return
+        with self.lock:
+            save_snapshot(
+                self.state_path,
+                self.forecaster,
+                ticks_served=self.ticks_served,
+                checkpoint=self.checkpoint,
+                sha256=self.sha256,
+            )
+        logger.info("state snapshot (%d ticks served) written to %s", self.ticks_served, self.state_path)
+
+
+def create_app(forecaster, state_path: str | Path | None = None, *, checkpoint: str | Path | None = None) -> FastAPI:
+    """The FastAPI app serving ``forecaster``.
+
+    Args:
+        forecaster: a :class:`~social_xlstm.forecast.streaming.StreamingForecaster`.
+        state_path: snapshot file; restored now when it exists, written when the app shuts down.
+        checkpoint: the checkpoint the forecaster was loaded from: reported by ``/health``; its SHA-256
+            is stored in the snapshot and a snapshot of another checkpoint is refused.
+
+    Raises:
+        UserError: the snapshot at ``state_path`` cannot be restored into this forecaster.
+    """
+    service = _Service(forecaster, state_path, checkpoint)
+    variables = list(forecaster.variables)
+    known_vds = set(forecaster.vd_ids)
+    targets = list(forecaster.targets)
+    Tick = tick_model(variables)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        service.snapshot()
+
+    app = FastAPI(title="Social-xLSTM forecasts", version="1", lifespan=lifespan)
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError):
+        return JSONResponse(status_code=422, content={"detail": [_clean_error(e, variables) for e in exc.errors()]})
+
+    @app.exception_handler(StreamError)
+    async def _stream_error(request: Request, exc: StreamError):
+        return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+    @app.exception_handler(UserError)
+    async def _user_error(request: Request, exc: UserError):
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.post("/readings", summary="post one tick of readings; returns what was forecast")
+    def post_readings(
+        tick: Tick,
+        forecasts: Annotated[bool, Query(description="include the forecast rows in the reply")] = False,
+    ):
+        timestamp, readings = tick_frame(tick, variables)
+        with service.lock:
+            start = time.perf_counter()
+            frame = forecaster.update(timestamp, readings)
+            seconds = time.perf_counter() - start
+            service.ticks_served += 1
+            served = service.ticks_served
+        summary = {
+            "issue_time": _iso(timestamp),
+            "readings": len(readings),
+            "ignored_vds": sorted(set(readings["vd_id"]) - known_vds),
+            "forecast_rows": len(frame),
+            "ticks_served": served,
+            "seconds": seconds,
+        }
+        if not forecasts:
+            return summary
+        # The rows can be 10^5 for a large network: spliced in as pandas writes them, not re-parsed.
+        body = json.dumps(summary)[:-1] + ', "forecasts": ' + forecasts_json(frame) + "}"
+        return Response(body, media_type="application/json")
+
+    @app.get("/forecasts", summary="the forecasts of the last tick (JSON records, forecasts.parquet columns)")
+    def get_forecasts(
+        vd_id: Annotated[list[str] | None, Query(description="VDs (repeat the parameter); default all")] = None,
+        horizon: Annotated[list[int] | None, Query(description="horizon steps 1..H, not minutes; default all")] = None,
+        variable: Annotated[list[str] | None, Query(description="target variables; default all")] = None,
+    ):
+        for vd in vd_id or ():
+            if vd not in known_vds:
+                raise _query_error("vd_id", vd, f"unknown VD {vd!r}")
+        for name in variable or ():
+            if name not in targets:
+                raise _query_error("variable", name, f"unknown target {name!r}: the model forecasts {targets}")
+        for h in horizon or ():
+            if not 1 <= h <= forecaster.horizon:
+                raise _query_error("horizon", h, f"horizon step {h} outside 1..{forecaster.horizon}")
+        with service.lock:
+            frame = forecaster.latest
+        if frame is None:
+            return JSONResponse(status_code=404, content={"detail": "no forecasts yet: POST /readings first"})
+        keep = pd.Series(True, index=frame.index)
+        if vd_id:
+            keep &= frame["vd_id"].astype(str).isin(vd_id)
+        if horizon:
+            keep &= frame["horizon_step"].isin(horizon)
+        if variable:
+            keep &= frame["variable"].astype(str).isin(variable)
+        return Response(forecasts_json(frame[keep]), media_type="application/json")
+
+    @app.get("/health", summary="model, checkpoint, last timestamp, ticks served")
+    def health():
+        with service.lock:
+            last = forecaster.last_timestamp
+            served = service.ticks_served
+        return {
+            "status": "ok",
+            "model": _arch(forecaster),
+            "mode": forecaster.mode,
+            "checkpoint": service.checkpoint,
+            "last_timestamp": _iso(last),
+            "ticks_served": served,
+            "vds": len(forecaster.vd_ids),
+            "variables": variables,
+            "targets": list(forecaster.targets),
+            "freq": str(pd.tseries.frequencies.to_offset(forecaster.freq).freqstr),
+            "window": forecaster.window,
+            "horizon_steps": forecaster.horizon,
+            "state_file": None if service.state_path is None else str(service.state_path),
+            "restored_from": service.restored_from,
+        }
+
+    return app
