@@ -189,9 +189,9 @@ def create_app(forecaster, state_path: str | Path | None = None, *, checkpoint: 
 
     @app.get("/health", summary="model, checkpoint, last timestamp, ticks served")
     def health():
-        with service.lock:
-            last = forecaster.last_timestamp
-            served = service.ticks_served
+        # No lock: a liveness probe must answer while a large network's tick is computed; each value is one
+        # attribute read, at worst one tick behind the other.
+        last, served = forecaster.last_timestamp, service.ticks_served
         return {
             "status": "ok",
             "model": _arch(forecaster),

@@ -281,6 +281,7 @@ def test_snapshot_on_shutdown_and_restore_continue_identically(checkpoint, ticks
         health = c.get("/health").json()
         assert health["ticks_served"] == half and health["restored_from"] == str(state)
         assert pd.Timestamp(health["last_timestamp"]) == ticks[half - 1][0]
+        assert_same_forecasts(c.get("/forecasts").json(), expected[half - 1])  # the last forecasts survive
         assert c.post("/readings", json=payload(*ticks[half - 1])).status_code == 409  # the restored clock
         for t, frame in zip(ticks[half:], expected[half:], strict=True):
             reply = c.post("/readings", params={"forecasts": "true"}, json=payload(*t))
