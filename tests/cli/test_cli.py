@@ -163,3 +163,48 @@ def test_fit_test_predict_evaluate_one_epoch(tiny_dataset, tmp_path):
         == 0
     )
     assert len(list((root / "plots").glob("*.png"))) == 3
+
+
+SEQUENCE_CONFIG = CONFIGS_DIR / "demo_sequence.yaml"
+
+
+def test_sequence_chunk_longer_than_the_sequence_exits_2(tiny_dataset, capsys):
+    args = ["--data.data_dir", str(tiny_dataset), "--data.sequence_length", "48", "--model.tbptt.chunk", "49"]
+    assert main(["fit", "--config", str(SEQUENCE_CONFIG), *args]) == 2
+    assert "model.tbptt.chunk (49) is longer than data.sequence_length (48)" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_sequence_mode_fit_test_predict_evaluate(tiny_dataset, tmp_path):
+    root = tmp_path / "seq"
+    common = [
+        "--config",
+        str(SEQUENCE_CONFIG),
+        "--data.data_dir",
+        str(tiny_dataset),
+        "--trainer.default_root_dir",
+        str(root),
+        "--data.sequence_length",
+        "48",
+        "--model.tbptt.chunk",
+        "16",
+        "--model.d_model",
+        "16",
+        "--model.encoder.layers",
+        "1",
+    ]
+    assert main(["fit", *common, "--trainer.max_epochs", "1", "--trainer.limit_train_batches", "2"]) == 0
+    ckpt = next(root.glob("lightning_logs/version_0/checkpoints/*.ckpt"))
+    assert main(["test", *common, "--ckpt_path", str(ckpt)]) == 0
+    metrics = json.loads((root / "metrics.json").read_text())
+    assert main(["predict", *common, "--ckpt_path", str(ckpt)]) == 0
+    forecasts = pd.read_parquet(root / "forecasts.parquet")
+    # the windowed mode's test issue times: one per test window
+    assert forecasts["issue_time"].nunique() == metrics["test_windows"]
+    assert forecasts["prediction"].notna().all()
+    (root / "metrics.json").unlink()
+    assert main(["evaluate", *common, "--ckpt_path", str(ckpt)]) == 0
+    again = json.loads((root / "metrics.json").read_text())
+    assert again["models"]["social_xlstm"]["flow"]["average"]["mae"] == pytest.approx(
+        metrics["models"]["social_xlstm"]["flow"]["average"]["mae"], rel=1e-4
+    )
