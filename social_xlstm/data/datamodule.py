@@ -11,7 +11,6 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
 from lightning.pytorch.utilities import rank_zero_warn
 from torch.utils.data import DataLoader
 
@@ -31,6 +30,7 @@ from social_xlstm.data.reader import load_dataset
 from social_xlstm.data.sampling import NodeSampler
 from social_xlstm.data.scaler import StandardScaler
 from social_xlstm.data.sequence import SequenceDataset, sequence_starts
+from social_xlstm.data.shards import ContiguousShardSampler
 from social_xlstm.data.shuffle import EpochShuffle
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.windows import WindowArrays, WindowDataset
@@ -282,16 +282,15 @@ class TrafficDataModule(L.LightningDataModule):
         return self._eval_loader(self.datasets["test"])
 
     def _eval_loader(self, data: WindowDataset) -> DataLoader:
-        # Under DDP each rank takes every R-th window, none twice: Lightning's default DistributedSampler
-        # pads with repeated windows, which the metrics summed across ranks would count twice.
+        # Under DDP each rank takes one contiguous block of windows, none twice (social_xlstm/data/shards.py):
+        # Lightning's default DistributedSampler pads with repeated windows, which the summed metrics would
+        # count twice.
         trainer = self.trainer
         if trainer is None or trainer.world_size < 2:
             return self._loader(data, self.eval_batch_size, shuffle=False, drop_last=False)
         if len(data) < trainer.world_size:
             raise DataError(f"{self.data_dir}: {len(data)} evaluation windows for {trainer.world_size} DDP ranks")
-        sampler = UnrepeatedDistributedSampler(
-            data, num_replicas=trainer.world_size, rank=trainer.global_rank, shuffle=False
-        )
+        sampler = ContiguousShardSampler(data, num_replicas=trainer.world_size, rank=trainer.global_rank)
         return self._loader(data, self.eval_batch_size, sampler=sampler, drop_last=False)
 
     def predict_dataloader(self) -> DataLoader:

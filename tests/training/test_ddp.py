@@ -1,4 +1,5 @@
-"""DDP on CPU (gloo, 2 ranks) through the real CLI: fit under torchrun, test and predict under Lightning's launcher.
+"""DDP on CPU (gloo, 2 ranks) through the real CLI: fit under torchrun, test and predict under Lightning's launcher,
+and scripts/slurm_fit.sbatch under a stand-in srun.
 
 Each rank scores its own share of the windows, none twice; the sums are added across ranks, so the metrics,
 the baselines and the forecasts equal a single process's on the same checkpoint. Rank 0 writes the files.
@@ -20,6 +21,7 @@ import torch
 import yaml
 
 from social_xlstm.data.datamodule import TrafficDataModule
+from social_xlstm.data.shards import shard_range
 from social_xlstm.errors import DataError
 from social_xlstm.experiment import Experiment, load_config
 from social_xlstm.forecast.evaluate import MetricsWriter
@@ -57,9 +59,11 @@ CONFIG = {
 DDP = ["--trainer.strategy", "ddp", "--trainer.devices", "2", "--trainer.accelerator", "cpu"]
 
 
-def _run(args: list[str], cwd: Path) -> str:
+def _run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("MASTER_PORT", "MASTER_ADDR", "RANK", "WORLD_SIZE")}
+    env = {k: v for k, v in env.items() if not k.startswith("SLURM_")}
     env["OMP_NUM_THREADS"] = "1"  # two ranks on a small machine: one thread each
+    env.update(extra_env or {})
     proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-4000:]
@@ -159,21 +163,30 @@ def test_ddp_forecasts_complete_in_order_and_equal_one_process(runs):
     assert not (runs.ddp / ".forecasts.parquet.parts").exists()
 
 
+def test_shard_ranges_are_contiguous_blocks_covering_every_index_once():
+    for size, ranks in ((10, 3), (7, 7), (79, 2), (5, 4)):
+        blocks = [shard_range(size, ranks, r) for r in range(ranks)]
+        assert [i for b in blocks for i in b] == list(range(size))
+        assert max(map(len, blocks)) - min(map(len, blocks)) <= 1
+    assert list(shard_range(10, 3, 0)) == [0, 1, 2, 3] and list(shard_range(10, 3, 2)) == [7, 8, 9]
+
+
 def test_eval_loaders_split_windows_across_ranks_without_repeats(tiny_dataset):
     dm = TrafficDataModule(str(tiny_dataset), window=6, horizon=H, batch_size=16, eval_batch_size=13)
-    every = [t for batch in dm.test_dataloader() for t in batch["t0"].tolist()]
     ranks = 4
-    assert len(every) % ranks  # an uneven split: Lightning's padding would repeat windows
     for loader in ("val_dataloader", "test_dataloader"):
+        every = [t for batch in getattr(dm, loader)() for t in batch["t0"].tolist()]
+        assert len(every) % ranks  # an uneven split: Lightning's padding would repeat windows
         seen = []
         for rank in range(ranks):
             dm.trainer = SimpleNamespace(world_size=ranks, global_rank=rank)
             seen += [t for batch in getattr(dm, loader)() for t in batch["t0"].tolist()]
         dm.trainer = None
-        assert sorted(seen) == [t for batch in getattr(dm, loader)() for t in batch["t0"].tolist()]
+        assert seen == every  # rank 0's block, then rank 1's, ...: the one-process order
     dm.trainer = SimpleNamespace(world_size=len(every) + 1, global_rank=0)
     with pytest.raises(DataError, match="evaluation windows for"):
         dm.test_dataloader()
+    dm.trainer = None
 
 
 def test_metrics_written_by_rank_zero_only(tmp_path, monkeypatch):
@@ -186,3 +199,49 @@ def test_metrics_written_by_rank_zero_only(tmp_path, monkeypatch):
     monkeypatch.setattr(rank_zero_only, "rank", 0)
     writer.write({"x": 1}, tmp_path)
     assert json.loads((tmp_path / "m.json").read_text()) == {"x": 1}
+
+
+FAKE_SRUN = """#!{python}
+# Stand-in for SLURM's srun on one node: SLURM_NTASKS copies of the command with the variables srun sets.
+import os, socket, subprocess, sys
+with socket.socket() as s:
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+tasks = []
+for rank in range(int(os.environ["SLURM_NTASKS"])):
+    env = {{**os.environ, "SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank), "SLURM_NODEID": "0"}}
+    tasks.append(subprocess.Popen(sys.argv[1:], env={{**env, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}}))
+sys.exit(max(task.wait() for task in tasks))
+"""
+
+
+@pytest.mark.slow
+def test_slurm_script_under_a_two_task_srun_gives_the_torchrun_results(runs, tiny_dataset):
+    srun = runs.root / "srun"
+    srun.write_text(FAKE_SRUN.format(python=sys.executable))
+    srun.chmod(0o755)
+    out = runs.root / "slurm"
+    env = {
+        "SRUN": str(srun),
+        "DATA": str(tiny_dataset),
+        "OUT": str(out),
+        "CONFIG": str(runs.root / "tiny.yaml"),
+        "EXTRA": "--trainer.accelerator cpu",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_JOB_NAME": "social-xlstm",
+        "SLURM_JOB_NUM_NODES": "1",
+        "SLURM_NTASKS": "2",
+        "SLURM_NTASKS_PER_NODE": "2",
+        "SLURM_NODELIST": "127.0.0.1",
+    }
+    log = _run(["bash", str(Path(__file__).resolve().parents[2] / "scripts" / "slurm_fit.sbatch")], runs.root, env)
+    assert "best checkpoint: " in log
+    # same seed, same 2-rank split: the same training as under torchrun, so the same scores and forecasts
+    ddp = dict(_numbers(json.loads((runs.ddp / "metrics.json").read_text())))
+    slurm = dict(_numbers(json.loads((out / "metrics.json").read_text())))
+    assert slurm.keys() == ddp.keys()
+    for key, value in slurm.items():
+        assert value == pytest.approx(ddp[key], rel=1e-6, abs=1e-6), key
+    forecasts = pq.read_table(out / "forecasts.parquet")
+    assert forecasts.drop(["prediction"]).equals(pq.read_table(runs.ddp / "forecasts.parquet").drop(["prediction"]))
