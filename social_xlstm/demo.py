@@ -89,8 +89,8 @@ def run_demo(
             forecasts,
             out / "metrics.json",
             out / "plots",
-            stations=data_dir / "stations.parquet",
             variable=variable,
+            dataset=data_dir,  # stations, units and local time
         )
     timings["plots"] = time.perf_counter() - t0
     print_summary(metrics, targets, timings, epochs)

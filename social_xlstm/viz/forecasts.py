@@ -155,6 +155,6 @@ def worst_vds(
     """The ``n`` VDs with the largest masked MAE, with their RMSE, count and (given ``stations``) where they are."""
     table = vd_errors(forecasts, variable, horizon_step).sort_values("mae", ascending=False).head(n)
     if stations is not None:
-        where = [c for c in ("road", "direction", "km", "name") if c in stations.columns]
+        where = [c for c in ("road", "direction", "km") if c in stations.columns]
         table = table.join(stations.assign(vd_id=stations["vd_id"].astype(str)).set_index("vd_id")[where])
     return table

@@ -44,6 +44,8 @@ def plot_vd_map(
     label: str = "",
     title: str = "VDs",
     cmap: str = "viridis",
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Figure:
     """VDs at their coordinates, coloured by ``values`` (indexed by ``vd_id``) or else by road.
 
@@ -53,6 +55,7 @@ def plot_vd_map(
         label: colorbar label, units included (``"MAE of speed (km/h)"``).
         title: axes title; VDs without coordinates are counted in it.
         cmap: colormap of ``values``.
+        vmin, vmax: ends of the colour scale (default the values' range), to give several maps one scale.
 
     Raises:
         UserError: no VD has coordinates.
@@ -80,7 +83,14 @@ def plot_vd_map(
             )  # fmt: skip
             ax.legend(fontsize=8, loc="best")
         sc = ax.scatter(
-            located.loc[have, "lon"], located.loc[have, "lat"], c=values.loc[have], cmap=cmap, s=30, zorder=3
+            located.loc[have, "lon"],
+            located.loc[have, "lat"],
+            c=values.loc[have],
+            cmap=cmap,
+            s=30,
+            zorder=3,
+            vmin=vmin,
+            vmax=vmax,
         )
         fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
     _pad(ax, located)
@@ -102,11 +112,16 @@ def plot_error_map(
     metric: str = "mae",
     units: Mapping[str, str] | None = None,
     title: str | None = None,
+    vmin: float | None = None,
+    vmax: float | None = None,
 ) -> Figure:
-    """VDs coloured by their error (e.g. :func:`~social_xlstm.viz.per_vd_error`), the unit on the colorbar."""
+    """VDs coloured by their error (e.g. :func:`~social_xlstm.viz.per_vd_error`), the unit on the colorbar.
+
+    Pass the same ``vmin``/``vmax`` to maps of several models so that one colour means one error.
+    """
     unit = (units or {}).get(variable)
     label = f"masked {metric.upper()}" + (f" of {variable}" if variable else "") + (f" ({unit})" if unit else "")
-    return plot_vd_map(stations, errors, label=label, title=title or label + " per VD", cmap="plasma")
+    return plot_vd_map(stations, errors, label, title or label + " per VD", "plasma", vmin=vmin, vmax=vmax)
 
 
 def _pad(ax, located: pd.DataFrame) -> None:

@@ -73,6 +73,7 @@ def plot_loss_curves(log: pd.DataFrame) -> Figure:
     if val_cols and not val.empty:
         right.legend(fontsize=8)
         right.xaxis.get_major_locator().set_params(integer=True)
+        right.set_xlim(0.5, val["epoch"].max() + 1.5)
     right.grid(alpha=0.3)
     fig.tight_layout()
     return fig
