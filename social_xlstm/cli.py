@@ -38,6 +38,7 @@ def _add_synth(sub) -> None:
 
 def _add_ingest(sub) -> None:
     from social_xlstm.data.importers import IMPORTERS, load_importer
+    from social_xlstm.data.importers.times import time_zone
 
     p = sub.add_parser(
         "ingest",
@@ -52,6 +53,9 @@ def _add_ingest(sub) -> None:
         fp.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
         module = load_importer(name)
         module.add_arguments(fp)
+        for action in fp._actions:  # one check of --tz for every importer, at parse time (nothing written yet)
+            if "--tz" in action.option_strings:
+                action.type = time_zone
         fp.set_defaults(handler=lambda args, m=module: m.run(args.sources, args.out, args))
 
 

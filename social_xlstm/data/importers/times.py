@@ -23,6 +23,24 @@ from social_xlstm.errors import DataError, UserError
 _OFFSET_RE = r"(?:Z|[+-]\d\d(?::?\d\d)?)\s*$"
 
 
+def time_zone(name: str) -> str:
+    """``--tz`` of every importer (argparse type): an IANA zone name, checked before anything is read or written.
+
+    Raises:
+        argparse.ArgumentTypeError: an unknown zone (argparse prints it and exits with status 2).
+    """
+    import argparse
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as err:
+        raise argparse.ArgumentTypeError(
+            f"unknown time zone {name!r}; use an IANA name such as 'America/Los_Angeles' or 'UTC'"
+        ) from err
+    return name
+
+
 def parse_start(text: str, option: str = "--start") -> pd.Timestamp:
     """A naive local wall-clock start time such as ``2018-01-01`` or ``2018-01-01 00:00``."""
     try:
@@ -79,9 +97,7 @@ def localise(
             f"in {tz} ({examples})"
         )
         if gap == "raise":
-            raise DataError(
-                msg + "; the clock of this file ignores DST: pass a fixed-offset zone (e.g. 'Etc/GMT+8')"
-            )
+            raise DataError(msg + "; the clock of this file ignores DST: pass a fixed-offset zone (e.g. 'Etc/GMT+8')")
         warnings.warn(msg + "; these rows are dropped", stacklevel=2)
     keep = ~gone
     return local[keep].tz_convert("UTC"), keep
@@ -126,8 +142,7 @@ def parse_times(values: pd.Series, path: str | Path, column: str, tz: str | None
             rows = np.flatnonzero(bad)[:3]
             examples = ", ".join(f"row {r}: {text.iloc[r]!r}" for r in rows)
             raise DataError(
-                f"{path}: column {column!r} has unparsable timestamps ({int(bad.sum())} rows, e.g. "
-                f"{examples})"
+                f"{path}: column {column!r} has unparsable timestamps ({int(bad.sum())} rows, e.g. {examples})"
             )
     if times.isna().any():
         row = int(np.flatnonzero(times.isna().to_numpy())[0])
