@@ -9,7 +9,8 @@ random other sources each, the cap ``configs/los_loop.yaml`` uses; random edge f
 2 target variables, W = H = 12, 5-minute ticks. Each tick is one ``StreamingForecaster.update`` with a
 DataFrame of every VD's readings (5% missing) and returns the forecasts DataFrame (N * H * O rows); the
 latency is its wall time. ``--warmup`` ticks are run first and not counted. The split of one tick into
-its parts (readings -> tensors, the network, the forecast table) is printed beside it.
+its parts (readings -> tensors, the network and within it the encoder and the fusion, the forecast table;
+medians over the ticks) is printed beside it.
 Prints Markdown tables; writes nothing.
 """
 
@@ -71,7 +72,7 @@ def run(forecaster: StreamingForecaster, nodes: int, ticks: int, warmup: int) ->
     rng = np.random.default_rng(0)
     frames = [readings(nodes, rng, forecaster.vd_ids) for _ in range(4)]
     start = pd.Timestamp("2024-03-04T00:00Z")
-    latencies, parts = [], {"readings": [], "network": [], "table": []}
+    latencies, parts = [], {k: [] for k in ("readings", "network", "encoder", "fusion", "table")}
     timer = _PartTimer(forecaster, parts)
     for k in range(warmup + ticks):
         tick = time.perf_counter()
@@ -85,7 +86,10 @@ def run(forecaster: StreamingForecaster, nodes: int, ticks: int, warmup: int) ->
     lat = np.asarray(latencies) * 1e3
     out = {q: float(np.percentile(lat, q)) for q in (50, 90, 99)}
     out["max"] = float(lat.max())
-    out.update({f"part_{k}": float(np.median(v)) * 1e3 for k, v in parts.items()})
+    # per tick: the encoder and fusion parts summed over their calls of the tick (median over ticks)
+    calls = {k: max(1, len(v) // max(1, len(latencies))) for k, v in parts.items()}
+    out.update({f"part_{k}": float(np.median(np.add.reduceat(v, range(0, len(v), calls[k])))) * 1e3
+                for k, v in parts.items() if v})  # fmt: skip
     return out
 
 
@@ -109,12 +113,17 @@ class _PartTimer:
 
         streaming.tick_arrays = timed(streaming.tick_arrays, "readings")
         forecaster._table = timed(forecaster._table, "table")
-        forecaster.net.forward = timed(forecaster.net.forward, "network")
-        forecaster.net.step = timed(forecaster.net.step, "network")
+        net = forecaster.net
+        self.wrapped = [(net, "forward"), (net, "step")]
+        self.wrapped += [(m, name) for m in (net.encoder, net.fusion) for name in ("forward", "forward_state")]
+        for module, name in self.wrapped:
+            key = "network" if module is net else ("encoder" if module is net.encoder else "fusion")
+            setattr(module, name, timed(getattr(module, name), key))
 
     def restore(self) -> None:
         self.module.tick_arrays, self.forecaster._table = self.saved[:2]
-        del self.forecaster.net.forward, self.forecaster.net.step  # the instance attributes: back to the class's
+        for module, name in self.wrapped:  # drop the instance attributes: back to the class's methods
+            delattr(module, name)
 
 
 def main() -> None:
@@ -136,15 +145,16 @@ def main() -> None:
         f"Python {platform.python_version()}; model: {Path(args.config).name} model section, "
         f"K={args.neighbours}, W=H=12, F=O=2; {args.ticks} ticks after {args.warmup} warm-up\n"
     )
-    print("| N | mode | p50 ms | p90 ms | p99 ms | max ms | readings ms | network ms | table ms |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| N | mode | p50 ms | p90 ms | p99 ms | max ms | readings ms | network ms | (encoder | fusion) | table ms |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for nodes in args.vds:
         net, info = build(nodes, args.neighbours, model_cfg, 12, 12)
         for mode in args.modes:
             res = run(StreamingForecaster(net, info, mode=mode), nodes, args.ticks, args.warmup)
             print(
                 f"| {nodes} | {mode} | {res[50]:.1f} | {res[90]:.1f} | {res[99]:.1f} | {res['max']:.1f} | "
-                f"{res['part_readings']:.1f} | {res['part_network']:.1f} | {res['part_table']:.1f} |",
+                f"{res['part_readings']:.1f} | {res['part_network']:.1f} | {res['part_encoder']:.1f} | "
+                f"{res['part_fusion']:.1f} | {res['part_table']:.1f} |",
                 flush=True,
             )
 
