@@ -93,10 +93,10 @@ def plot_vd_map(
             vmax=vmax,
         )
         fig.colorbar(sc, ax=ax, shrink=0.8, label=label)
-    _pad(ax, located)
+    _pad(ax, located, lat0)
     _scale_bar(ax, lat0)
     ax.ticklabel_format(useOffset=False, style="plain")  # degrees as degrees, not "+1.214e2"
-    ax.xaxis.set_major_locator(MaxNLocator(5))  # long longitude labels collide otherwise
+    ax.xaxis.set_major_locator(MaxNLocator(4))  # long longitude labels collide otherwise
     ax.set_xlabel("longitude (°E)")
     ax.set_ylabel("latitude (°N)")
     ax.grid(alpha=0.2)
@@ -124,13 +124,14 @@ def plot_error_map(
     return plot_vd_map(stations, errors, label, title or label + " per VD", "plasma", vmin=vmin, vmax=vmax)
 
 
-def _pad(ax, located: pd.DataFrame) -> None:
-    """Equal margins around the VDs (a single VD still gets a few km of map)."""
+def _pad(ax, located: pd.DataFrame, lat0: float) -> None:
+    """A square of ground around the VDs with a margin (a north-south road still gets an east-west view)."""
     lon, lat = located["lon"], located["lat"]
-    span = max(lon.max() - lon.min(), lat.max() - lat.min(), 0.02)
-    pad = 0.08 * span
-    ax.set_xlim(lon.min() - pad, lon.max() + pad)
-    ax.set_ylim(lat.min() - pad, lat.max() + pad)
+    km_lon = KM_PER_DEGREE * np.cos(np.deg2rad(lat0))
+    half_km = 0.55 * max((lon.max() - lon.min()) * km_lon, (lat.max() - lat.min()) * KM_PER_DEGREE, 2.0)
+    lon_c, lat_c = (lon.max() + lon.min()) / 2, (lat.max() + lat.min()) / 2
+    ax.set_xlim(lon_c - half_km / km_lon, lon_c + half_km / km_lon)
+    ax.set_ylim(lat_c - half_km / KM_PER_DEGREE, lat_c + half_km / KM_PER_DEGREE)
 
 
 def _scale_bar(ax, lat0: float) -> None:
