@@ -134,7 +134,7 @@ class StreamingForecaster:
     # -- one tick ---------------------------------------------------------------------------------------
     def update(self, timestamp, readings: pd.DataFrame) -> pd.DataFrame:
         """Take the readings of one tick and return the forecasts issued at it (see :meth:`update_table`)."""
-        return self.update_table(timestamp, readings).to_pandas()
+        return self._update(timestamp, readings, caller_depth=3).to_pandas()
 
     def update_table(self, timestamp, readings: pd.DataFrame) -> pa.Table:
         """Take the readings of one tick and return the forecasts issued at it, as an Arrow table.
@@ -150,6 +150,9 @@ class StreamingForecaster:
         Raises:
             StreamError: late, duplicated, off-grid or naive timestamp, unreadable readings; nothing changes.
         """
+        return self._update(timestamp, readings, caller_depth=3)
+
+    def _update(self, timestamp, readings: pd.DataFrame, caller_depth: int) -> pa.Table:
         ts = self._check_time(timestamp)
         x, mask, unknown = tick_arrays(readings, self._vd_index, self.info.variables, self._mean, self._std)
         new = sorted(set(unknown) - self._warned)
@@ -157,7 +160,7 @@ class StreamingForecaster:
             warnings.warn(
                 f"readings of {len(new)} VD(s) the model does not know are ignored (the graph cannot place "
                 f"them): {', '.join(new[:20])}{' ...' if len(new) > 20 else ''}",
-                stacklevel=2,
+                stacklevel=caller_depth,  # the warning names the caller's line
             )
             self._warned.update(new)
         missed = 0 if self._last is None else int((ts - self._last) / self.freq) - 1
