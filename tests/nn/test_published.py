@@ -40,7 +40,10 @@ def test_without_the_library_a_user_error_names_the_extra(monkeypatch):
 
 @pytest.mark.parametrize("cls", [DCRNN, GraphWaveNet])
 def test_library_models_forecast_every_horizon_and_learn(cls):
-    pytest.importorskip("tsl.nn.models", reason="the bench extra (torch-spatiotemporal) is not installed")
+    pytest.importorskip(
+        "tsl.nn.models",
+        reason="tsl does not import (the bench extra: torch-spatiotemporal with torch-scatter, torch-sparse)",
+    )
     torch.manual_seed(0)
     config = ModelConfig(cls.__name__.lower(), d_model=8, dropout=0.0, encoder={"layers": 1})
     net = cls(config, 3, 2, 1, 4, EDGE_INDEX, EDGE_ATTR, target_index=[1], edge_attr_names=NAMES)
