@@ -49,6 +49,7 @@ def test_stream_help(capsys):
         assert option in out
 
 
+@pytest.mark.slow
 def test_replay_writes_forecasts_with_actuals_and_reports_latency(checkpoint, tiny_dataset, tmp_path, capsys):
     out = tmp_path / "stream" / "forecasts.parquet"
     start = "2024-03-04T01:00:00Z"

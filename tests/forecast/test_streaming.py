@@ -23,6 +23,8 @@ from social_xlstm.experiment import Experiment, load_config
 from social_xlstm.forecast.replay import panel_ticks
 from social_xlstm.forecast.streaming import StreamError, StreamingForecaster
 
+pytestmark = pytest.mark.slow  # a trained checkpoint and batch predict (about a minute) before the first test
+
 KEYS = ["issue_time", "horizon_step", "vd_id", "variable"]
 W, H = 6, 3
 
