@@ -175,6 +175,5 @@ class DivergenceGuard(Callback):
         where = f"last good checkpoint: {last}" if last else "no checkpoint was written before"
         return (
             f"training diverged at epoch {trainer.current_epoch}, step {trainer.global_step}: {what}; "
-            f"{where}. Lower --model.optim.lr (or check the data), then fit again"
-            + (f" (or resume with --ckpt_path {last})" if last else "")
+            f"{where}. Lower --model.optim.lr (or check the data) and fit again"
         )
