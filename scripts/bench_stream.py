@@ -145,7 +145,8 @@ def main() -> None:
         f"Python {platform.python_version()}; model: {Path(args.config).name} model section, "
         f"K={args.neighbours}, W=H=12, F=O=2; {args.ticks} ticks after {args.warmup} warm-up\n"
     )
-    print("| N | mode | p50 ms | p90 ms | p99 ms | max ms | readings ms | network ms | (encoder | fusion) | table ms |")
+    columns = ("p50", "p90", "p99", "max", "readings", "network", "encoder", "fusion", "table")
+    print("| N | mode | " + " | ".join(f"{c} ms" for c in columns) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for nodes in args.vds:
         net, info = build(nodes, args.neighbours, model_cfg, 12, 12)
