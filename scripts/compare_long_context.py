@@ -2,8 +2,8 @@
 
     OMP_NUM_THREADS=1 nice -n 10 python scripts/compare_long_context.py --dataset demo --epochs 2 --train-fraction 0.5 \
         --out runs/long-context-demo
-    nice -n 10 python scripts/compare_long_context.py --dataset los-loop --data data/los-loop --epochs 3 \
-        --out runs/long-context-los-loop
+    OMP_NUM_THREADS=1 nice -n 10 python scripts/compare_long_context.py --dataset los-loop --data data/los-loop \
+        --variants window sequence --epochs 2 --train-fraction 0.25 --out runs/long-context-los-loop
 
 ``demo`` simulates the demo's network first (``social-xlstm synth``'s simulator with the demo's size,
 seed and start day, as ``social-xlstm demo`` does). Each variant runs in its own process (so its peak RSS
@@ -64,7 +64,8 @@ def run_variant(args) -> None:
     best = exp.fit()
     fit_s, fit_cpu_s = time.perf_counter() - start, _cpu_seconds() - cpu
     epochs, steps = exp.trainer.current_epoch, exp.trainer.global_step
-    ckpt = best or str(next(out.glob("lightning_logs/version_*/checkpoints/*.ckpt")))
+    # no validation part (los-loop): the newest checkpoint, i.e. the weights after the last epoch
+    ckpt = best or str(max(out.glob("**/*.ckpt"), key=lambda p: p.stat().st_mtime))
     metrics = exp.test(ckpt)
     issue_times = pd.read_parquet(exp.predict(ckpt), columns=["issue_time"])["issue_time"].unique()
     result = {
