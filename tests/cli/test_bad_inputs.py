@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 
@@ -24,6 +25,7 @@ from social_xlstm.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 UMASK = 0o027  # not the common 022, so a match cannot be a coincidence
+UNITS = {"flow": "veh/5min", "speed": "km/h"}  # the tiny dataset's variables (tests/conftest.py)
 
 
 def tiny_options(dataset: Path, root: Path) -> list[str]:
@@ -122,6 +124,12 @@ class Ctx:
         def edit(d: Path) -> None:
             meta = json.loads((d / "dataset.json").read_text())
             (d / "dataset.json").write_text(json.dumps({**meta, **fields}))
+
+        return self.broken_dataset(edit)
+
+    def observations(self, change: Callable[[pd.DataFrame], pd.DataFrame]) -> Path:
+        def edit(d: Path) -> None:
+            change(pd.read_parquet(d / "observations.parquet")).to_parquet(d / "observations.parquet")
 
         return self.broken_dataset(edit)
 
@@ -233,6 +241,26 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
     "stations file missing": (
         lambda c: c.fit("--data.data_dir", str(c.broken_dataset(lambda d: (d / "stations.parquet").unlink()))),
         "stations.parquet",
+    ),
+    # datasets that contradict themselves (social_xlstm/data/consistency.py)
+    "freq finer than the data": (
+        lambda c: c.fit("--data.data_dir", str(c.meta(freq="1min"))),
+        "is finer than the data",
+    ),
+    "declared variable absent": (
+        lambda c: c.fit("--data.data_dir", str(c.meta(variables={**UNITS, "occupancy": "%"}))),
+        "['occupancy'] declared in dataset.json 'variables' are not columns",
+    ),
+    "negative flow": (
+        lambda c: c.fit("--data.data_dir", str(c.observations(lambda o: o.assign(flow=-o["flow"])))),
+        "'flow' is declared in 'veh/5min'",
+    ),
+    # a checkpoint on another dataset (social_xlstm/data/alignment.py)
+    "new data: another unit": (
+        lambda c: c.lightning(
+            "predict", "--ckpt_path", str(c.ckpt), "--data.data_dir", str(c.meta(variables={**UNITS, "speed": "mph"}))
+        ),
+        "mph",
     ),
     # importer sources and options
     "ingest: unknown time zone": (lambda c: c.ingest_long("--tz", "Mars/Base"), "unknown time zone 'Mars/Base'"),
