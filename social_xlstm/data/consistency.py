@@ -6,8 +6,11 @@
   that, :mod:`social_xlstm.data.observations`), and the grid must not be finer than the data: when every
   timestamp lies ``m * freq`` (m > 1) apart ("5min" declared, readings every 15 minutes) the panel would
   be two thirds empty steps and the model would be told about a 5-minute rhythm that is not there.
-* each variable's unit bounds its values (:data:`UNIT_RANGES`): a speed of 1e4 km/h, a negative flow or an
-  occupancy of 250 % says that the unit, or the column, is wrong. Units outside the vocabulary
+* each variable's unit bounds its values (:data:`UNIT_RANGES`): speeds of 1e4 km/h, negative flows or
+  occupancies of 250 % say that the unit, or the column, is wrong. Real feeds carry the odd glitch (a
+  detector reporting 400 km/h once), so a unit is refused only when more than :data:`OUTLIER_TOLERANCE` of
+  the observed readings lie outside; fewer are an :class:`ImplausibleReadings` warning (``validate``
+  lists it). Units outside the vocabulary
   (``"unknown"``, ``"index"``) are not checked; ``social-xlstm validate`` says so.
 * ``variables`` names the value columns: every declared variable is a column of every observation file,
   and no numeric column besides the keys goes undeclared (the reader checks the names,
@@ -45,8 +48,15 @@ fraction of time (0..1) or a percentage; ``veh``: a vehicle count of unstated in
 MAX_FLOW_PER_HOUR = 20_000.0
 """Highest plausible flow of one detector station, vehicles per hour: 10 lanes at 2,000 veh/h each, about
 the capacity of the widest freeways; a count per interval scales it (``veh/5min``: 1,667)."""
+OUTLIER_TOLERANCE = 0.001
+"""Largest share of a variable's observed readings that may lie outside its unit's range before the unit
+is refused (0.1 %: glitches, not a wrong unit, which puts most readings outside)."""
 _FLOW_UNIT = re.compile(r"^veh(?:icles)?/(\d+(?:\.\d+)?)?\s*(s|sec|min|h|hr|hour)$")
 _SECONDS = {"s": 1.0, "sec": 1.0, "min": 60.0, "h": 3600.0, "hr": 3600.0, "hour": 3600.0}
+
+
+class ImplausibleReadings(UserWarning):
+    """A few readings outside their unit's plausible range (within :data:`OUTLIER_TOLERANCE`)."""
 
 
 def unit_range(unit: str) -> tuple[float, float] | None:
@@ -88,6 +98,7 @@ class StreamChecks:
         self.low = np.full(len(self.units), np.inf)
         self.high = np.full(len(self.units), -np.inf)
         self.outside = np.zeros(len(self.units), dtype=np.int64)
+        self.observed = np.zeros(len(self.units), dtype=np.int64)
         self.complete = False
         """Set by the loader when every batch went through (the grid check needs all of them)."""
 
@@ -101,6 +112,7 @@ class StreamChecks:
             # fmin/fmax skip NaN (missing); comparisons with NaN are False, so missing is never "outside"
             self.low[f] = min(self.low[f], float(np.fmin.reduce(column)))
             self.high[f] = max(self.high[f], float(np.fmax.reduce(column)))
+            self.observed[f] += int(np.count_nonzero(~np.isnan(column)))
             bounds = self.ranges[f]
             if bounds is not None:
                 self.outside[f] += int(np.count_nonzero((column < bounds[0]) | (column > bounds[1])))
@@ -115,15 +127,23 @@ class StreamChecks:
                 f"multiple of {data_freq.alias} from the first, so {self.step_gcd - 1} of every {self.step_gcd} "
                 f"steps would be empty; declare 'freq': {data_freq.alias!r}"
             )
-        for f, (var, unit) in enumerate(self.units):
-            if self.outside[f]:
-                lo, hi = self.ranges[f]
-                found.append(
-                    f"{self.meta_path}: 'variables': {var!r} is declared in {unit!r} (plausible {lo:g} .. {hi:g}) "
-                    f"but {self.outside[f]} reading(s) lie outside, from {self.low[f]:g} to {self.high[f]:g}; "
-                    "is the unit or the column wrong?"
-                )
+        for f in np.flatnonzero(self.outside > OUTLIER_TOLERANCE * self.observed):
+            found.append(self._outside_message(f) + "; is the unit or the column wrong?")
         return found
+
+    def glitches(self) -> list[str]:
+        """One message per variable with a few implausible readings (too few to refuse the unit)."""
+        few = (self.outside > 0) & (self.outside <= OUTLIER_TOLERANCE * self.observed)
+        note = " (too few to doubt the unit: check the detectors)"
+        return [self._outside_message(f) + note for f in np.flatnonzero(few)]
+
+    def _outside_message(self, f: int) -> str:
+        (var, unit), (lo, hi) = self.units[f], self.ranges[f]
+        return (
+            f"{self.meta_path}: 'variables': {var!r} is declared in {unit!r} (plausible {lo:g} .. {hi:g}) "
+            f"but {self.outside[f]} of {self.observed[f]} reading(s) lie outside, from {self.low[f]:g} "
+            f"to {self.high[f]:g}"
+        )
 
 
 def data_spacing(offset_ns: np.ndarray) -> Freq | None:

@@ -16,6 +16,7 @@ stations, unreadable columns) ends the run with what was found so far.
 
 from __future__ import annotations
 
+import warnings
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_xlstm.data.checks import MAX_EXAMPLES, Problems, examples, require_columns, suggest
-from social_xlstm.data.consistency import StreamChecks
+from social_xlstm.data.consistency import ImplausibleReadings, StreamChecks
 from social_xlstm.data.observations import (
     ObservationBatch,
     iter_observations,
@@ -136,8 +137,7 @@ def _check_string_column(path: Path, table: pa.Table, col: str) -> None:
     nulls = np.flatnonzero(table.column(col).is_null().to_numpy(zero_copy_only=False))
     if nulls.size:
         raise DataError(
-            f"{path}: column {col!r} has {nulls.size} null value(s), e.g. rows\n"
-            f"{examples(table.to_pandas(), nulls)}"
+            f"{path}: column {col!r} has {nulls.size} null value(s), e.g. rows\n{examples(table.to_pandas(), nulls)}"
         )
 
 
@@ -210,8 +210,10 @@ def _read_edges(root: Path, vd_ids: pd.Index) -> pd.DataFrame | None:
             nullable = col == "distance_m" and "weight" in frame
             bad = ~((np.isfinite(values) & (values >= 0)) | (nullable & np.isnan(values)))
             if bad.any():
-                rule = "finite and >= 0 (null only when 'weight' is given)" if col == "distance_m" else (
-                    "finite and >= 0, never null"
+                rule = (
+                    "finite and >= 0 (null only when 'weight' is given)"
+                    if col == "distance_m"
+                    else ("finite and >= 0, never null")
                 )
                 raise DataError(
                     f"{path}: column {col!r} must be {rule}; {int(bad.sum())} row(s) are "
@@ -260,9 +262,7 @@ def _check_observation_schema(path: Path, variables: Sequence[str], timezone: li
             f"{path}: variable(s) {missing} declared in {META} 'variables' are not columns{hint}; "
             f"columns are {schema.names}"
         )
-    undeclared = [
-        c for c in schema.names if c not in (*KEY_COLS, *variables) and _is_number(schema.field(c).type)
-    ]
+    undeclared = [c for c in schema.names if c not in (*KEY_COLS, *variables) and _is_number(schema.field(c).type)]
     if undeclared:
         problems.add(
             f"{path}: numeric column(s) {undeclared} are not declared in {META} 'variables' "
@@ -283,9 +283,7 @@ def _check_observation_schema(path: Path, variables: Sequence[str], timezone: li
         )
     timezone[:] = [ts_type.tz]
     if not _is_string(schema.field(ID_COL).type):
-        raise DataError(
-            f"{path}: column {ID_COL!r} must be a string column, found {schema.field(ID_COL).type}"
-        )
+        raise DataError(f"{path}: column {ID_COL!r} must be a string column, found {schema.field(ID_COL).type}")
     for var in variables:
         if var in schema.names and not _is_number(schema.field(var).type):
             problems.add(
@@ -345,9 +343,7 @@ def load_dataset(root: str | Path, *, check_rows: bool = True) -> Dataset:
     return dataset
 
 
-def checked_batches(
-    dataset: Dataset, variables: Sequence[str], problems: Problems
-) -> Iterator[ObservationBatch]:
+def checked_batches(dataset: Dataset, variables: Sequence[str], problems: Problems) -> Iterator[ObservationBatch]:
     """:func:`~social_xlstm.data.observations.iter_observations`, checking ``dataset.json`` on the way.
 
     A row problem ends the stream and goes into ``problems``; at the end the contradictions between
@@ -361,6 +357,8 @@ def checked_batches(
             yield batch
         checks.complete = True
     problems.add(checks.problems())
+    for message in checks.glitches():
+        warnings.warn(message, ImplausibleReadings, stacklevel=2)
 
 
 def _meta_problems(root: Path, meta: DatasetMeta) -> list[str]:

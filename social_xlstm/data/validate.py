@@ -9,6 +9,7 @@ training (gaps, VDs that never report, a graph in pieces, units outside the voca
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from social_xlstm.data.checks import DatasetProblems
-from social_xlstm.data.consistency import unchecked_units
+from social_xlstm.data.consistency import ImplausibleReadings, unchecked_units
 from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.reader import Dataset, load_dataset
@@ -99,7 +100,10 @@ def validate_dataset(root: str | Path, max_neighbours: int | None = DEFAULT_MAX_
     report = ValidationReport(str(root))
     try:
         dataset = load_dataset(root, check_rows=False)
-        panel = load_panel(dataset)  # streams every row once, with the same checks as check_rows
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ImplausibleReadings)
+            panel = load_panel(dataset)  # streams every row once, with the same checks as check_rows
+        report.warnings.extend(str(w.message) for w in caught if issubclass(w.category, ImplausibleReadings))
         graph = (
             graph_from_edges(dataset.stations, dataset.edges, max_neighbours)
             if dataset.edges is not None
@@ -165,9 +169,7 @@ def longest_gap(observed: np.ndarray) -> np.ndarray:
     out = np.zeros(num_vds, dtype=np.int64)
     for lo in range(0, num_vds, _VD_CHUNK):
         block = observed[:, lo : lo + _VD_CHUNK].T  # (n, T)
-        padded = np.ones(
-            (block.shape[0], num_steps + 2), dtype=bool
-        )  # (n, T + 2) observed sentinels at both ends
+        padded = np.ones((block.shape[0], num_steps + 2), dtype=bool)  # (n, T + 2) observed sentinels at both ends
         padded[:, 1:-1] = block
         rows, cols = np.nonzero(padded)
         same = rows[1:] == rows[:-1]
@@ -217,9 +219,7 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
             report.warnings.append(f"variable {var!r} is missing in {share:.1%} of (step, VD) cells")
     silent = np.flatnonzero(~observed.any(axis=0))
     if silent.size:
-        report.warnings.append(
-            f"{silent.size} VD(s) never report a value, e.g. {vd_ids[silent[:5]].tolist()}"
-        )
+        report.warnings.append(f"{silent.size} VD(s) never report a value, e.g. {vd_ids[silent[:5]].tolist()}")
     if no_coord:
         report.warnings.append(f"{no_coord} VD(s) have no coordinates (the graph comes from edges.parquet)")
     if len(sizes) > 1:
@@ -233,11 +233,7 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
         report.warnings.append(
             f"{isolated.size} VD(s) have no neighbour but themselves, e.g. {vd_ids[isolated[:5]].tolist()}"
         )
-    extra = [
-        c
-        for c in pq.read_schema(dataset.observation_files[0]).names
-        if c not in (*KEY_COLS, *panel.variables)
-    ]
+    extra = [c for c in pq.read_schema(dataset.observation_files[0]).names if c not in (*KEY_COLS, *panel.variables)]
     if extra:  # numeric ones are problems (undeclared variables); these are labels, ids, flags
         report.warnings.append(
             f"{dataset.observation_files[0]}: non-numeric columns {extra} are not listed in dataset.json "

@@ -25,9 +25,7 @@ def _write(tmp_path, drop=(), stations=None, extra_rows=()):
     rows += list(extra_rows)
     obs = pd.DataFrame(rows, columns=["timestamp", "vd_id", "flow", "speed"])
     if stations is None:
-        stations = pd.DataFrame(
-            {"vd_id": ["a", "b", "c", "d"], "lat": [0.0, 0.001, 0.002, 5.0], "lon": [0.0] * 4}
-        )
+        stations = pd.DataFrame({"vd_id": ["a", "b", "c", "d"], "lat": [0.0, 0.001, 0.002, 5.0], "lon": [0.0] * 4})
     return write_dataset(tmp_path / "ds", obs, stations, META)
 
 
@@ -62,9 +60,7 @@ def test_disconnected_graph_is_a_warning(tmp_path):
     stations = pd.DataFrame({"vd_id": ["a", "b", "c"], "lat": [0.0, 0.001, 10.0], "lon": [0.0] * 3})
     report = validate_dataset(_write(tmp_path, stations=stations), max_neighbours=2)
     assert report.ok and report.summary["graph"]["components"] == 1  # c -> b links it (directed, weakly)
-    stations = pd.DataFrame(
-        {"vd_id": ["a", "b", "c", "d"], "lat": [0.0, 0.001, 10.0, 10.001], "lon": [0.0] * 4}
-    )
+    stations = pd.DataFrame({"vd_id": ["a", "b", "c", "d"], "lat": [0.0, 0.001, 10.0, 10.001], "lon": [0.0] * 4})
     report = validate_dataset(_write(tmp_path / "x", stations=stations), max_neighbours=2)
     assert report.summary["graph"]["components"] == 2
     assert any("2 connected components" in w for w in report.warnings)
@@ -124,6 +120,23 @@ def test_freq_declared_finer_than_every_timestamp_spacing(tmp_path):
         load_dataset(root)  # and the reader's row check
 
 
+def test_a_few_glitches_are_a_warning_not_a_wrong_unit(tmp_path):
+    # one speed of 400 km/h among 3,000 readings (< 0.1 %) is a detector glitch, not a wrong unit
+    stamps = pd.date_range("2024-01-01", periods=1000, freq="5min", tz="UTC")
+    obs = pd.DataFrame(
+        [(s, v, 1.0, 60.0) for s in stamps for v in ("a", "b", "c")], columns=["timestamp", "vd_id", "flow", "speed"]
+    )
+    obs.loc[7, "speed"] = 400.0
+    stations = pd.DataFrame({"vd_id": ["a", "b", "c"], "lat": [0.0, 0.001, 0.002], "lon": [0.0] * 3})
+    root = write_dataset(tmp_path / "ds", obs, stations, META)
+    report = validate_dataset(root)
+    assert report.ok, report.problems
+    assert any("'speed' is declared in 'km/h'" in w and "1 of 3000 reading(s)" in w for w in report.warnings)
+    obs.loc[8:20, "speed"] = 400.0  # 14 of 3,000 (0.47 %): the unit itself is in doubt
+    root = write_dataset(tmp_path / "ds2", obs, stations, META)
+    assert any("14 of 3000 reading(s) lie outside" in p for p in validate_dataset(root).problems)
+
+
 def test_freq_declared_coarser_than_the_data(tmp_path):
     meta = DatasetMeta("toy", "15min", {"flow": "veh/15min", "speed": "km/h"})
     report = validate_dataset(_contradicting(tmp_path, meta, every="5min"))
@@ -139,8 +152,8 @@ def test_every_contradiction_in_one_run(tmp_path):
     assert len(report.problems) == 3, report.problems
     tz, flow, speed = report.problems
     assert "'timezone' 'Mars/Base' is not an IANA zone" in tz
-    assert "'flow' is declared in 'veh/5min' (plausible 0 .. 1666.67) but 30 reading(s) lie outside" in flow
-    assert "'speed' is declared in 'km/h' (plausible 0 .. 300) but 30 reading(s) lie outside, from 10000" in speed
+    assert "'flow' is declared in 'veh/5min' (plausible 0 .. 1666.67) but 30 of 30 reading(s) lie outside" in flow
+    assert "'speed' is declared in 'km/h' (plausible 0 .. 300) but 30 of 30 reading(s) lie outside, from 10000" in speed
     assert all("dataset.json" in p for p in report.problems)
     with pytest.raises(DatasetProblems) as err:
         load_panel(root)
