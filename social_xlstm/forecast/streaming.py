@@ -26,6 +26,7 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
+from social_xlstm.checkpoint import load_network
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.timefeatures import time_features
 from social_xlstm.errors import UserError
@@ -85,10 +86,8 @@ class StreamingForecaster:
         Raises:
             UserError: an unreadable or foreign checkpoint (see :mod:`social_xlstm.checkpoint`), a bad mode.
         """
-        from social_xlstm.training.module import ForecastModule  # Lightning: only when a checkpoint is read
-
-        module = ForecastModule.from_checkpoint(str(path), map_location=map_location)
-        return cls(module.net, module.info, mode=mode, max_gap=max_gap)
+        net, info = load_network(path, map_location=map_location)
+        return cls(net, info, mode=mode, max_gap=max_gap)
 
     # -- what it serves ---------------------------------------------------------------------------------
     @property

@@ -7,13 +7,11 @@ from dataclasses import asdict
 import lightning as L
 import torch
 
-from social_xlstm.checkpoint import read_forecaster_checkpoint
+from social_xlstm.checkpoint import build_network, read_forecaster_checkpoint
 from social_xlstm.data.info import DataInfo
 from social_xlstm.errors import UserError
 from social_xlstm.metrics import LOSSES, MaskedErrors
 from social_xlstm.nn.config import EmbeddingConfig, EncoderConfig, HeadConfig, ModelConfig, SocialConfig
-from social_xlstm.nn.forecaster import Forecaster
-from social_xlstm.nn.registry import network_class
 from social_xlstm.options import as_dataclass, init_fields
 from social_xlstm.training.optim import OptimConfig, build_optimizer
 from social_xlstm.training.sequence import (
@@ -97,23 +95,9 @@ class ForecastModule(L.LightningModule):
         self.loss_fn = LOSSES[loss]
         self.loss_scale = loss_scale
         self.mape_floor = mape_floor
-        library = network_class(model.arch)  # a published model's adapter (social_xlstm.nn.published), or None
-        extra = {"edge_attr_names": list(data_info.edge_attr_names)} if library else {}
-        self.net = (library or Forecaster)(
-            model,
-            num_vds=data_info.num_vds,
-            num_features=len(data_info.variables),
-            num_outputs=len(data_info.targets),
-            horizon=data_info.horizon,
-            edge_index=data_info.edge_index_tensor(),
-            edge_attr=data_info.edge_attr_tensor(),
-            target_index=data_info.target_index,
-            **extra,
-        )
+        self.net = build_network(model, data_info)
         idx = data_info.target_index
-        self.register_buffer(
-            "target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32)
-        )
+        self.register_buffer("target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor([data_info.std[i] for i in idx], dtype=torch.float32))
         self._errors: MaskedErrors | None = None
         self.tbptt, self.stream = tbptt, None  # stream: a sequence-mode model's continuous evaluation
