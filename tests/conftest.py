@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -63,3 +65,20 @@ def shared_data() -> Path:
     if not SHARED_DATA.exists():
         pytest.skip(f"real data not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _log_handlers_follow_capture(request):
+    """Point plain stream log handlers (Lightning's) at this test's stderr.
+
+    Lightning adds a StreamHandler bound to the sys.stderr of whichever test first imported it; under
+    pytest's capture that stream is closed once that test ends, and every later log record then prints a
+    "--- Logging error ---" traceback into the stderr a test is asserting on.
+    """
+    if "capsys" in request.fixturenames:
+        request.getfixturevalue("capsys")  # capture first, so sys.stderr below is the test's own
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if type(handler) is logging.StreamHandler:
+                handler.stream = sys.stderr  # setStream would flush the closed stream first
+    yield

@@ -8,12 +8,10 @@ checkpoints, metrics, forecasts, plots) gets the user's umask, not tempfile's pr
 from __future__ import annotations
 
 import json
-import logging
 import os
 import pickle
 import shutil
 import stat
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -54,11 +52,7 @@ def tiny_options(dataset: Path, root: Path) -> list[str]:
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    # Lightning's log handlers keep the stderr of the test that imported it; point them at this test's.
-    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
-        for handler in getattr(logger, "handlers", []):
-            if type(handler) is logging.StreamHandler:
-                handler.stream = sys.stderr  # setStream would flush the closed one first
+    # (tests/conftest.py points Lightning's log handlers at this test's stderr)
     try:
         code = main(argv)
     except SystemExit as exc:  # argparse / jsonargparse errors
