@@ -67,18 +67,27 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-@pytest.fixture(autouse=True)
-def _log_handlers_follow_capture(request):
-    """Point plain stream log handlers (Lightning's) at this test's stderr.
+def _log_handlers_follow_capture() -> None:
+    """Point plain stream log handlers (Lightning's, torch's) at the stderr being captured now.
 
-    Lightning adds a StreamHandler bound to the sys.stderr of whichever test first imported it; under
-    pytest's capture that stream is closed once that test ends, and every later log record then prints a
-    "--- Logging error ---" traceback into the stderr a test is asserting on.
+    Such a handler is bound to the sys.stderr of whichever test first imported its library; under pytest's
+    capture that stream is closed once that test ends, and every later log record then prints a
+    "--- Logging error ---" traceback into the stderr a test is asserting on. Called inside the capture of
+    each phase (trylast: the innermost wrapper), as setup and call run under different streams.
     """
-    if "capsys" in request.fixturenames:
-        request.getfixturevalue("capsys")  # capture first, so sys.stderr below is the test's own
     for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
         for handler in getattr(logger, "handlers", []):
             if type(handler) is logging.StreamHandler:
                 handler.stream = sys.stderr  # setStream would flush the closed stream first
-    yield
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_setup(item):
+    _log_handlers_follow_capture()
+    return (yield)
+
+
+@pytest.hookimpl(wrapper=True, trylast=True)
+def pytest_runtest_call(item):
+    _log_handlers_follow_capture()
+    return (yield)
