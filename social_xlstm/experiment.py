@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import yaml
 from lightning.fabric.utilities.exceptions import MisconfigurationException
-from lightning.pytorch.callbacks import ProgressBar, RichProgressBar
+from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgressBar
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import CheckpointIO
@@ -134,6 +134,16 @@ class SocialXLSTMCLI(LightningCLI):
     def _instantiate_trainer(self, config, callbacks):
         callbacks = [*callbacks, DivergenceGuard(), RandomState()]
         check_trainer_options(config)
+        user_checkpoints = [
+            c
+            for c in (config.get("callbacks") or [])
+            if isinstance(c, ModelCheckpoint) and not isinstance(c, LastCheckpoint)
+        ]
+        if config.get("enable_checkpointing", True) is not False and not user_checkpoints:
+            # LastCheckpoint is a ModelCheckpoint, so Lightning would no longer add its default one: keep it
+            # (the newest epoch in version_N/checkpoints, e.g. for a protocol without a validation part)
+            # first, so trainer.checkpoint_callback and Experiment.fit's best path are that one.
+            callbacks.insert(0, ModelCheckpoint())
         plugins = config.get("plugins")
         plugins = [] if plugins is None else list(plugins) if isinstance(plugins, (list, tuple)) else [plugins]
         if not any(isinstance(p, CheckpointIO) for p in plugins):
