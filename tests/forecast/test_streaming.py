@@ -249,3 +249,12 @@ def test_malformed_readings_raise_stream_error(windowed, readings, words):
 def test_bad_mode_is_a_user_error(windowed):
     with pytest.raises(UserError, match="unknown streaming mode 'fast'; valid: auto, window, state"):
         StreamingForecaster.from_checkpoint(windowed[0], mode="fast")
+
+
+def test_the_package_exports_the_streaming_forecaster():
+    import social_xlstm.forecast as forecast
+    from social_xlstm.forecast.streaming import StreamingForecaster as direct
+
+    assert forecast.StreamingForecaster is direct and issubclass(forecast.StreamError, UserError)
+    with pytest.raises(AttributeError, match="no attribute 'Nope'"):
+        forecast.Nope  # noqa: B018
