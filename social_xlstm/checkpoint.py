@@ -19,8 +19,6 @@ Lightning's own writer stages the bytes in the system temporary directory and mo
 
 from __future__ import annotations
 
-import pickle
-import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -38,8 +36,11 @@ if TYPE_CHECKING:  # the model and data classes are imported only by the functio
 
 # What a damaged or foreign file raises inside torch.load: a truncated zip (RuntimeError "failed finding
 # central directory"), a file that is no zip and no pickle (UnpicklingError), a pickle of a class that
-# weights_only refuses (UnpicklingError), a file cut inside a record (EOFError).
-_UNREADABLE = (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, zipfile.BadZipFile, OSError)
+# weights_only refuses (UnpicklingError), a file cut inside a record (EOFError); and random bytes read as a
+# legacy pickle reach the weights-only unpickler's internals, which fail with IndexError, KeyError,
+# TypeError, struct.error, UnicodeDecodeError... Any Exception from decoding a file means the file is not
+# a checkpoint (torch.load runs no user code under weights_only=True), so all of them are caught.
+_UNREADABLE = (Exception,)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict:

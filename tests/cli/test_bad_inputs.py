@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 import shutil
 import stat
 from collections.abc import Callable
@@ -199,7 +200,7 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
         "garbage.ckpt: not a readable checkpoint",
     ),
     "garbage checkpoint (fit)": (
-        lambda c: c.fit("--ckpt_path", c.bad_ckpt("garbage.ckpt", os.urandom(4096))),
+        lambda c: c.fit("--ckpt_path", c.bad_ckpt("garbage.ckpt", random.Random(0).randbytes(4096))),
         "garbage.ckpt: not a readable checkpoint",
     ),
     "truncated checkpoint (evaluate)": (
