@@ -20,6 +20,34 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+SMALL_MODEL = dict(d_model=16, encoder={"heads": 2, "layers": 1}, social={"heads": 2}, dropout=0.0)
+"""ForecastModule options of the small model the tests train for a few steps."""
+
+
+def train_tiny_checkpoint(datamodule, path: Path, steps: int = 2, seed: int = 0) -> Path:
+    """A :data:`SMALL_MODEL` trained ``steps`` optimiser steps on ``datamodule`` (weights just off their
+    initial values, no validation), saved as a checkpoint at ``path``."""
+    import lightning as L  # imported by the tests that train, not by every test run
+    import torch
+
+    from social_xlstm.training.module import ForecastModule
+
+    torch.manual_seed(seed)
+    module = ForecastModule(**SMALL_MODEL, data_info=datamodule.info())
+    trainer = L.Trainer(
+        max_steps=steps,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        default_root_dir=path.parent,
+    )
+    trainer.fit(module, datamodule=datamodule)
+    trainer.save_checkpoint(path)
+    return path
+
+
 def make_tiny_dataset(root: Path, n_vds: int = 5, steps: int = 400, seed: int = 0) -> Path:
     """VDs on a line 1 km apart; a daily wave passes them one step apart; a few readings missing."""
     rng = np.random.default_rng(seed)

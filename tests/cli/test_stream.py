@@ -4,40 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from social_xlstm.cli import main
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.data.panel import load_panel
-from social_xlstm.training.module import ForecastModule
-
-SMALL = dict(d_model=16, encoder={"heads": 2, "layers": 1}, social={"heads": 2}, dropout=0.0)
+from tests.conftest import train_tiny_checkpoint
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_dataset, tmp_path_factory) -> Path:
     """A 2-step-trained model of the tiny dataset, targets speed only."""
     dm = TrafficDataModule(str(tiny_dataset), window=4, horizon=2, batch_size=8, targets=["speed"])
-    torch.manual_seed(0)
-    module = ForecastModule(**SMALL, data_info=dm.info())
-    root = tmp_path_factory.mktemp("stream_cli")
-    trainer = L.Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=root,
-    )
-    trainer.fit(module, datamodule=dm)
-    path = root / "model.ckpt"
-    trainer.save_checkpoint(path)
-    return path
+    return train_tiny_checkpoint(dm, tmp_path_factory.mktemp("stream_cli") / "model.ckpt")
 
 
 def test_stream_help(capsys):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,9 +22,8 @@ from social_xlstm.errors import UserError
 from social_xlstm.forecast.writer import forecast_table
 from social_xlstm.training.module import ForecastModule
 from social_xlstm.training.weights import EMBEDDING_KEY
-from tests.conftest import make_tiny_dataset
+from tests.conftest import make_tiny_dataset, train_tiny_checkpoint
 
-SMALL = dict(d_model=16, encoder={"heads": 2, "layers": 1}, social={"heads": 2}, dropout=0.0)
 DATA = dict(window=6, horizon=3, batch_size=8, max_neighbours=9, graph_radius_km=5.0)
 META = DatasetMeta("tiny", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="Asia/Taipei")
 
@@ -36,20 +34,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("new_data")
     data_dir = make_tiny_dataset(root / "train")
     dm = TrafficDataModule(str(data_dir), **DATA)
-    torch.manual_seed(0)
-    module = ForecastModule(**SMALL, data_info=dm.info())
-    trainer = L.Trainer(
-        max_steps=3,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=root,
-    )
-    trainer.fit(module, datamodule=dm)
-    ckpt = root / "model.ckpt"
-    trainer.save_checkpoint(ckpt)
+    ckpt = train_tiny_checkpoint(dm, root / "model.ckpt", steps=3)
     return data_dir, ckpt
 
 

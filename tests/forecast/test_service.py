@@ -13,7 +13,6 @@ import sys
 import threading
 from pathlib import Path
 
-import lightning as L
 import numpy as np
 import pandas as pd
 import pytest
@@ -29,9 +28,8 @@ from social_xlstm.errors import UserError  # noqa: E402
 from social_xlstm.forecast.service import create_app  # noqa: E402
 from social_xlstm.forecast.service_run import bind  # noqa: E402
 from social_xlstm.forecast.streaming import StreamingForecaster  # noqa: E402
-from social_xlstm.training.module import ForecastModule  # noqa: E402
+from tests.conftest import train_tiny_checkpoint  # noqa: E402
 
-SMALL = dict(d_model=16, encoder={"heads": 2, "layers": 1}, social={"heads": 2}, dropout=0.0)
 COLUMNS = ["issue_time", "target_time", "horizon_step", "vd_id", "variable", "prediction", "actual"]
 TICKS = 10
 REPO = Path(__file__).resolve().parents[2]
@@ -41,22 +39,7 @@ REPO = Path(__file__).resolve().parents[2]
 def checkpoint(tiny_dataset, tmp_path_factory) -> Path:
     """A 2-step-trained model of the tiny dataset (weights just off their initial values)."""
     dm = TrafficDataModule(str(tiny_dataset), window=6, horizon=3, batch_size=8)
-    torch.manual_seed(0)
-    module = ForecastModule(**SMALL, data_info=dm.info())
-    root = tmp_path_factory.mktemp("serve")
-    trainer = L.Trainer(
-        max_steps=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=root,
-    )
-    trainer.fit(module, datamodule=dm)
-    path = root / "model.ckpt"
-    trainer.save_checkpoint(path)
-    return path
+    return train_tiny_checkpoint(dm, tmp_path_factory.mktemp("serve") / "model.ckpt")
 
 
 @pytest.fixture(scope="module")
