@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from social_xlstm.errors import UserError
 from social_xlstm.options import as_dataclass
 
-from .registry import ALL_ARCHS
+from .registry import ALL_ARCHS, ARCHITECTURES
 
 SLSTM_FORGET = ("sigmoid", "exp")
 SOCIAL_CONTEXTS = ("last", "all")
 SOCIAL_FORMS = ("target", "source")
+SOCIAL_PLACEMENTS = ("last", "between")
+SOCIAL_EDGE_GATES = ("linear", "mlp")
 FF_ACTIVATIONS = ("gelu", "swiglu")
 
 
@@ -91,9 +93,7 @@ class EncoderConfig:
     def derive(self, d_model: int) -> None:
         """Set the widths that depend on the model width."""
         if d_model % self.heads:
-            raise ModelConfigError(
-                f"model option d_model={d_model} must be divisible by encoder.heads={self.heads}"
-            )
+            raise ModelConfigError(f"model option d_model={d_model} must be divisible by encoder.heads={self.heads}")
         self.head_dim = d_model // self.heads
         self.ff_dim = 8 * math.ceil(self.ff_factor * d_model / 8)
 
@@ -114,6 +114,13 @@ class SocialConfig:
     """Which steps query the social memory: last (only the step that feeds the head) or all."""
     forget_init: float = 3.0
     """Forget bias of head 0 at init; heads spread over [init, init + 3] (sigmoid(3) = 0.95)."""
+    placement: str = "last"
+    """Where social layers sit: last (one fusion after the encoder) or between (also one, context all,
+    after every sLSTM block but the last, so later blocks run over what the neighbours said)."""
+    edge_gate: str = "linear"
+    """Edge features -> key offset and input gate: linear, or mlp (linear plus a zero-initialised SiLU MLP)."""
+    edge_features: bool = True
+    """Whether the layer reads the edge features; false is the ablation that keeps only the graph."""
 
     dim: int = field(init=False, default=0)
     """Derived: social head width (head_dim or d_model // heads)."""
@@ -121,6 +128,8 @@ class SocialConfig:
     def __post_init__(self) -> None:
         check_choice("social.form", self.form, SOCIAL_FORMS)
         check_choice("social.context", self.context, SOCIAL_CONTEXTS)
+        check_choice("social.placement", self.placement, SOCIAL_PLACEMENTS)
+        check_choice("social.edge_gate", self.edge_gate, SOCIAL_EDGE_GATES)
         _check_positive(self, "social.", "heads")
 
     def derive(self, d_model: int) -> None:
@@ -165,7 +174,7 @@ class ModelConfig:
     encoder: EncoderConfig = field(default_factory=EncoderConfig)
     """Temporal encoder."""
     social: SocialConfig = field(default_factory=SocialConfig)
-    """Social mLSTM fusion (used by the social_xlstm architecture)."""
+    """Social mLSTM fusion (used by the social_xlstm architecture; the other archs ignore it)."""
     head: HeadConfig = field(default_factory=HeadConfig)
     """Forecasting head and last-value skip."""
 
@@ -178,6 +187,13 @@ class ModelConfig:
         self.encoder = as_dataclass(EncoderConfig, self.encoder, ModelConfigError)
         self.social = as_dataclass(SocialConfig, self.social, ModelConfigError)
         self.head = as_dataclass(HeadConfig, self.head, ModelConfigError)
+        arch = ARCHITECTURES.get(self.arch)
+        interleaved = arch is not None and (arch.encoder, arch.fusion) == ("slstm", "social")
+        if interleaved and self.social.placement == "between" and self.encoder.layers < 2:
+            raise ModelConfigError(
+                f"model option social.placement='between' puts social layers between sLSTM blocks; it needs "
+                f"encoder.layers >= 2, got {self.encoder.layers}"
+            )
         self.encoder.derive(self.d_model)
         self.social.derive(self.d_model)
         self.head.derive(self.d_model)

@@ -318,13 +318,22 @@ class SLSTMEncoder(nn.Module):
             block.reset_parameters()
         self.final_norm.reset_parameters()
 
+    def run_block(self, k: int, x: Tensor) -> Tensor:
+        """Block ``k`` on (M, T, D), recomputed in backward with activation checkpointing."""
+        if self.checkpointing and torch.is_grad_enabled():
+            # Recompute the block in backward; the RNG state is replayed, so dropout masks match.
+            return checkpoint(self.blocks[k], x, use_reentrant=False)
+        return self.blocks[k](x)
+
+    def run_block_state(self, k: int, x: Tensor, state: State) -> tuple[Tensor, State]:
+        """Block ``k``'s :meth:`SLSTMBlock.forward_state` (its own keys, unprefixed), checkpointed as above."""
+        if self.checkpointing and torch.is_grad_enabled():
+            return checkpoint(self.blocks[k].forward_state, x, state, use_reentrant=False)
+        return self.blocks[k].forward_state(x, state)
+
     def forward(self, x: Tensor) -> Tensor:
-        for block in self.blocks:
-            if self.checkpointing and torch.is_grad_enabled():
-                # Recompute the block in backward; the RNG state is replayed, so dropout masks match.
-                x = checkpoint(block, x, use_reentrant=False)
-            else:
-                x = block(x)
+        for k in range(len(self.blocks)):
+            x = self.run_block(k, x)
         return self.final_norm(x)
 
     def initial_state(self, batch: int) -> State:
@@ -337,11 +346,7 @@ class SLSTMEncoder(nn.Module):
     def forward_state(self, x: Tensor, state: State) -> tuple[Tensor, State]:
         """:meth:`forward` continued from ``state``. Shapes: x (M, T, D) -> (M, T, D)."""
         new: State = {}
-        for k, block in enumerate(self.blocks):
-            mine = part(state, f"{k}.")
-            if self.checkpointing and torch.is_grad_enabled():
-                x, mine = checkpoint(block.forward_state, x, mine, use_reentrant=False)
-            else:
-                x, mine = block.forward_state(x, mine)
+        for k in range(len(self.blocks)):
+            x, mine = self.run_block_state(k, x, part(state, f"{k}."))
             new.update(prefixed(mine, f"{k}."))
         return self.final_norm(x), new

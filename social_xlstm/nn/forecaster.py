@@ -7,6 +7,10 @@ An architecture (:mod:`social_xlstm.nn.registry`) only chooses the encoder and t
 buffers, the embedding, the head and the last-value skip are written once, here. The Social-xLSTM model,
 its ablations and the LSTM and T-GCN baselines therefore differ in exactly the part they claim to.
 
+With ``social.placement: between`` (the social_xlstm arch only) the encoder is an
+:class:`~social_xlstm.nn.interleaved.InterleavedEncoder`: social layers between the sLSTM blocks, so it
+reads (B, W, N, D) and the graph instead of the folded VDs.
+
 The recurrent form (:meth:`Forecaster.forward_sequence`, :meth:`Forecaster.step`) runs the same parts
 with their state carried in a flat dict (:mod:`social_xlstm.nn.state`): forecasts after every step, for
 long-context training and streaming; from the zero state it equals the windowed forward.
@@ -24,6 +28,7 @@ from .embedding import InputEmbedding
 from .encoder import SLSTMEncoder
 from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM, SourceSocialMLSTM
 from .head import ForecastHead
+from .interleaved import InterleavedEncoder
 from .lstm_encoder import LSTMEncoder
 from .registry import ARCHITECTURES
 from .state import State, part, prefixed, zeros
@@ -38,20 +43,28 @@ ENCODERS: dict[str, Callable[[ModelConfig], nn.Module | None]] = {
 SOCIAL_FORMS: dict[str, type[SocialMLSTM]] = {"target": SocialMLSTM, "source": SourceSocialMLSTM}
 """``social.form`` -> the social layer's class (where its matrix memory lives)."""
 
-FUSIONS: dict[str, Callable[[ModelConfig, Tensor, Tensor, int], nn.Module]] = {
-    "last": lambda c, edge_index, edge_attr, n: LastStep(),
-    "pool": lambda c, edge_index, edge_attr, n: NeighbourPool(c.d_model, edge_index, edge_attr, n, c.dropout),
-    "social": lambda c, edge_index, edge_attr, n: SOCIAL_FORMS[c.social.form](
+
+def social_layer(c: ModelConfig, edge_index: Tensor, edge_attr: Tensor, n: int, context: str) -> SocialMLSTM:
+    """The social layer ``c.social`` describes, with ``context`` (the fusion's, or "all" between blocks)."""
+    return SOCIAL_FORMS[c.social.form](
         c.d_model,
         edge_index,
         edge_attr,
         n,
         heads=c.social.heads,
         head_dim=c.social.dim,
-        context=c.social.context,
+        context=context,
         dropout=c.dropout,
         forget_init=c.social.forget_init,
-    ),
+        edge_gate=c.social.edge_gate,
+        edge_features=c.social.edge_features,
+    )
+
+
+FUSIONS: dict[str, Callable[[ModelConfig, Tensor, Tensor, int], nn.Module]] = {
+    "last": lambda c, edge_index, edge_attr, n: LastStep(),
+    "pool": lambda c, edge_index, edge_attr, n: NeighbourPool(c.d_model, edge_index, edge_attr, n, c.dropout),
+    "social": lambda c, edge_index, edge_attr, n: social_layer(c, edge_index, edge_attr, n, c.social.context),
     "gcn": lambda c, edge_index, edge_attr, n: GCNGRUFusion(c.d_model, edge_index, edge_attr, n),
 }
 """fusion name -> builder ``(config, edge_index, scaled edge_attr, num_vds) -> module``."""
@@ -108,14 +121,27 @@ class Forecaster(nn.Module):
             num_features, num_vds, config.d_model, config.embedding.vd_dim, config.embedding.fallback_prob
         )
         self.encoder = ENCODERS[arch.encoder](config)
+        # Other archs ignore social.*, as they ignore its heads: only sLSTM blocks + social fusion interleave.
+        self.interleaved = (arch.encoder, arch.fusion, config.social.placement) == ("slstm", "social", "between")
+        if self.interleaved:
+            self.encoder = InterleavedEncoder(
+                self.encoder, lambda: social_layer(config, self.edge_index, self.edge_attr, num_vds, "all")
+            )
         self.fusion = FUSIONS[arch.fusion](config, self.edge_index, self.edge_attr, num_vds)
         self.head = ForecastHead(config.d_model, config.head.hidden_dim, horizon, num_outputs, config.dropout)
 
-    def encode(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
-        """Embedding and temporal encoder, every VD with the same weights. Returns (B, W, N, D)."""
+    def encode(
+        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None
+    ) -> Tensor:
+        """Embedding and temporal encoder, every VD with the same weights. Returns (B, W, N, D).
+
+        ``nodes`` (the sampled VDs' sorted global ids) only matters to an interleaved encoder's graph.
+        """
         emb = self.embedding(x, x_mask, time, vd_index)  # (B, W, N, D), a node-major view
         if self.encoder is None:
             return emb
+        if self.interleaved:
+            return self.encoder(emb, nodes)  # (B, W, N, D)
         batch, steps, nodes, _ = x.shape
         folded = emb.transpose(1, 2).reshape(batch * nodes, steps, -1)  # (B*N, W, D), free: node-major
         enc = self.encoder(folded).view(batch, nodes, steps, -1)  # (B, N, W, D)
@@ -134,7 +160,7 @@ class Forecaster(nn.Module):
             raise ValueError(f"x has {x.shape[2]} VDs, the model was built for {self.num_vds}")
         if nodes is not None and vd_index is None:
             vd_index = nodes
-        fused = self.fusion(self.encode(x, x_mask, time, vd_index), nodes)  # (B, N, D) or (B, W, N, D)
+        fused = self.fusion(self.encode(x, x_mask, time, vd_index, nodes), nodes)  # (B, N, D) or (B, W, N, D)
         if fused.dim() == 4:  # social context "all": the head reads the last step
             fused = fused[:, -1]  # (B, N, D)
         y = self.head(fused)  # (B, H, N, O)
@@ -157,7 +183,9 @@ class Forecaster(nn.Module):
         """
         nodes = self.num_vds if nodes is None else nodes
         state: State = {}
-        if self.encoder is not None:
+        if self.interleaved:
+            state.update(prefixed(self.encoder.initial_state(batch, nodes), "encoder."))
+        elif self.encoder is not None:
             state.update(prefixed(self.encoder.initial_state(batch * nodes), "encoder."))
         state.update(prefixed(self.fusion.initial_state(batch, nodes), "fusion."))
         if self.config.head.last_value:
@@ -189,7 +217,10 @@ class Forecaster(nn.Module):
             state = self.initial_state(batch, count)
         new: State = {}
         h = self.embedding(x, x_mask, time, nodes)  # (B, T, N, D) node-major view
-        if self.encoder is not None:
+        if self.interleaved:
+            h, enc_state = self.encoder.forward_state(h, part(state, "encoder."), nodes)  # (B, T, N, D)
+            new.update(prefixed(enc_state, "encoder."))
+        elif self.encoder is not None:
             folded = h.transpose(1, 2).reshape(batch * count, steps, -1)  # (B*N, T, D)
             enc, enc_state = self.encoder.forward_state(folded, part(state, "encoder."))
             h = enc.view(batch, count, steps, -1).transpose(1, 2)  # (B, T, N, D)

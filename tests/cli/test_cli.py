@@ -94,6 +94,18 @@ def test_bad_model_option_exits_2(tiny_dataset, capsys):
     assert "arch='nope'" in capsys.readouterr().err
 
 
+def test_social_layer_options_parse(tiny_dataset, capsys):
+    fit = ["fit", "--config", str(DEMO_CONFIG), "--data.data_dir", str(tiny_dataset)]
+    social = ["--model.social.placement", "between", "--model.social.edge_gate", "mlp"]
+    with pytest.raises(SystemExit) as exc:
+        main([*fit, *social, "--model.social.edge_features", "false", "--print_config"])
+    assert exc.value.code == 0
+    out = capsys.readouterr().out
+    assert "placement: between" in out and "edge_gate: mlp" in out and "edge_features: false" in out
+    assert main([*fit, "--model.social.placement", "x"]) == 2
+    assert "social.placement='x'; valid values: last, between" in capsys.readouterr().err
+
+
 def test_unknown_option_exits_2(tiny_dataset):
     with pytest.raises(SystemExit) as exc:
         main(

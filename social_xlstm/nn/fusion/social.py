@@ -20,7 +20,9 @@ with ``index_add`` that does not fuse with the softmax-like stabilisation. Padde
 
 Parameter layout (what the dense-reference test reads): ``query.weight`` rows ``[q (C), o (C)]``;
 ``source.weight`` rows ``[k (C), v (C), i (NH), f (NH)]``; ``edge.weight`` rows ``[k_e (C), i_e (NH)]``;
-C = NH * DH, head-major (channel ``c`` belongs to head ``c // DH``).
+C = NH * DH, head-major (channel ``c`` belongs to head ``c // DH``). ``edge_gate="mlp"`` keeps ``edge.weight``
+and adds a zero-initialised MLP (``edge.hidden``, ``edge.out``; :mod:`.edge_gate`); ``edge_features=False``
+drops the edge terms (``edge`` is None, as for a graph without features).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from social_xlstm.ops.mlstm import MLSTMState, social_mlstm_parallel, social_mls
 
 from ..multihead_norm import MultiHeadLayerNorm
 from ..state import State, empty_max_state, zeros
+from .edge_gate import EdgeMLP, edge_projection
 from .neighbours import NeighbourTableMixin
 
 
@@ -52,6 +55,8 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
             every step does (output (B, T, N, D)).
         dropout: dropout on the residual branch.
         forget_init: forget bias of head 0; heads spread linearly over [forget_init, forget_init + 3].
+        edge_gate: ``"linear"`` or ``"mlp"`` edge projection (:mod:`social_xlstm.nn.fusion.edge_gate`).
+        edge_features: False ignores ``edge_attr`` (the ablation: the graph without its features).
 
     Shapes:
         h: (B, T, N, D) -> (B, N, D) with context "last", (B, T, N, D) with "all".
@@ -69,6 +74,8 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         context: str = "last",
         dropout: float = 0.0,
         forget_init: float = 3.0,
+        edge_gate: str = "linear",
+        edge_features: bool = True,
     ):
         super().__init__()
         if context not in ("last", "all"):
@@ -77,12 +84,13 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         self.head_dim = head_dim or d_model // heads
         self.num_nodes, self.context, self.forget_init = num_nodes, context, forget_init
         channels = heads * self.head_dim
-        self.register_graph(edge_index, edge_attr, num_nodes)
+        # Zero feature columns, not a flag: the layer then runs the path of a graph without features.
+        self.register_graph(edge_index, edge_attr if edge_features else edge_attr[:, :0], num_nodes)
         self.edge_dim = self.nbr_attr.shape[-1]
         self.norm = nn.LayerNorm(d_model)
         self.query = nn.Linear(d_model, 2 * channels)
         self.source = nn.Linear(d_model, 2 * channels + 2 * heads)
-        self.edge = nn.Linear(self.edge_dim, channels + heads, bias=False) if self.edge_dim else None
+        self.edge = edge_projection(self.edge_dim, channels + heads, edge_gate) if self.edge_dim else None
         self.out_norm = MultiHeadLayerNorm(heads, channels)  # GroupNorm per head, the fast way on CPUs
         self.out_proj = nn.Linear(channels, d_model)
         self.dropout = nn.Dropout(dropout)
@@ -112,6 +120,8 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         self.norm.reset_parameters()
         self.out_norm.reset_parameters()
         self.out_proj.reset_parameters()
+        if isinstance(self.edge, EdgeMLP):  # its MLP part starts at 0: the layer starts as the linear gate's
+            self.edge.reset_mlp()
 
     def _sources(self, x: Tensor, table: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Project each VD once, then gather its K neighbours (node parts only; see :meth:`_edge_terms`).
@@ -145,9 +155,7 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
     def _edge_terms(self, table: tuple[Tensor, Tensor, Tensor]) -> tuple[Tensor, Tensor]:
         """Edge parts of keys and input gates. Shapes: k_edge (NH, N, K, DH), i_edge (NH, N, K)."""
         channels = self.heads * self.head_dim
-        k_edge, i_edge = self.edge(table[2]).split(
-            [channels, self.heads], dim=-1
-        )  # (N, K, C), (N, K, NH)
+        k_edge, i_edge = self.edge(table[2]).split([channels, self.heads], dim=-1)  # (N, K, C), (N, K, NH)
         k_edge = k_edge.unflatten(-1, (self.heads, self.head_dim)).permute(2, 0, 1, 3)  # (NH, N, K, DH)
         return k_edge, i_edge.permute(2, 0, 1)  # (NH, N, K, DH), (NH, N, K)
 
@@ -240,5 +248,5 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         return (
             f"{self.__class__.__name__}({self.d_model}, heads={self.heads}, head_dim={self.head_dim}, "
             f"nodes={self.num_nodes}, max_neighbours={self.max_neighbours}, edge_dim={self.edge_dim}, "
-            f"context={self.context!r})"
+            f"edge_gate={'mlp' if isinstance(self.edge, EdgeMLP) else 'linear'!r}, context={self.context!r})"
         )

@@ -58,7 +58,8 @@ class SourceSocialMLSTM(SocialMLSTM):
             raise ValueError("edge_index holds duplicate edges; each (src, dst) pair may appear once")
         self.register_buffer("edge_src", src, persistent=False)
         self.register_buffer("edge_dst", dst, persistent=False)
-        self.register_buffer("edge_feat", edge_attr.float()[order], persistent=False)
+        # [:, :edge_dim]: without edge features (edge_features=False) the parent kept no columns.
+        self.register_buffer("edge_feat", edge_attr.float()[order][:, : self.edge_dim], persistent=False)
         self._edge_cache: tuple | None = None  # (key, edges) of the whole graph, reused without autograd
 
     def _projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
@@ -123,12 +124,10 @@ class SourceSocialMLSTM(SocialMLSTM):
         """h (B, T, N', D) over all VDs, or over the sorted global ids ``nodes`` (N',)."""
         if h.shape[2] != (self.num_nodes if nodes is None else len(nodes)):
             raise ValueError(f"h has {h.shape[2]} VDs, the graph has {self.num_nodes}")
-        if self.context == "all":  # every step reads: run the recurrent form
-            if nodes is not None:
-                raise ValueError("context 'all' reads every VD at every step; it does not run on sampled VDs")
+        if self.context == "all":  # every step reads: run the recurrent form (on the subgraph of ``nodes``)
             state, outs = None, []
             for t in range(h.shape[1]):
-                out, state = self.step(h[:, t], state)
+                out, state = self.step(h[:, t], state, nodes)
                 outs.append(out)
             return torch.stack(outs, dim=1)  # (B, T, N, D)
         h = h.transpose(1, 2)  # (B, N, T, D) node-major, a free view of the encoder's output

@@ -153,7 +153,7 @@ def test_starts_as_uniform_neighbour_memory_and_repr():
     layer = SocialMLSTM(8, EDGE_INDEX, EDGE_ATTR, 4, heads=2)
     assert (layer.edge.weight[2 * 4 :] == 0).all()  # edge part of the input gate starts at 0
     assert repr(layer) == (
-        "SocialMLSTM(8, heads=2, head_dim=4, nodes=4, max_neighbours=3, edge_dim=2, context='last')"
+        "SocialMLSTM(8, heads=2, head_dim=4, nodes=4, max_neighbours=3, edge_dim=2, edge_gate='linear', context='last')"
     )
     with pytest.raises(ValueError, match="3 VDs, the graph has 4"):
         layer(torch.randn(1, 2, 3, 8))
