@@ -10,7 +10,8 @@ from social_xlstm.cli import main
 from social_xlstm.data.importers import IMPORTERS
 
 CONFIGS_DIR = Path(__file__).resolve().parents[2] / "configs"
-REPO_CONFIGS = sorted(CONFIGS_DIR.glob("*.yaml"))
+# every training config; variants.yaml is the variant study's list of overrides (tests/test_variants.py), not a config
+REPO_CONFIGS = sorted(p for p in CONFIGS_DIR.glob("*.yaml") if p.name != "variants.yaml")
 DEMO_CONFIG = CONFIGS_DIR / "demo.yaml"
 
 
