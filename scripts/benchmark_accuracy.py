@@ -18,7 +18,7 @@ import sys
 
 import torch
 
-from social_xlstm.benchmark import PROTOCOLS, BenchmarkSettings, run_benchmark
+from social_xlstm.benchmark import BenchmarkSettings, add_run_options, run_benchmark
 from social_xlstm.errors import UserError
 
 DEFAULT_MODELS = ["persistence", "historical_average", "lstm", "gru_gcn", "slstm_only", "slstm_pool", "social_xlstm"]
@@ -26,17 +26,8 @@ DEFAULT_MODELS = ["persistence", "historical_average", "lstm", "gru_gcn", "slstm
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, help="canonical dataset directory")
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
-    parser.add_argument("--config", default=None, help="training config (default configs/bench_<protocol>.yaml)")
+    add_run_options(parser, "per-run checkpoints and results (default runs/benchmark/NAME)")
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
-    parser.add_argument("--out", default="docs/results")
-    parser.add_argument("--work", default=None, help="per-run checkpoints and results (default runs/benchmark/NAME)")
-    parser.add_argument("--name", default=None, help="dataset name in the output file names")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY.PATH=VALUE")
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.threads:

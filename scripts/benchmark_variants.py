@@ -17,32 +17,20 @@ import sys
 
 import torch
 
-from social_xlstm.benchmark import PROTOCOLS
+from social_xlstm.benchmark import add_run_options
 from social_xlstm.errors import UserError
 from social_xlstm.variants import VariantSettings, load_variants, run_variants
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True, help="canonical dataset directory")
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
-    parser.add_argument("--config", default=None, help="training config (default configs/bench_<protocol>.yaml)")
+    add_run_options(
+        parser,
+        "the benchmark's work directory (default runs/benchmark/NAME)",
+        "overrides of every run, the base included",
+    )
     parser.add_argument("--file", default="configs/variants.yaml", help="the variants (YAML)")
     parser.add_argument("--variants", nargs="+", default=None, help="names to run (default all in --file)")
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
-    parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
-    parser.add_argument("--out", default="docs/results")
-    parser.add_argument("--work", default=None, help="the benchmark's work directory (default runs/benchmark/NAME)")
-    parser.add_argument("--name", default=None, help="dataset name in the output file names")
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        nargs="*",
-        default=[],
-        metavar="KEY.PATH=VALUE",
-        help="overrides of every run, the base included",
-    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.threads:

@@ -122,6 +122,20 @@ class BenchmarkSettings:
         }
 
 
+def add_run_options(parser, work_help: str, set_help: str | None = None) -> None:
+    """The command-line options every benchmark script shares (scripts/benchmark_accuracy.py, _variants.py)."""
+    parser.add_argument("--dataset", required=True, help="canonical dataset directory")
+    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--config", default=None, help="training config (default configs/bench_<protocol>.yaml)")
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0])
+    parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
+    parser.add_argument("--out", default="docs/results")
+    parser.add_argument("--work", default=None, help=work_help)
+    parser.add_argument("--name", default=None, help="dataset name in the output file names")
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
+    parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY.PATH=VALUE", help=set_help)
+
+
 def parse_overrides(items: Sequence[str]) -> dict:
     """``["model.d_model=32", "trainer.limit_train_batches=2"]`` -> a nested dict (values read as YAML)."""
     nested: dict = {}
