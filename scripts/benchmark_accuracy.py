@@ -13,12 +13,11 @@ retrained. Logic in :mod:`social_xlstm.benchmark`.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 import torch
 
-from social_xlstm.benchmark import BenchmarkSettings, add_run_options, run_benchmark
+from social_xlstm.benchmark import add_run_options, run_benchmark, settings_from_args
 from social_xlstm.errors import UserError
 
 DEFAULT_MODELS = ["persistence", "historical_average", "lstm", "gru_gcn", "slstm_only", "slstm_pool", "social_xlstm"]
@@ -33,19 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        settings = BenchmarkSettings(
-            dataset=args.dataset,
-            protocol=args.protocol,
-            config=args.config or f"configs/bench_{args.protocol}.yaml",
-            models=args.models,
-            seeds=args.seeds,
-            epochs=args.epochs,
-            out=args.out,
-            work=args.work,
-            name=args.name,
-            overrides=args.overrides,
-            command="python scripts/benchmark_accuracy.py " + " ".join(map(shlex.quote, argv)),
-        )
+        settings = settings_from_args(args, args.models, "scripts/benchmark_accuracy.py", argv)
         run_benchmark(settings)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -12,14 +12,13 @@ missing (resumable like the benchmark) and writes ``OUT/<dataset>-variants.md`` 
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 
 import torch
 
-from social_xlstm.benchmark import add_run_options
+from social_xlstm.benchmark import add_run_options, settings_from_args
 from social_xlstm.errors import UserError
-from social_xlstm.variants import VariantSettings, load_variants, run_variants
+from social_xlstm.variants import COMPARED, VariantSettings, load_variants, run_variants
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,19 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     try:
-        settings = VariantSettings(
-            dataset=args.dataset,
-            protocol=args.protocol,
-            config=args.config or f"configs/bench_{args.protocol}.yaml",
-            variants=load_variants(args.file, args.variants),
-            seeds=args.seeds,
-            epochs=args.epochs,
-            out=args.out,
-            work=args.work,
-            name=args.name,
-            command="python scripts/benchmark_variants.py " + " ".join(map(shlex.quote, argv)),
-            base_overrides=args.overrides,
-        )
+        base = settings_from_args(args, COMPARED, "scripts/benchmark_variants.py", argv)
+        settings = VariantSettings(base, load_variants(args.file, args.variants))
         run_variants(settings)
     except UserError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import platform
+import shlex
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -134,6 +135,23 @@ def add_run_options(parser, work_help: str, set_help: str | None = None) -> None
     parser.add_argument("--name", default=None, help="dataset name in the output file names")
     parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads")
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY.PATH=VALUE", help=set_help)
+
+
+def settings_from_args(args, models: Sequence[str], script: str, argv: Sequence[str]) -> BenchmarkSettings:
+    """The settings the options of :func:`add_run_options` ask for; ``script argv`` is quoted as the command."""
+    return BenchmarkSettings(
+        dataset=args.dataset,
+        protocol=args.protocol,
+        config=args.config or f"configs/bench_{args.protocol}.yaml",
+        models=list(models),
+        seeds=args.seeds,
+        epochs=args.epochs,
+        out=args.out,
+        work=args.work,
+        name=args.name,
+        overrides=args.overrides,
+        command=f"python {script} " + " ".join(map(shlex.quote, argv)),
+    )
 
 
 def parse_overrides(items: Sequence[str]) -> dict:

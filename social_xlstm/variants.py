@@ -15,7 +15,7 @@ a benchmark run already made is not retrained. The table goes to ``OUT/<dataset>
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import yaml
@@ -42,23 +42,18 @@ class Variant:
 
 @dataclass
 class VariantSettings:
-    """What :func:`run_variants` runs: the benchmark's settings (no models, no overrides) and the variants."""
+    """What :func:`run_variants` runs: the benchmark's own settings (the base) and the variants.
 
-    dataset: str
-    protocol: str
-    config: str
+    ``base.models`` is set to the three compared models; ``base.overrides`` apply to every run, each variant's
+    after them; ``base.out`` is where the variant table goes; each variant's runs live under
+    ``base.work/variants/<name>``.
+    """
+
+    base: BenchmarkSettings
     variants: Sequence[Variant]
-    seeds: Sequence[int] = (0,)
-    epochs: int | None = None
-    out: str = "docs/results"
-    work: str | None = None
-    name: str | None = None
-    command: str | None = None
-    base_overrides: Sequence[str] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:
-        self.name = self.name or Path(self.dataset).resolve().name
-        self.work = self.work or str(Path("runs") / "benchmark" / self.name)
+        self.base = replace(self.base, models=list(COMPARED))
         names = [v.name for v in self.variants]
         if len(set(names)) != len(names) or "base" in names:
             raise UserError(f"variant names must be distinct and not 'base', got {names}")
@@ -97,29 +92,28 @@ def load_variants(path: str | Path, only: Sequence[str] | None = None) -> list[V
     return variants
 
 
-def _benchmark(
-    settings: VariantSettings, models: Sequence[str], overrides: Sequence[str], tag: str
-) -> BenchmarkSettings:
-    base = tag == "base"
-    return BenchmarkSettings(
-        dataset=settings.dataset,
-        protocol=settings.protocol,
-        config=settings.config,
-        models=list(models),
-        seeds=list(settings.seeds),
-        epochs=settings.epochs,
-        # the base runs are the benchmark's own: same work directory and settings, so they are reused
-        out=str(Path(settings.work) / "variants" / "summaries"),
-        work=settings.work if base else str(Path(settings.work) / "variants" / tag),
-        name=settings.name if base else f"{settings.name}-{tag}",
-        overrides=[*settings.base_overrides, *overrides],
+def _benchmark(settings: VariantSettings, variant: Variant) -> BenchmarkSettings:
+    """A variant's benchmark: the base's settings, its own work directory and name, its overrides last."""
+    base = settings.base
+    return replace(
+        base,
+        models=list(variant.models),
+        out=str(Path(base.work) / "variants" / "summaries"),
+        work=str(Path(base.work) / "variants" / variant.name),
+        name=f"{base.name}-{variant.name}",
+        overrides=[*base.overrides, *variant.overrides],
+        command=None,
     )
 
 
 def run_variants(settings: VariantSettings, log: Callable[[str], None] = print) -> dict:
     """Train what is missing of the base and of every variant, then write the comparison table."""
     log(f"base: {', '.join(COMPARED)}")
-    base = run_benchmark(_benchmark(settings, COMPARED, (), "base"), log=lambda line: log("  " + line))
+    # the base runs are the benchmark's own (same work directory and settings), so they are reused
+    base = run_benchmark(
+        replace(settings.base, out=str(Path(settings.base.work) / "variants" / "summaries")),
+        log=lambda line: log("  " + line),
+    )
     rows = [
         {
             "name": "base",
@@ -131,9 +125,7 @@ def run_variants(settings: VariantSettings, log: Callable[[str], None] = print) 
     ]
     for k, variant in enumerate(settings.variants, 1):
         log(f"variant {k}/{len(settings.variants)} {variant.name}: {' '.join(variant.overrides) or '-'}")
-        summary = run_benchmark(
-            _benchmark(settings, variant.models, variant.overrides, variant.name), log=lambda line: log("  " + line)
-        )
+        summary = run_benchmark(_benchmark(settings, variant), log=lambda line: log("  " + line))
         models = {m: summary["models"][m] if m in variant.models else base["models"][m] for m in COMPARED}
         rows.append(
             {
@@ -144,21 +136,22 @@ def run_variants(settings: VariantSettings, log: Callable[[str], None] = print) 
                 "models": models,
             }
         )
+    bench = settings.base
     result = {
-        "dataset": settings.name,
-        "protocol": settings.protocol,
-        "config": settings.config,
-        "epochs": settings.epochs,
-        "seeds": list(settings.seeds),
-        "base_overrides": list(settings.base_overrides),
-        "command": settings.command,
+        "dataset": bench.name,
+        "protocol": bench.protocol,
+        "config": bench.config,
+        "epochs": bench.epochs,
+        "seeds": list(bench.seeds),
+        "base_overrides": list(bench.overrides),
+        "command": bench.command,
         "machine": base["machine"],
         "variants": rows,
     }
-    out = Path(settings.out)
+    out = Path(bench.out)
     out.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(result, out / f"{settings.name}-variants.json")
-    with atomic_file(out / f"{settings.name}-variants.md") as tmp:
+    write_json_atomic(result, out / f"{bench.name}-variants.json")
+    with atomic_file(out / f"{bench.name}-variants.md") as tmp:
         tmp.write_text(render_variants(result))
     return result
 

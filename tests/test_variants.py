@@ -1,6 +1,7 @@
 """The variant study: base runs reused, only the listed models retrained, gains against the right ablations."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -52,32 +53,20 @@ def test_variants_reuse_base_and_compare_with_the_right_ablations(tiny_dataset, 
     variants = load_variants(write_variants(tmp_path / "v.yaml"))
     work = tmp_path / "work"
     # the benchmark ran first: its runs are the base and are not trained again
-    benchmark.run_benchmark(
-        benchmark.BenchmarkSettings(
-            dataset=str(tiny_dataset),
-            protocol="standard",
-            config=str(CONFIG),
-            models=["slstm_only", "slstm_pool", "social_xlstm"],
-            seeds=[0, 1],
-            epochs=1,
-            out=str(tmp_path / "bench"),
-            work=str(work),
-            name="tiny",
-        ),
-        log=lambda line: None,
-    )
-    calls.clear()
-    settings = VariantSettings(
+    bench = benchmark.BenchmarkSettings(
         dataset=str(tiny_dataset),
         protocol="standard",
         config=str(CONFIG),
-        variants=variants,
+        models=["slstm_only", "slstm_pool", "social_xlstm"],
         seeds=[0, 1],
         epochs=1,
-        out=str(tmp_path / "out"),
+        out=str(tmp_path / "bench"),
         work=str(work),
         name="tiny",
     )
+    benchmark.run_benchmark(bench, log=lambda line: None)
+    calls.clear()
+    settings = VariantSettings(replace(bench, out=str(tmp_path / "out")), variants)
     result = run_variants(settings, log=lambda line: None)
     # fast retrains only the full model; long retrains all three; the base nothing
     assert sorted(calls) == sorted(
@@ -140,8 +129,8 @@ def test_unknown_variant_name_and_reserved_base(tmp_path, tiny_dataset):
         load_variants(path, ["nope"])
     with pytest.raises(UserError, match="not 'base'"):
         VariantSettings(
-            dataset=str(tiny_dataset),
-            protocol="standard",
-            config=str(CONFIG),
-            variants=load_variants(path) + load_variants(path),
+            benchmark.BenchmarkSettings(
+                dataset=str(tiny_dataset), protocol="standard", config=str(CONFIG), models=["social_xlstm"]
+            ),
+            load_variants(path) + load_variants(path),
         )
