@@ -47,7 +47,9 @@ def make_dataset(out: Path, days: int, vds: int, seed: int = 0) -> None:
             n = int(keep.sum())
             yield pa.table(
                 {
-                    "timestamp": pa.array(stamps.values[t], pa.timestamp("ns")).cast(pa.timestamp("us", tz="UTC")),
+                    "timestamp": pa.array(stamps.values[t], pa.timestamp("ns")).cast(
+                        pa.timestamp("us", tz="UTC")
+                    ),
                     "vd_id": pa.array(ids[v], pa.string()),
                     "flow": rng.gamma(4.0, 20.0, n).astype(np.float32),
                     "speed": rng.normal(80, 10, n).astype(np.float32),
@@ -69,7 +71,9 @@ def make_dataset(out: Path, days: int, vds: int, seed: int = 0) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("root", type=Path)
     parser.add_argument("--make", action="store_true", help="first write a synthetic dataset to ROOT")
     parser.add_argument("--days", type=int, default=90)

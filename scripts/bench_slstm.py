@@ -176,7 +176,9 @@ def run(args) -> str:
             if isinstance(value, str):
                 lines.append(f"| {label} | {value} | | |")
             else:
-                lines.append(f"| {label} | {value * 1e3:.1f} | {ours / value:.2f}x | {ours_linear / value:.2f}x |")
+                lines.append(
+                    f"| {label} | {value * 1e3:.1f} | {ours / value:.2f}x | {ours_linear / value:.2f}x |"
+                )
         lines += [
             "",
             "The op takes `wx` precomputed; `nn.LSTM` includes its input projection, so the like-for-like",

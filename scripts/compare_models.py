@@ -44,7 +44,9 @@ def run_arch(arch: str, args, extra: list[str]) -> tuple[dict, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--config", required=True)
     parser.add_argument("--data", required=True)
     parser.add_argument("--archs", nargs="+", default=["social_xlstm", "slstm_pool", "gru_gcn", "lstm"])
@@ -66,7 +68,8 @@ def main() -> None:
                 baselines[name] = cells
     header = " / ".join(f"{m:g}" for m in args.minutes)
     lines = [
-        f"masked MAE of {args.variable} at {header} min; {args.epochs} epochs, seed {args.seed}, config {args.config}",
+        f"masked MAE of {args.variable} at {header} min; {args.epochs} epochs, seed {args.seed}, "
+        f"config {args.config}",
         "",
         "| model | " + " | ".join(f"{m:g} min" for m in args.minutes) + " | fit s |",
         "|---|" + "---:|" * (len(args.minutes) + 1),

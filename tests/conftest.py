@@ -52,7 +52,9 @@ def make_tiny_dataset(root: Path, n_vds: int = 5, steps: int = 400, seed: int = 
     """VDs on a line 1 km apart; a daily wave passes them one step apart; a few readings missing."""
     rng = np.random.default_rng(seed)
     ts = pd.date_range("2024-03-04", periods=steps, freq="5min", tz="UTC")
-    phase = np.arange(steps)[:, None] - np.arange(n_vds)[None, :]  # (T, N): the wave reaches VD i i steps later
+    phase = (
+        np.arange(steps)[:, None] - np.arange(n_vds)[None, :]
+    )  # (T, N): the wave reaches VD i i steps later
     wave = np.sin(2 * np.pi * phase / 288)
     flow = 100 + 60 * wave + rng.normal(0, 3, wave.shape)
     speed = 90 - 30 * np.clip(wave, 0, None) + rng.normal(0, 1, wave.shape)

@@ -129,12 +129,7 @@ class TrafficDataModule(L.LightningDataModule):
         self.reference: DataInfo | None = None if reference is None else reference_info(reference)
         if self.reference is not None:
             check_compatible(
-                self.reference,
-                dataset.meta,
-                self.data_dir,
-                window=window,
-                horizon=horizon,
-                variables=variables,
+                self.reference, dataset.meta, self.data_dir, window=window, horizon=horizon, variables=variables,
                 targets=targets,
             )
             variables, targets = self.reference.variables, self.reference.targets

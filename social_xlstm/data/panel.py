@@ -98,7 +98,8 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     for var in variables:
         if var not in all_vars:
             raise DataError(
-                f"{dataset.root / META}: variable {var!r} is not in the dataset {all_vars}{suggest(var, all_vars)}"
+                f"{dataset.root / META}: variable {var!r} is not in the dataset "
+                f"{all_vars}{suggest(var, all_vars)}"
             )
     num_steps, num_vds = dataset.num_steps, len(dataset.stations)
     values = np.full((num_steps, num_vds, len(variables)), np.nan, dtype=np.float32)
@@ -127,7 +128,9 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     np.logical_not(mask, out=mask)
     first, _ = dataset.time_range_ns()
     timestamps = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=num_steps, freq=dataset.meta.freq.delta)
-    return Panel(values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone)
+    return Panel(
+        values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone
+    )
 
 
 def _times(dataset: Dataset, time_index: np.ndarray) -> list[str]:

@@ -81,5 +81,7 @@ def target_index_tensor(target_index: list[int] | None, num_features: int, num_o
     """
     index = list(range(num_outputs)) if target_index is None else list(target_index)
     if len(index) != num_outputs or any(not 0 <= i < num_features for i in index):
-        raise ValueError(f"target_index {index} must list {num_outputs} feature positions in [0, {num_features})")
+        raise ValueError(
+            f"target_index {index} must list {num_outputs} feature positions in [0, {num_features})"
+        )
     return torch.tensor(index, dtype=torch.long)

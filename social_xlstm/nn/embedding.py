@@ -28,7 +28,9 @@ class InputEmbedding(nn.Module):
         output: (B, W, N, D).
     """
 
-    def __init__(self, num_features: int, num_vds: int, d_model: int, vd_dim: int, fallback_prob: float = 0.0):
+    def __init__(
+        self, num_features: int, num_vds: int, d_model: int, vd_dim: int, fallback_prob: float = 0.0
+    ):
         super().__init__()
         self.num_features = num_features
         self.num_vds = num_vds
@@ -58,7 +60,11 @@ class InputEmbedding(nn.Module):
             vd_index: (N,) or (B, N); returns (B, N, D) or (1, N, D).
         """
         index = self.default_index if vd_index is None else vd_index
-        if vd_index is not None and vd_index.numel() and (vd_index.min() < 0 or vd_index.max() > self.num_vds):
+        if (
+            vd_index is not None
+            and vd_index.numel()
+            and (vd_index.min() < 0 or vd_index.max() > self.num_vds)
+        ):
             raise ValueError(f"vd_index must lie in [0, {self.num_vds}] ({self.num_vds} = fallback)")
         if index.dim() == 1:
             index = index[None]  # (1, N)

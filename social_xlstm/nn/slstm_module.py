@@ -73,11 +73,16 @@ class SLSTM(nn.Module):
 
         dh = self.head_dim
         self.input_proj = nn.ModuleList(
-            nn.Linear(input_size if k == 0 else hidden_size, 4 * hidden_size, bias=False) for k in range(num_layers)
+            nn.Linear(input_size if k == 0 else hidden_size, 4 * hidden_size, bias=False)
+            for k in range(num_layers)
         )
-        self.recurrent = nn.ParameterList(nn.Parameter(torch.empty(4, num_heads, dh, dh)) for _ in range(num_layers))
+        self.recurrent = nn.ParameterList(
+            nn.Parameter(torch.empty(4, num_heads, dh, dh)) for _ in range(num_layers)
+        )
         if bias:
-            self.bias = nn.ParameterList(nn.Parameter(torch.empty(4, num_heads, dh)) for _ in range(num_layers))
+            self.bias = nn.ParameterList(
+                nn.Parameter(torch.empty(4, num_heads, dh)) for _ in range(num_layers)
+            )
         else:
             self.bias = None
             self.register_buffer("_zero_bias", torch.zeros(4, num_heads, dh), persistent=False)
@@ -101,7 +106,9 @@ class SLSTM(nn.Module):
                     with torch.no_grad():
                         b[1] = torch.linspace(3.0, 6.0, self.head_dim).expand(self.num_heads, -1)
 
-    def forward(self, x: Tensor, state: SLSTMModuleState | None = None) -> tuple[Tensor, SLSTMModuleState]:
+    def forward(
+        self, x: Tensor, state: SLSTMModuleState | None = None
+    ) -> tuple[Tensor, SLSTMModuleState]:
         """Run all layers over the sequence.
 
         Args:
@@ -113,9 +120,8 @@ class SLSTM(nn.Module):
             of every layer.
         """
         if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(
-                f"input must be (B, T, {self.input_size}) or (T, B, {self.input_size}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"input must be (B, T, {self.input_size}) or (T, B, {self.input_size}), got "
+                             f"{tuple(x.shape)}")
         if not self.batch_first:
             x = x.transpose(0, 1)  # (T, B, F) -> (B, T, F)
         batch, steps, _ = x.shape
@@ -132,7 +138,9 @@ class SLSTM(nn.Module):
             b = self.bias[k] if self.bias is not None else self._zero_bias
             layer_state = None
             if state is not None:
-                layer_state = tuple(s[k].view(batch, self.num_heads, self.head_dim) for s in state)  # each (B, NH, DH)
+                layer_state = tuple(
+                    s[k].view(batch, self.num_heads, self.head_dim) for s in state
+                )  # each (B, NH, DH)
             h_seq, last = slstm(
                 wx, self.recurrent[k], b, layer_state, backend=self.backend, forget=self.forget
             )  # (B, T, NH, DH)

@@ -24,13 +24,9 @@ def test_parse_fixed_intervals(text, minutes):
 
 @pytest.mark.parametrize(
     ("text", "problem"),
-    [
-        ("soon", "is not a fixed pandas frequency"),
-        ("MS", "is not a fixed pandas frequency"),
-        (None, "is not a fixed pandas frequency"),
-        ("-5min", "must be a positive interval"),
-        ("0min", "must be a positive interval"),
-    ],
+    [("soon", "is not a fixed pandas frequency"), ("MS", "is not a fixed pandas frequency"),
+     (None, "is not a fixed pandas frequency"), ("-5min", "must be a positive interval"),
+     ("0min", "must be a positive interval")],
 )
 def test_bad_values_name_where_they_came_from(text, problem):
     with pytest.raises(UserError, match=f"^--freq {text!r} {problem}") as err:

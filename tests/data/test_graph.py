@@ -44,7 +44,9 @@ def test_neighbour_sets_match_brute_force(k, radius):
     graph = graph_from_coordinates(st, max_neighbours=None if k is None else k + 1, radius_km=radius)
     got = _neighbours(graph)
     for i in range(30):
-        dist = sorted((_brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), j) for j in range(30) if j != i)
+        dist = sorted(
+            (_brute_haversine(st.lat[i], st.lon[i], st.lat[j], st.lon[j]), j) for j in range(30) if j != i
+        )
         chosen = dist if k is None else dist[:k]
         expected = {j for d, j in chosen if radius is None or d <= radius}
         assert got[i] == expected, i
@@ -54,7 +56,9 @@ def test_neighbour_sets_match_brute_force(k, radius):
     # one self loop per node, distance 0, weight 1
     loops = src == dst
     assert loops.sum() == 30 and sorted(src[loops]) == list(range(30))
-    assert (attr[loops, names.index("distance")] == 0).all() and (attr[loops, names.index("is_self")] == 1).all()
+    assert (attr[loops, names.index("distance")] == 0).all() and (
+        attr[loops, names.index("is_self")] == 1
+    ).all()
     assert (attr[loops, names.index("weight")] == 1).all()
     # distance feature = haversine / scale
     brute = np.array(

@@ -97,7 +97,9 @@ def test_zero_is_missing_only_for_listed_variables(tmp_path):
 def test_infinite_value_raises(tmp_path):
     obs = _observations()
     obs.loc[8, "flow"] = np.inf  # step 2, VD b
-    with pytest.raises(DataError, match=r"observations.parquet: column 'flow': 1 infinite value.*00:10:00.*'b'"):
+    with pytest.raises(
+        DataError, match=r"observations.parquet: column 'flow': 1 infinite value.*00:10:00.*'b'"
+    ):
         load_panel(_write(tmp_path, obs))
 
 

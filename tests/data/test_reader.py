@@ -81,7 +81,9 @@ def test_directory_of_files_and_cross_file_duplicates(tmp_path):
     assert rows == 18
     # the same row again in a third file
     pq.write_table(
-        pa.Table.from_pandas(obs.iloc[[4]], preserve_index=False).cast(pq.read_schema(ds.observation_files[0])),
+        pa.Table.from_pandas(obs.iloc[[4]], preserve_index=False).cast(
+            pq.read_schema(ds.observation_files[0])
+        ),
         root / "observations" / "part-00003.parquet",
     )
     with pytest.raises(DataError, match=r"part-00003\.parquet.*'timestamp', 'vd_id'.*already seen") as err:
@@ -148,7 +150,9 @@ def test_duplicate_rows_within_file(tmp_path):
     obs = _obs()
     obs = pd.concat([obs, obs.iloc[[7]]], ignore_index=True)
     root = _write(tmp_path, obs=obs)
-    with pytest.raises(DataError, match=r"observations.parquet: columns 'timestamp', 'vd_id': 1 duplicate") as err:
+    with pytest.raises(
+        DataError, match=r"observations.parquet: columns 'timestamp', 'vd_id': 1 duplicate"
+    ) as err:
         load_dataset(root)
     # both copies are shown, with their row numbers in the file
     assert "\n    7 " in str(err.value) and "\n    18 " in str(err.value)
@@ -171,7 +175,9 @@ def test_vd_without_station(tmp_path):
 def test_station_without_coordinates_needs_edges(tmp_path):
     stations = _stations()
     stations.loc[1, "lat"] = np.nan
-    with pytest.raises(DataError, match=r"stations.parquet: columns 'lat'/'lon': 1 VD\(s\) without coordinates"):
+    with pytest.raises(
+        DataError, match=r"stations.parquet: columns 'lat'/'lon': 1 VD\(s\) without coordinates"
+    ):
         load_dataset(_write(tmp_path, stations=stations))
     edges = pd.DataFrame({"src": ["a", "b"], "dst": ["b", "c"], "distance_m": [500.0, 700.0]})
     ds = load_dataset(_write(tmp_path / "e", stations=stations, edges=edges))
@@ -253,7 +259,8 @@ def test_time_zones_absent_or_mixed(tmp_path):
     pq.write_table(other, root / "observations" / "part-00002.parquet")
     with pytest.raises(
         DataError,
-        match="part-00002.parquet: column 'timestamp' has time zone 'Asia/Taipei' but earlier files use 'UTC'; mixed",
+        match="part-00002.parquet: column 'timestamp' has time zone 'Asia/Taipei' but "
+        "earlier files use 'UTC'; mixed",
     ):
         load_dataset(root)
 
@@ -272,9 +279,13 @@ def test_null_keys(tmp_path):
 def test_bad_meta(tmp_path):
     with pytest.raises(DataError, match="dataset.json: 'timezone' 'Mars/Olympus'"):
         load_dataset(
-            _write(tmp_path, meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""}, timezone="Mars/Olympus"))
+            _write(
+                tmp_path, meta=DatasetMeta("t", "5min", {"flow": "", "speed": ""}, timezone="Mars/Olympus")
+            )
         )
-    with pytest.raises(DataError, match=r"dataset.json: 'zero_is_missing' names \['sped'\].*did you mean 'speed'"):
+    with pytest.raises(
+        DataError, match=r"dataset.json: 'zero_is_missing' names \['sped'\].*did you mean 'speed'"
+    ):
         load_dataset(
             _write(
                 tmp_path / "z",

@@ -42,7 +42,11 @@ def test_windows_belong_by_target_steps(window, horizon):
     num_steps = 97
     ranges = chronological_split(num_steps)
     for lo, hi in ranges.values():
-        brute = [s for s in range(num_steps - window - horizon + 1) if lo <= s + window and s + window + horizon <= hi]
+        brute = [
+            s
+            for s in range(num_steps - window - horizon + 1)
+            if lo <= s + window and s + window + horizon <= hi
+        ]
         np.testing.assert_array_equal(window_starts((lo, hi), window, horizon), brute)
     # every test target step is forecast at every horizon step by exactly one window
     starts = window_starts(ranges["test"], window, horizon)

@@ -243,7 +243,9 @@ def test_scattered_gaps_and_an_outage(small_dataset):
     obs = _observations(small_dataset)
     stations = pd.read_parquet(small_dataset / "stations.parquet")
     grid = pd.date_range("2024-03-03 16:00", periods=2 * 288, freq="5min", tz="UTC")
-    wide = obs.pivot(index="timestamp", columns="vd_id", values="flow").reindex(index=grid, columns=stations["vd_id"])
+    wide = obs.pivot(index="timestamp", columns="vd_id", values="flow").reindex(
+        index=grid, columns=stations["vd_id"]
+    )
     absent = ~pd.MultiIndex.from_product([grid, stations["vd_id"]]).isin(
         pd.MultiIndex.from_frame(obs[["timestamp", "vd_id"]])
     )

@@ -46,7 +46,9 @@ def test_item_matches_hand_indexing():
     x[~panel.mask[s : s + 5]] = 0
     np.testing.assert_allclose(item["x"].numpy(), x, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(item["x_mask"].numpy(), panel.mask[s : s + 5])
-    np.testing.assert_array_equal(item["time"].numpy(), time_features(panel.timestamps, panel.timezone)[s : s + 5])
+    np.testing.assert_array_equal(
+        item["time"].numpy(), time_features(panel.timestamps, panel.timezone)[s : s + 5]
+    )
     y = panel.values[s + 5 : s + 8][:, :, [2, 0]]
     np.testing.assert_array_equal(item["y_mask"].numpy(), ~np.isnan(y))
     np.testing.assert_array_equal(item["y"].numpy(), np.nan_to_num(y, nan=0.0))

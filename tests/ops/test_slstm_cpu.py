@@ -67,7 +67,9 @@ def test_fp32_matches_fp64_reference(forget):
     actual = _run(_cpu, leaves32, forget)
     for name, a, e in zip(NAMES, actual, expected, strict=True):
         assert a.dtype == torch.float32, name
-        torch.testing.assert_close(a.double(), e, rtol=3e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            a.double(), e, rtol=3e-4, atol=1e-4, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_bf16_inputs_keep_fp32_states_and_bf16_error():

@@ -105,7 +105,9 @@ def test_triton_backend_on_cpu_tensors_is_a_clear_error(monkeypatch):
 
 def _xlstm_cell(heads, width, r, b):
     cell_mod = pytest.importorskip("xlstm.blocks.slstm.cell", reason="xlstm not installed (test-only dep)")
-    config = cell_mod.sLSTMCellConfig(hidden_size=heads * width, num_heads=heads, backend="vanilla", dtype="float32")
+    config = cell_mod.sLSTMCellConfig(
+        hidden_size=heads * width, num_heads=heads, backend="vanilla", dtype="float32"
+    )
     cell = cell_mod.sLSTMCell_vanilla(config).double()
     with torch.no_grad():
         cell._recurrent_kernel_.copy_(r.permute(1, 0, 3, 2).reshape(heads, 4 * width, width))
@@ -135,7 +137,9 @@ def test_matches_official_xlstm_vanilla_cell(shape, with_state):
 
     weights = torch.randn(h_ours.shape, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     g_ours = torch.autograd.grad((h_ours * weights).sum(), leaves_ours)
-    g_x, g_r, g_b = torch.autograd.grad((h_theirs * weights).sum(), (x_theirs, cell._recurrent_kernel_, cell._bias_))
+    g_x, g_r, g_b = torch.autograd.grad(
+        (h_theirs * weights).sum(), (x_theirs, cell._recurrent_kernel_, cell._bias_)
+    )
     torch.testing.assert_close(g_ours[0], g_x, rtol=1e-9, atol=1e-12)
     g_r_theirs = g_r.reshape(heads, 4, width, width).permute(1, 0, 3, 2)  # -> (4, NH, DH_in, DH_out)
     torch.testing.assert_close(g_ours[1], g_r_theirs, rtol=1e-9, atol=1e-12)

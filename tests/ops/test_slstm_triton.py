@@ -117,7 +117,9 @@ def test_low_precision_inputs_keep_fp32_states(dtype, device):
         assert a.dtype == e.dtype, name
         # outputs and gradients are rounded to `dtype` once at the end: allow a few of its ulps
         tol = 4 * torch.finfo(dtype).eps
-        torch.testing.assert_close(a.float(), e.float(), rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}")
+        torch.testing.assert_close(
+            a.float(), e.float(), rtol=tol, atol=tol, msg=lambda m, name=name: f"{name}: {m}"
+        )
 
 
 def test_inference_without_grad_keeps_only_final_state(device):

@@ -71,7 +71,9 @@ def test_parallel_matches_recurrent(lead, steps, nbrs, width):
     torch.testing.assert_close(par, rec, rtol=1e-10, atol=1e-12)
     last = social_mlstm_parallel(q, k, v, igate, logf, k_edge=k_edge, last_only=True)
     torch.testing.assert_close(last[..., 0, :], rec[..., -1, :], rtol=1e-10, atol=1e-12)
-    for got, want in zip(social_mlstm_final_state(k + k_edge[..., None, :], v, igate, logf), state, strict=True):
+    for got, want in zip(
+        social_mlstm_final_state(k + k_edge[..., None, :], v, igate, logf), state, strict=True
+    ):
         torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 

@@ -20,22 +20,14 @@ DST = torch.tensor([d for _, d in EDGES])
 
 def _to_op_layout(k, v, igate, logf, q, gate, k_edge):
     """(B, NH, N, ...) as the tests write them -> the op's (NH, N, B, ...)."""
-    return (
-        k.permute(1, 2, 0, 3, 4),
-        v.permute(1, 2, 0, 3, 4),
-        igate.permute(1, 2, 0, 3),
-        logf.permute(1, 2, 0, 3),
-        q.permute(1, 2, 0, 3),
-        gate,
-        k_edge,
-    )
+    return (k.permute(1, 2, 0, 3, 4), v.permute(1, 2, 0, 3, 4), igate.permute(1, 2, 0, 3), logf.permute(1, 2, 0, 3),
+            q.permute(1, 2, 0, 3), gate, k_edge)
 
 
 def _op(k, v, igate, logf, q, gate, k_edge, with_edge_keys=True):
     k, v, igate, logf, q, gate, k_edge = _to_op_layout(k, v, igate, logf, q, gate, k_edge)
-    out = read_neighbour_memories(
-        source_memory_parallel(k, v, igate, logf), q, gate, SRC, DST, k_edge if with_edge_keys else None
-    )
+    out = read_neighbour_memories(source_memory_parallel(k, v, igate, logf), q, gate, SRC, DST,
+                                  k_edge if with_edge_keys else None)
     return out.permute(2, 0, 1, 3)  # (B, NH, N, DH)
 
 

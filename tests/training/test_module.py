@@ -101,16 +101,9 @@ def test_bf16_mixed_precision_trains(dm, tmp_path):
     """The precision a GPU user picks (bf16 autocast) runs through the whole model; checked on CPU autocast."""
     torch.manual_seed(0)
     module = ForecastModule(**SMALL, data_info=dm.info())
-    trainer = L.Trainer(
-        max_steps=2,
-        precision="bf16-mixed",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        default_root_dir=tmp_path,
-    )
+    trainer = L.Trainer(max_steps=2, precision="bf16-mixed", logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        default_root_dir=tmp_path)
     trainer.fit(module, datamodule=dm)
     loss = trainer.callback_metrics["train_loss"]
     assert torch.isfinite(loss)

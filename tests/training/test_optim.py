@@ -12,13 +12,17 @@ def test_warmup_then_cosine_to_floor():
     assert warmup_cosine(9, total, 0.1, 0.05) == pytest.approx(1.0)
     # half way through the decay: floor + (1 - floor) * 0.5
     mid = 10 + 45
-    assert warmup_cosine(mid, total, 0.1, 0.05) == pytest.approx(0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert warmup_cosine(mid, total, 0.1, 0.05) == pytest.approx(
+        0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * 0.5))
+    )
     assert warmup_cosine(total, total, 0.1, 0.05) == pytest.approx(0.05)
 
 
 def test_no_decay_for_vectors_and_embeddings():
     net = torch.nn.ModuleDict({"lin": torch.nn.Linear(3, 4), "embedding": torch.nn.Embedding(5, 2)})
-    opt, sched = build_optimizer(net, OptimConfig(lr=1e-2, weight_decay=0.1, warmup_fraction=0.0), total_steps=10)
+    opt, sched = build_optimizer(
+        net, OptimConfig(lr=1e-2, weight_decay=0.1, warmup_fraction=0.0), total_steps=10
+    )
     decayed, plain = opt.param_groups
     assert [p.shape for p in decayed["params"]] == [torch.Size([4, 3])]
     assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0

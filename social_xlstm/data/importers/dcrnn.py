@@ -49,14 +49,21 @@ SOURCES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest metr-la|pems-bay``."""
-    parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})")
+    parser.add_argument(
+        "--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})"
+    )
     parser.add_argument(
         "--dst-gap",
         choices=("drop", "raise"),
         default="drop",
-        help=("rows at local times skipped by daylight saving: drop them with a warning, or fail (default: drop)"),
+        help=(
+            "rows at local times skipped by daylight saving: drop them with a warning, or fail (default: "
+            "drop)"
+        ),
     )
-    parser.add_argument("--key", default=None, help="HDF5 key of the table (default: the only one in the file)")
+    parser.add_argument(
+        "--key", default=None, help="HDF5 key of the table (default: the only one in the file)"
+    )
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
@@ -150,7 +157,9 @@ def import_dcrnn(
     if len(set(ids)) != len(ids):
         raise DataError(f"{h5}: sensor ids repeat among the columns")
     if frame.index.has_duplicates:
-        raise DataError(f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})")
+        raise DataError(
+            f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})"
+        )
     times, keep = index_to_utc(frame.index, tz, h5, dst_gap)
     values = np.column_stack([to_float(frame[c], h5, str(c)) for c in frame.columns])[keep]  # (T, N)
     stations = read_stations(locations) if locations is not None else None
@@ -164,7 +173,9 @@ def import_dcrnn(
         variables={"speed": "mph"},
         timezone=tz,
         source=SOURCES.get(name, "DCRNN release (github.com/liyaguang/DCRNN)"),
-        licence=("graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence"),
+        licence=(
+            "graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence"
+        ),
         zero_is_missing=["speed"],
     )
     observations = wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
@@ -185,7 +196,8 @@ def _graph(ids: list[str], adjacency: str | Path | None, distances: str | Path |
     extra = sorted(set(pkl_ids) - set(ids))
     if extra:
         raise DataError(
-            f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. {extra[:3]})"
+            f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. "
+            f"{extra[:3]})"
         )
     edges = matrix_to_edges(adj, pkl_ids)
     if road is not None:

@@ -105,7 +105,9 @@ def read_csv(
     return frame
 
 
-def read_table(path: str | Path, columns: Sequence[str] | None = None, string_cols: Sequence[str] = ()) -> pd.DataFrame:
+def read_table(
+    path: str | Path, columns: Sequence[str] | None = None, string_cols: Sequence[str] = ()
+) -> pd.DataFrame:
     """Read a CSV or Parquet table (by extension), only ``columns`` when given.
 
     Raises:
@@ -181,7 +183,9 @@ def to_float(values: pd.Series, path: str | Path, column: str) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad.to_numpy())[:3]
         examples = ", ".join(f"row {r}: {values.iloc[r]!r}" for r in rows)
-        raise DataError(f"{path}: column {column!r} holds non-numeric values ({int(bad.sum())} rows, e.g. {examples})")
+        raise DataError(
+            f"{path}: column {column!r} holds non-numeric values ({int(bad.sum())} rows, e.g. {examples})"
+        )
     return parsed.to_numpy(dtype="float64", na_value=np.nan)
 
 

@@ -71,7 +71,9 @@ def read_adjacency_pickle(path: str | Path) -> tuple[list[str], np.ndarray]:
     adj = np.asarray(adj, dtype=np.float64)
     ids = [str(i) for i in ids]
     if adj.ndim != 2 or adj.shape != (len(ids), len(ids)):
-        raise DataError(f"{path}: adj_mx has shape {adj.shape}, expected ({len(ids)}, {len(ids)}) for {len(ids)} ids")
+        raise DataError(
+            f"{path}: adj_mx has shape {adj.shape}, expected ({len(ids)}, {len(ids)}) for {len(ids)} ids"
+        )
     order = sorted(((int(v), str(k)) for k, v in dict(id_to_ind).items()))
     if [k for _, k in order] != ids:
         raise DataError(f"{path}: sensor_id_to_ind does not agree with the order of sensor_ids")

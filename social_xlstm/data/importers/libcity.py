@@ -51,7 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="drop",
         help="rows in the hour skipped by DST (with --tz)",
     )
-    parser.add_argument("--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)")
+    parser.add_argument(
+        "--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)"
+    )
     add_cost_unit_argument(parser, ".rel distances")
 
 
@@ -201,7 +203,8 @@ def import_libcity(
         freq=freq,
         variables={n: CALTRANS_UNITS.get(n, "unknown") for n in names},
         timezone=tz or "UTC",
-        source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}" + (f", {Path(rel).name}" if rel else ""),
+        source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}"
+        + (f", {Path(rel).name}" if rel else ""),
         licence="as the original dataset (LibCity redistributes public research benchmarks)",
         zero_is_missing=[],
     )

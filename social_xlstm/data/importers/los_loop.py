@@ -52,8 +52,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "(without it the graph is the weights alone)"
         ),
     )
-    parser.add_argument("--start", default=DEFAULT_START, help=f"local time of row 0 (default: {DEFAULT_START})")
-    parser.add_argument("--freq", default=DEFAULT_FREQ, help=f"interval between rows (default: {DEFAULT_FREQ})")
+    parser.add_argument(
+        "--start", default=DEFAULT_START, help=f"local time of row 0 (default: {DEFAULT_START})"
+    )
+    parser.add_argument(
+        "--freq", default=DEFAULT_FREQ, help=f"interval between rows (default: {DEFAULT_FREQ})"
+    )
     parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of --start (default: {DEFAULT_TZ})")
 
 
@@ -109,7 +113,9 @@ def import_los_loop(
     values = np.column_stack([to_float(frame[c], speed_csv, str(c)) for c in frame.columns])  # (T, N)
     adj, _ = read_matrix(adj_csv)  # (N, N), rows and columns in the order of the speed columns
     if adj.shape[0] != len(ids):
-        raise DataError(f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors")
+        raise DataError(
+            f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors"
+        )
     raw_edges = matrix_to_edges(adj, ids)
     stations = read_stations(locations) if locations is not None else None
     if stations is not None:

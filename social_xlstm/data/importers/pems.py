@@ -104,7 +104,9 @@ def read_ids(path: str | Path) -> list[str]:
     path = check_file(path, "id file")
     ids = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if len(set(ids)) != len(ids):
-        raise DataError(f"{path}: sensor ids repeat (e.g. {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]!r})")
+        raise DataError(
+            f"{path}: sensor ids repeat (e.g. {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]!r})"
+        )
     return ids
 
 
@@ -143,7 +145,9 @@ def import_pems(
     name = dataset_name(npz)
     if start is None:
         if name is None:
-            raise UserError(f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start")
+            raise UserError(
+                f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start"
+            )
         start = DEFAULT_STARTS[name]
     start_ts = parse_start(start)
     freq = parse_freq(freq)
@@ -155,7 +159,9 @@ def import_pems(
     n_time, n_vd, n_chan = data.shape
     if variables is None:
         if n_chan not in CHANNELS:
-            raise DataError(f"{npz}: {n_chan} channels; name them with --variables (e.g. flow,occupancy,speed)")
+            raise DataError(
+                f"{npz}: {n_chan} channels; name them with --variables (e.g. flow,occupancy,speed)"
+            )
         variables = CHANNELS[n_chan]
     if len(variables) != n_chan:
         raise UserError(f"--variables names {len(variables)} channels but {npz} has {n_chan}")
@@ -165,7 +171,9 @@ def import_pems(
     if len(ids) != n_vd:
         raise DataError(f"{ids_file}: {len(ids)} ids but {npz} has N = {n_vd} sensors")
     if graph is None:
-        raise DataError(f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required")
+        raise DataError(
+            f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required"
+        )
     edges = _index_edges(read_edge_list(graph, cost_unit=cost_unit), ids, graph)
     stations = stations_for(ids, None, edges, npz)
     edges = finish_edges(edges[edges["src"] != edges["dst"]], stations, graph)

@@ -113,7 +113,9 @@ def _piece_ids(piece: pa.Table, label: str, id_cols: list[str]) -> pa.Array:
         empty |= pc.equal(part.fill_null("-"), "").to_numpy(zero_copy_only=False)
         ids = part if ids is None else pc.binary_join_element_wise(ids, part, "-")
     if empty.any():
-        raise DataError(f"{label}: column(s) {id_cols} hold an empty VD id at row {int(np.flatnonzero(empty)[0])}")
+        raise DataError(
+            f"{label}: column(s) {id_cols} hold an empty VD id at row {int(np.flatnonzero(empty)[0])}"
+        )
     return ids
 
 
@@ -149,7 +151,11 @@ def _scan_keys(files: list[Path], keys: KeyColumns) -> tuple[pd.DatetimeIndex, l
 
 
 def _float32(values: pa.Array, label: str, column: str) -> pa.Array:
-    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
+    if (
+        pa.types.is_integer(values.type)
+        or pa.types.is_floating(values.type)
+        or pa.types.is_decimal(values.type)
+    ):
         return values.cast(pa.float32(), safe=False)
     # Text (or anything else): the in-memory path's parser names the non-numeric rows.
     return pa.array(to_float(values.to_pandas(), label, column).astype(np.float32))

@@ -71,18 +71,26 @@ log = logging.getLogger(__name__)
 LICENCE = "Open Government Data License, version 1.0 (Taiwan)"
 
 
-def _stations(collector: Collector, vd_ids: list[str], drop_unlocated: bool) -> tuple[pd.DataFrame, list[str]]:
+def _stations(
+    collector: Collector, vd_ids: list[str], drop_unlocated: bool
+) -> tuple[pd.DataFrame, list[str]]:
     """Station rows for ``vd_ids`` and the ids kept; unlocated VDs raise or are dropped."""
     unknown = [v for v in vd_ids if v not in collector.stations]
     no_position = [
-        v for v in vd_ids if v in collector.stations and None in (collector.stations[v].lat, collector.stations[v].lon)
+        v
+        for v in vd_ids
+        if v in collector.stations and None in (collector.stations[v].lat, collector.stations[v].lon)
     ]
     if (unknown or no_position) and not drop_unlocated:
         parts = []
         if unknown:
-            parts.append(f"{len(unknown)} VD(s) with readings but no VDList/vd_info entry, e.g. {unknown[:10]}")
+            parts.append(
+                f"{len(unknown)} VD(s) with readings but no VDList/vd_info entry, e.g. {unknown[:10]}"
+            )
         if no_position:
-            parts.append(f"{len(no_position)} VD(s) with unknown position (missing or 0), e.g. {no_position[:10]}")
+            parts.append(
+                f"{len(no_position)} VD(s) with unknown position (missing or 0), e.g. {no_position[:10]}"
+            )
         raise DataError(
             "stations: " + "; ".join(parts) + ". Add the static VDList (or vd_info) file to the sources, "
             "or pass --drop-unlocated to drop these VDs"
@@ -114,7 +122,9 @@ def _progress(enabled: bool | None):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(TextColumn("taiwan-vd"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
+    return Progress(
+        TextColumn("taiwan-vd"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
+    )
 
 
 def ingest_taiwan_vd(
@@ -200,7 +210,9 @@ def ingest_taiwan_vd(
         freq=freq,
         variables={"flow": f"veh/{freq}", "speed": "km/h", "occupancy": "%"},
         timezone="Asia/Taipei",
-        source="NFB VD feed v1.1" if nfb and not any(not n.startswith("nfbVD") for n in names) else "TDX VD feed",
+        source="NFB VD feed v1.1"
+        if nfb and not any(not n.startswith("nfbVD") for n in names)
+        else "TDX VD feed",
         licence=LICENCE,
     )
     log.info(

@@ -85,7 +85,9 @@ def iter_xml(stream: BinaryIO, label: str) -> Iterator[Record]:
     if nfb_readings and root_interval:
         yield Interval(root_interval, label)
     if not found and local_name(root.tag) in _KNOWN_ROOTS:
-        log.warning("taiwan-vd: %s: a <%s> without any record (empty snapshot), skipped", label, local_name(root.tag))
+        log.warning(
+            "taiwan-vd: %s: a <%s> without any record (empty snapshot), skipped", label, local_name(root.tag)
+        )
     elif not found:
         raise DataError(
             f"{label}: no VDLive, VD or Info records in this XML file "
@@ -195,10 +197,13 @@ def list_files(sources: list[str]) -> list[Path]:
                 Path(root) / name
                 for root, dirs, names in os.walk(path)
                 for name in names
-                if not name.startswith(".") and not any(p.startswith(".") for p in Path(root).relative_to(path).parts)
+                if not name.startswith(".")
+                and not any(p.startswith(".") for p in Path(root).relative_to(path).parts)
             )
             if not found:
-                raise DataError(f"{path}: directory holds no files (expected VDList/VDLiveList XML or JSON files)")
+                raise DataError(
+                    f"{path}: directory holds no files (expected VDList/VDLiveList XML or JSON files)"
+                )
             files.extend(found)
         elif path.is_file():
             files.append(path)

@@ -268,7 +268,11 @@ def _tdx_lane(lane: dict) -> Lane:
 
 def tdx_live(obj: dict) -> Reading:
     """A ``VDLive`` from its JSON object (or :func:`element_obj` of its element)."""
-    lanes = [_tdx_lane(lane) for link in items(obj, "linkflows", "linkflow") for lane in items(link, "lanes", "lane")]
+    lanes = [
+        _tdx_lane(lane)
+        for link in items(obj, "linkflows", "linkflow")
+        for lane in items(link, "lanes", "lane")
+    ]
     status = to_int(_scalar(obj, "status"))
     return Reading(_text(obj, "vdid") or "", _text(obj, "datacollecttime") or "", status or 0, lanes)
 
@@ -300,7 +304,9 @@ def tdx_live_element(el: ET.Element) -> Reading:
                         for leaves in map(_leaves, group)
                     ]
                     lanes.append(
-                        make_lane(values.get("speed"), values.get("occupancy"), values.get("errortype"), vehicles)
+                        make_lane(
+                            values.get("speed"), values.get("occupancy"), values.get("errortype"), vehicles
+                        )
                     )
     head = _leaves(el)
     status = to_int(head.get("status"))
@@ -341,7 +347,9 @@ def nfb_live(info: ET.Element) -> Reading:
             continue
         lane_attrs = {k.lower(): v for k, v in lane.attrib.items()}
         volumes = [
-            clean_number({k.lower(): v for k, v in cars.attrib.items()}.get("volume"), MAX_VOLUME_PER_MINUTE * 5)
+            clean_number(
+                {k.lower(): v for k, v in cars.attrib.items()}.get("volume"), MAX_VOLUME_PER_MINUTE * 5
+            )
             for cars in lane
             if local_name(cars.tag) == "cars"
         ]
@@ -352,7 +360,9 @@ def nfb_live(info: ET.Element) -> Reading:
                 occupancy=clean_number(lane_attrs.get("laneoccupy"), MAX_OCCUPANCY),
             )
         )
-    return Reading(attrs.get("vdid", ""), attrs.get("datacollecttime", ""), to_int(attrs.get("status")) or 0, lanes)
+    return Reading(
+        attrs.get("vdid", ""), attrs.get("datacollecttime", ""), to_int(attrs.get("status")) or 0, lanes
+    )
 
 
 def nfb_static(info: ET.Element) -> VDInfo:

@@ -50,7 +50,9 @@ def wide_to_long(
         block = np.asarray(values[lo:hi], dtype=np.float32)  # (t, N, F)
         flat = block.reshape(-1, n_var)  # (t*N, F) rows ordered time-major, VD-minor
         ts = pa.array(np.repeat(stamps[lo:hi].asi8, n_vd), type=TIME_TYPE)  # (t*N,)
-        vd = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(n_vd, dtype=np.int32), hi - lo)), dictionary)
+        vd = pa.DictionaryArray.from_arrays(
+            pa.array(np.tile(np.arange(n_vd, dtype=np.int32), hi - lo)), dictionary
+        )
         cols = [ts, vd.cast(pa.string())] + [pa.array(flat[:, f]) for f in range(n_var)]
         return pa.Table.from_arrays(cols, names=[TIME_COL, ID_COL, *variables])
 

@@ -29,14 +29,18 @@ def neighbour_table(edge_index: Tensor, edge_attr: Tensor, num_nodes: int) -> tu
     if edge_index.dim() != 2 or edge_index.shape[0] != 2:
         raise ValueError(f"edge_index must be (2, E), got {tuple(edge_index.shape)}")
     if edge_attr.dim() != 2 or edge_attr.shape[0] != edge_index.shape[1]:
-        raise ValueError(f"edge_attr must be (E, Fe) with E={edge_index.shape[1]}, got {tuple(edge_attr.shape)}")
+        raise ValueError(
+            f"edge_attr must be (E, Fe) with E={edge_index.shape[1]}, got {tuple(edge_attr.shape)}"
+        )
     src, dst = edge_index.long()
     if edge_index.numel() and (edge_index.min() < 0 or edge_index.max() >= num_nodes):
         raise ValueError(f"edge_index holds node ids outside [0, {num_nodes})")
     degree = torch.bincount(dst, minlength=num_nodes)  # (N,)
     lonely = (degree == 0).nonzero().flatten()
     if lonely.numel():
-        raise ValueError(f"nodes {lonely[:5].tolist()} have no incoming edge; the graph must include self loops")
+        raise ValueError(
+            f"nodes {lonely[:5].tolist()} have no incoming edge; the graph must include self loops"
+        )
     order = torch.sort(dst, stable=True).indices  # (E,)
     src, dst, attr = src[order], dst[order], edge_attr[order]
     start = torch.cumsum(degree, 0) - degree  # (N,) first sorted edge of each node

@@ -25,7 +25,9 @@ class NeighbourPool(NeighbourTableMixin, nn.Module):
         h: (B, T, N, D) -> (B, N, D)
     """
 
-    def __init__(self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, dropout: float = 0.0):
+    def __init__(
+        self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, dropout: float = 0.0
+    ):
         super().__init__()
         self.register_graph(edge_index, edge_attr, num_nodes)
         self.d_model = d_model

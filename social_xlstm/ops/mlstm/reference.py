@@ -144,7 +144,9 @@ def social_mlstm_recurrent(
     """
     outs = []
     for t in range(k.shape[-2]):
-        out, state = social_mlstm_step(q[..., t, :], k[..., t, :], v[..., t, :], igate[..., t], logf[..., t], state)
+        out, state = social_mlstm_step(
+            q[..., t, :], k[..., t, :], v[..., t, :], igate[..., t], logf[..., t], state
+        )
         outs.append(out)
     return torch.stack(outs, dim=-2), state  # (..., T, DH)
 

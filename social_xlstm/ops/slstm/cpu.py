@@ -196,6 +196,8 @@ def slstm_cpu(
     check_inputs(wx, r, b, state, forget)
     h0, c0, n0, m0 = state if state is not None else (None, None, None, None)
     # Function.forward runs with grad mode off, so whether backward will come is decided here
-    store = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (wx, r, b, h0, c0, n0, m0))
+    store = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (wx, r, b, h0, c0, n0, m0)
+    )
     h_seq, h, c, n, m = _SLSTMFunction.apply(wx, r, b, h0, c0, n0, m0, forget == "exp", store)
     return h_seq, (h, c, n, m)

@@ -46,7 +46,9 @@ def check_inputs(wx: Tensor, r: Tensor, b: Tensor, state: SLSTMState | None, for
             raise ValueError(f"state must be a tuple (h, c, n, m), got {len(state)} tensors")
         for name, s in zip("hcnm", state, strict=True):
             if tuple(s.shape) != (batch, heads, width):
-                raise ValueError(f"state {name} must be (B, NH, DH) = {(batch, heads, width)}, got {tuple(s.shape)}")
+                raise ValueError(
+                    f"state {name} must be (B, NH, DH) = {(batch, heads, width)}, got {tuple(s.shape)}"
+                )
 
 
 def compute_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -61,7 +61,8 @@ def _load_b(b_ptr, gate, head, NH, DH, offs_d, mask_d):
 
 
 @triton.jit
-def _preactivations(wx_ptr, w_off, HD, h, r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, mask, DOT_PRECISION: tl.constexpr):
+def _preactivations(wx_ptr, w_off, HD, h, r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, mask,
+                    DOT_PRECISION: tl.constexpr):
     """pre_g = wx_g + h @ R_g + b_g for the four gates; h is cast to the weights' dtype."""
     hr = h.to(r_i.dtype)
     x_i = tl.load(wx_ptr + w_off, mask=mask, other=0.0).to(tl.float32)
@@ -77,21 +78,10 @@ def _preactivations(wx_ptr, w_off, HD, h, r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o
 
 @triton.jit
 def slstm_fwd_kernel(
-    wx_ptr,
-    r_ptr,
-    b_ptr,
-    y_ptr,
-    states_ptr,
-    B,
-    T,
-    NH,
-    DH,
-    HAS_STATE: tl.constexpr,
-    EXP_FORGET: tl.constexpr,
-    STORE_ALL: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
-    BLOCK_B: tl.constexpr,
-    BLOCK_D: tl.constexpr,
+    wx_ptr, r_ptr, b_ptr, y_ptr, states_ptr,
+    B, T, NH, DH,
+    HAS_STATE: tl.constexpr, EXP_FORGET: tl.constexpr, STORE_ALL: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     pid_b = tl.program_id(0)
     head = tl.program_id(1)
@@ -122,19 +112,7 @@ def slstm_fwd_kernel(
     for t in range(T):
         w_off = (offs_b[:, None] * T + t) * 4 * HD + head * DH + offs_d[None, :]
         p_i, p_f, p_z, p_o = _preactivations(
-            wx_ptr,
-            w_off,
-            HD,
-            tl.where(mask, h, 0.0),
-            r_i,
-            r_f,
-            r_z,
-            r_o,
-            b_i,
-            b_f,
-            b_z,
-            b_o,
-            mask,
+            wx_ptr, w_off, HD, tl.where(mask, h, 0.0), r_i, r_f, r_z, r_o, b_i, b_f, b_z, b_o, mask,
             DOT_PRECISION,
         )
         if EXP_FORGET:
@@ -173,23 +151,10 @@ def slstm_fwd_kernel(
 
 @triton.jit
 def slstm_bwd_kernel(
-    wx_ptr,
-    r_ptr,
-    b_ptr,
-    states_ptr,
-    dy_ptr,
-    dlast_ptr,
-    dwx_ptr,
-    dfirst_ptr,
-    B,
-    T,
-    NH,
-    DH,
-    HAS_STATE: tl.constexpr,
-    EXP_FORGET: tl.constexpr,
-    DOT_PRECISION: tl.constexpr,
-    BLOCK_B: tl.constexpr,
-    BLOCK_D: tl.constexpr,
+    wx_ptr, r_ptr, b_ptr, states_ptr, dy_ptr, dlast_ptr, dwx_ptr, dfirst_ptr,
+    B, T, NH, DH,
+    HAS_STATE: tl.constexpr, EXP_FORGET: tl.constexpr, DOT_PRECISION: tl.constexpr,
+    BLOCK_B: tl.constexpr, BLOCK_D: tl.constexpr,
 ):
     pid_b = tl.program_id(0)
     head = tl.program_id(1)

@@ -52,21 +52,9 @@ class _SLSTMTriton(torch.autograd.Function):
         grid = (triton.cdiv(batch, block_b), heads)
         precision = "ieee"
         triton_kernels.slstm_fwd_kernel[grid](
-            wx_c,
-            r_c,
-            b_c,
-            y,
-            states,
-            batch,
-            steps,
-            heads,
-            width,
-            HAS_STATE=has_state,
-            EXP_FORGET=exp_forget,
-            STORE_ALL=store,
-            DOT_PRECISION=precision,
-            BLOCK_B=block_b,
-            BLOCK_D=block_d,
+            wx_c, r_c, b_c, y, states, batch, steps, heads, width,
+            HAS_STATE=has_state, EXP_FORGET=exp_forget, STORE_ALL=store, DOT_PRECISION=precision,
+            BLOCK_B=block_b, BLOCK_D=block_d,
         )
         ctx.save_for_backward(wx_c, r_c, b_c, states)
         ctx.meta = (has_state, exp_forget, precision, block_b, block_d)
@@ -86,23 +74,9 @@ class _SLSTMTriton(torch.autograd.Function):
         d_first = torch.empty_like(d_last)
         grid = (triton.cdiv(batch, block_b), heads)
         triton_kernels.slstm_bwd_kernel[grid](
-            wx,
-            r,
-            b,
-            states,
-            d_y,
-            d_last,
-            d_wx,
-            d_first,
-            batch,
-            steps,
-            heads,
-            width,
-            HAS_STATE=has_state,
-            EXP_FORGET=exp_forget,
-            DOT_PRECISION=precision,
-            BLOCK_B=block_b,
-            BLOCK_D=block_d,
+            wx, r, b, states, d_y, d_last, d_wx, d_first, batch, steps, heads, width,
+            HAS_STATE=has_state, EXP_FORGET=exp_forget, DOT_PRECISION=precision,
+            BLOCK_B=block_b, BLOCK_D=block_d,
         )
         # dR[g, k] = sum_{t, b} h_{t-1}[b, k]^T d pre_g[b, t, k]: one bmm over heads, K = T*B
         h_prev = states[:steps, 0].permute(2, 3, 0, 1).reshape(heads, width, steps * batch)  # (NH, DH, T*B)
@@ -144,9 +118,13 @@ def slstm_triton(
     """
     check_inputs(wx, r, b, state, forget)
     if wx.dtype not in _SUPPORTED:
-        raise TypeError(f"the Triton sLSTM kernels take {_SUPPORTED} inputs, got {wx.dtype}; use backend='cpu'")
+        raise TypeError(
+            f"the Triton sLSTM kernels take {_SUPPORTED} inputs, got {wx.dtype}; use backend='cpu'"
+        )
     h0, c0, n0, m0 = state if state is not None else (None, None, None, None)
     # Function.forward runs with grad mode off, so whether backward will come is decided here
-    store = torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (wx, r, b, h0, c0, n0, m0))
+    store = torch.is_grad_enabled() and any(
+        t is not None and t.requires_grad for t in (wx, r, b, h0, c0, n0, m0)
+    )
     h_seq, h, c, n, m = _SLSTMTriton.apply(wx, r, b, h0, c0, n0, m0, forget == "exp", store)
     return h_seq, (h, c, n, m)

@@ -61,7 +61,9 @@ def test_old_layout_drops_calendar_channels(tmp_path):
 
 def test_wrong_start_caught_by_time_of_day_channel(tmp_path):
     src, _ = _old_layout(tmp_path)
-    args = namespace(basicts.add_arguments, "basicts", distances=str(tmp_path / "dist.csv"), start="2012-03-01 01:00")
+    args = namespace(
+        basicts.add_arguments, "basicts", distances=str(tmp_path / "dist.csv"), start="2012-03-01 01:00"
+    )
     with pytest.raises(DataError, match=r"channel 1 \(time of day\) disagrees with --start"):
         basicts.run([str(src)], str(tmp_path / "ds"), args)
     assert no_output(tmp_path / "ds")

@@ -62,7 +62,9 @@ def test_dst_gap_dropped_or_rejected(tmp_path):
     src, _ = _small_release(tmp_path)
     _write_h5(src / "metr-la.h5", ["773869", "767541", "767542"], start="2012-03-11 01:50", periods=16)
     with pytest.warns(UserWarning, match="12 rows fall in the hour skipped"):
-        out = dcrnn.import_dcrnn(src / "metr-la.h5", tmp_path / "ds", locations=src / "graph_sensor_locations.csv")
+        out = dcrnn.import_dcrnn(
+            src / "metr-la.h5", tmp_path / "ds", locations=src / "graph_sensor_locations.csv"
+        )
     ts = pd.read_parquet(out / "observations.parquet")["timestamp"].unique()
     # 01:50, 01:55 PST then 03:00, 03:05 PDT: contiguous in UTC
     assert list(ts) == [
@@ -99,8 +101,12 @@ def test_corrupt_h5_and_missing_tables(tmp_path, monkeypatch):
 
 def test_sensor_without_coordinates_or_graph(tmp_path):
     src, _ = _small_release(tmp_path)
-    (src / "graph_sensor_locations.csv").write_text("index,sensor_id,latitude,longitude\n0,773869,34.0,-118.0\n")
-    with pytest.raises(DataError, match=r"2 VDs have observations but no coordinates \(e.g. \['767541', '767542'\]\)"):
+    (src / "graph_sensor_locations.csv").write_text(
+        "index,sensor_id,latitude,longitude\n0,773869,34.0,-118.0\n"
+    )
+    with pytest.raises(
+        DataError, match=r"2 VDs have observations but no coordinates \(e.g. \['767541', '767542'\]\)"
+    ):
         dcrnn.import_dcrnn(src / "metr-la.h5", tmp_path / "ds", locations=src / "graph_sensor_locations.csv")
     assert no_output(tmp_path / "ds")
 
@@ -113,7 +119,9 @@ def test_real_bay_graph_files(tmp_path):
     ids = pd.read_csv(loc, header=None)[0].astype(str).tolist()
     _write_h5(tmp_path / "pems-bay.h5", ids, start="2017-01-01 00:00", periods=3)
     args = namespace(dcrnn.add_arguments, "pems-bay")
-    out = dcrnn.run([str(tmp_path / "pems-bay.h5"), str(loc), str(pkl), str(dist)], str(tmp_path / "ds"), args)
+    out = dcrnn.run(
+        [str(tmp_path / "pems-bay.h5"), str(loc), str(pkl), str(dist)], str(tmp_path / "ds"), args
+    )
     stations = pd.read_parquet(out / "stations.parquet")
     assert len(stations) == 325 and stations.loc[0, "lat"] == pytest.approx(37.364085)
     edges = pd.read_parquet(out / "edges.parquet")

@@ -105,34 +105,18 @@ def test_dense_matrix_by_shape_with_no_edge_entries(tmp_path):
 @pytest.mark.parametrize(
     "name,content,message",
     [
-        (
-            "e.npy",
-            np.ones((6, 3)),
-            r"e.npy: an array of shape \(6, 3\) is not a square \(N, N\) matrix; expected an "
-            r"edge list with a header \(src\|from, dst\|to",
-        ),
+        ("e.npy", np.ones((6, 3)), r"e.npy: an array of shape \(6, 3\) is not a square \(N, N\) matrix; expected an "
+         r"edge list with a header \(src\|from, dst\|to"),
         ("e.csv", "1,2,3,4\n5,6,7,8\n", r"e.csv: an array of shape \(2, 4\) is not a square"),
-        (
-            "e.csv",
-            "origin,dest,weight\na,b,1\n",
-            r"e.csv: the header \['origin', 'dest', 'weight'\] names no "
-            r"src\|from\|origin_id\|source column",
-        ),
+        ("e.csv", "origin,dest,weight\na,b,1\n", r"e.csv: the header \['origin', 'dest', 'weight'\] names no "
+         r"src\|from\|origin_id\|source column"),
         ("e.csv", "src,dst,length\na,b,1\n", r"e.csv: column 'length' is not an edge-list column"),
         ("e.csv", "src,dst,weight\na,b,-1\nb,a,x\n", r"e.csv: column 'weight' holds non-numeric values .*row 1: 'x'"),
-        (
-            "e.csv",
-            "src,dst,weight\na,b,-1\n",
-            r"(?s)e.csv: column 'weight' must hold finite numbers >= 0 in every row; "
-            r"1 row\(s\) do not, e.g.\n.*a +b +-1",
-        ),
+        ("e.csv", "src,dst,weight\na,b,-1\n", r"(?s)e.csv: column 'weight' must hold finite numbers >= 0 in every row; "
+         r"1 row\(s\) do not, e.g.\n.*a +b +-1"),
         ("e.csv", "src,dst,distance\na,b,\n", r"column 'distance' must hold finite numbers >= 0 in every row"),
-        (
-            "e.csv",
-            "a,b,c,d\n1,0,0,0\n0,1,0,0\n",
-            r"e.csv: the header \['a', 'b', 'c', 'd'\] names no src\|from and "
-            r"dst\|to columns, and the 2 x 4 table under it is not a square matrix",
-        ),
+        ("e.csv", "a,b,c,d\n1,0,0,0\n0,1,0,0\n", r"e.csv: the header \['a', 'b', 'c', 'd'\] names no src\|from and "
+         r"dst\|to columns, and the 2 x 4 table under it is not a square matrix"),
         ("e.csv", "src,dst,cost,distance\na,b,1,1\n", r"columns \['cost', 'distance'\] all name the distance"),
         ("e.npy", -np.eye(2), r"adjacency weights must be >= 0; 2 entries are negative, e.g. row 0, column 0"),
     ],

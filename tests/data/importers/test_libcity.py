@@ -16,8 +16,12 @@ from .conftest import namespace, no_output
 def _release(tmp_path, config=None, dyna_rows=None):
     src = tmp_path / "PEMSD4"
     src.mkdir(parents=True)
-    (src / "PEMSD4.geo").write_text('geo_id,type,coordinates\n0,Point,"[-121.9, 37.3]"\n1,Point,"[-121.9, 37.31]"\n')
-    (src / "PEMSD4.rel").write_text("rel_id,type,origin_id,destination_id,cost\n0,geo,0,1,352.6\n1,geo,1,0,352.6\n")
+    (src / "PEMSD4.geo").write_text(
+        'geo_id,type,coordinates\n0,Point,"[-121.9, 37.3]"\n1,Point,"[-121.9, 37.31]"\n'
+    )
+    (src / "PEMSD4.rel").write_text(
+        "rel_id,type,origin_id,destination_id,cost\n0,geo,0,1,352.6\n1,geo,1,0,352.6\n"
+    )
     rows = dyna_rows or [
         "0,state,2018-01-01T00:00:00Z,0,62,0.05,65.1",
         "1,state,2018-01-01T00:05:00Z,0,60,0.04,64.0",

@@ -79,7 +79,9 @@ def test_without_locations_the_weights_are_the_graph(tmp_path):
 def test_sensor_missing_from_locations(tmp_path):
     src, loc = _fixture(tmp_path)
     loc.write_text("index,sensor_id,latitude,longitude\n0,773869,34.0,-118.0\n1,767541,34.01,-118.0\n")
-    with pytest.raises(DataError, match=r"1 sensors of .*los_speed.csv have no coordinates \(e.g. \['767542'\]\)"):
+    with pytest.raises(
+        DataError, match=r"1 sensors of .*los_speed.csv have no coordinates \(e.g. \['767542'\]\)"
+    ):
         los_loop.import_los_loop(src / "los_speed.csv", src / "los_adj.csv", tmp_path / "ds", locations=loc)
     assert no_output(tmp_path / "ds")
 

@@ -10,7 +10,9 @@ from social_xlstm.errors import DataError
 
 def test_read_stations_dcrnn_header_and_headerless(tmp_path):
     la = tmp_path / "graph_sensor_locations.csv"
-    la.write_text("index,sensor_id,latitude,longitude\n0,773869,34.15497,-118.31829\n1,767541,34.11621,-118.23799\n")
+    la.write_text(
+        "index,sensor_id,latitude,longitude\n0,773869,34.15497,-118.31829\n1,767541,34.11621,-118.23799\n"
+    )
     bay = tmp_path / "graph_sensor_locations_bay.csv"
     bay.write_text("400001,37.364085,-121.901149\n400017,37.253303,-121.945440\n")
     a = read_stations(la)

@@ -107,7 +107,9 @@ def test_empty_and_truncated_parquet(tmp_path):
 
 
 def test_wide_with_edges_only_no_coordinates(tmp_path):
-    (tmp_path / "wide.csv").write_text("timestamp,s1,s2,s3\n2024-01-01T00:00:00Z,1,2,\n2024-01-01T00:15:00Z,4,5,6\n")
+    (tmp_path / "wide.csv").write_text(
+        "timestamp,s1,s2,s3\n2024-01-01T00:00:00Z,1,2,\n2024-01-01T00:15:00Z,4,5,6\n"
+    )
     (tmp_path / "edges.csv").write_text("src,dst,distance\ns1,s2,500\ns2,s3,750\n")
     args = namespace(
         tabular.add_arguments, "wide", variable="flow", unit="veh/15min", edges=str(tmp_path / "edges.csv")
@@ -120,11 +122,15 @@ def test_wide_with_edges_only_no_coordinates(tmp_path):
     assert stations["lat"].isna().all()
     assert pd.read_parquet(out / "edges.parquet")["distance_m"].tolist() == [500.0, 750.0]
     meta = json.loads((out / "dataset.json").read_text())
-    assert meta["freq"] == "15min" and meta["variables"] == {"flow": "veh/15min"} and meta["timezone"] == "UTC"
+    assert (
+        meta["freq"] == "15min" and meta["variables"] == {"flow": "veh/15min"} and meta["timezone"] == "UTC"
+    )
 
 
 def test_wide_dense_matrix_without_distances_is_a_weights_only_graph(tmp_path):
-    (tmp_path / "wide.csv").write_text("timestamp,s1,s2\n2024-01-01T00:00:00Z,1,2\n2024-01-01T00:15:00Z,4,5\n")
+    (tmp_path / "wide.csv").write_text(
+        "timestamp,s1,s2\n2024-01-01T00:00:00Z,1,2\n2024-01-01T00:15:00Z,4,5\n"
+    )
     (tmp_path / "adj.csv").write_text("s1,s2\n1,0.5\n0.5,1\n")
     args = namespace(tabular.add_arguments, "wide", edges=str(tmp_path / "adj.csv"))
     out = tabular.run([str(tmp_path / "wide.csv")], str(tmp_path / "ds"), args)
@@ -173,6 +179,8 @@ def test_real_oregon_counts(tmp_path):
     assert json.loads((out / "dataset.json").read_text())["freq"] == "15min"
     # a naive 2024-04-18 00:15 in Oregon (PDT, UTC-7) is 07:15 UTC; the count survives unchanged
     row = raw[(raw["timestamp"] == "2024-04-18 00:15") & (raw["detector"] == 22)]["total"].iloc[0]
-    got = obs[(obs["timestamp"] == pd.Timestamp("2024-04-18 07:15", tz="UTC")) & (obs["vd_id"] == "85-22")]["flow"]
+    got = obs[(obs["timestamp"] == pd.Timestamp("2024-04-18 07:15", tz="UTC")) & (obs["vd_id"] == "85-22")][
+        "flow"
+    ]
     assert got.tolist() == [float(row)]
     assert obs["flow"].sum() == pytest.approx(float(raw["total"].sum()))

@@ -87,7 +87,9 @@ def test_streaming_equals_in_memory_text_times(tmp_path):
     assert got["speed"].isna().sum() == 3
     for name in ("stations.parquet",):
         pd.testing.assert_frame_equal(pd.read_parquet(streamed / name), pd.read_parquet(memory / name))
-    assert json.loads((streamed / "dataset.json").read_text()) == json.loads((memory / "dataset.json").read_text())
+    assert json.loads((streamed / "dataset.json").read_text()) == json.loads(
+        (memory / "dataset.json").read_text()
+    )
     assert json.loads((streamed / "dataset.json").read_text())["freq"] == "15min"
 
 

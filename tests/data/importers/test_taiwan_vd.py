@@ -49,7 +49,9 @@ def _readings(path: Path) -> list[Reading]:
 
 
 def _one_live(**lane_kw) -> dict:
-    return live_list([vdlive(A, "2022-03-04T17:39:00+08:00", [[lane(0, 95, 7, {"S": 10, "L": 2}, **lane_kw)]])])
+    return live_list(
+        [vdlive(A, "2022-03-04T17:39:00+08:00", [[lane(0, 95, 7, {"S": 10, "L": 2}, **lane_kw)]])]
+    )
 
 
 # ------------------------------------------------------------------------------------------- parsing quirks
@@ -68,11 +70,17 @@ def test_gzip_named_xml_and_gzipped_json(tmp_path):
     xml_gz = write(tmp_path / "VDLive.xml", to_xml("VDLiveList", _one_live()), gz=True)
     json_gz = write(tmp_path / "VDLive.json", to_json(_one_live(), bom=True), gz=True)
     assert xml_gz.read_bytes()[:2] == b"\x1f\x8b"
-    assert _readings(xml_gz) == _readings(json_gz) == [Reading(A, "2022-03-04T17:39:00+08:00", 0, [Lane(12, 95, 7)])]
+    assert (
+        _readings(xml_gz)
+        == _readings(json_gz)
+        == [Reading(A, "2022-03-04T17:39:00+08:00", 0, [Lane(12, 95, 7)])]
+    )
 
 
 def test_lower_case_padded_pretty_xml_and_tix_namespace(tmp_path):
-    path = write(tmp_path / "a.xml", to_xml("VDLiveList", _one_live(), ns=TIX_NS, lower=True, pad=True, pretty=True))
+    path = write(
+        tmp_path / "a.xml", to_xml("VDLiveList", _one_live(), ns=TIX_NS, lower=True, pad=True, pretty=True)
+    )
     assert b"<vdlive>" in path.read_bytes() and b">  95\n <" in path.read_bytes()
     assert _readings(path) == [Reading(A, "2022-03-04T17:39:00+08:00", 0, [Lane(12, 95, 7)])]
 
@@ -84,7 +92,9 @@ def test_error_codes_and_out_of_range_values_are_missing(tmp_path):
         lane(2, 201, 100.5, {"S": 255, "L": 0}),
         lane(3, -1, 100, {"S": 4, "M": 1, "T": 1, "L": 0}),
     ]
-    path = write(tmp_path / "e.xml", to_xml("VDLiveList", live_list([vdlive(A, "2022-03-04T17:39:00+08:00", [lanes])])))
+    path = write(
+        tmp_path / "e.xml", to_xml("VDLiveList", live_list([vdlive(A, "2022-03-04T17:39:00+08:00", [lanes])]))
+    )
     (reading,) = _readings(path)
     got = [(x.volume, x.speed, x.occupancy) for x in reading.lanes]
     expected = [(4, NAN, NAN), (NAN, NAN, NAN), (NAN, NAN, NAN), (6, NAN, 100)]
@@ -95,9 +105,13 @@ def test_error_codes_and_out_of_range_values_are_missing(tmp_path):
 
 def test_json_extras_error_type_and_vehicle_speed(tmp_path):
     lives = [
-        vdlive(A, "2022-03-04T17:39:00+08:00", [[lane(0, 90, 5, {"S": 2}, error_type="diag0")]], json_extras=True),
+        vdlive(
+            A, "2022-03-04T17:39:00+08:00", [[lane(0, 90, 5, {"S": 2}, error_type="diag0")]], json_extras=True
+        ),
         # lane speed -99 falls back to the vehicles' own speeds, weighted by volume: (4*70 + 1*50) / 5 = 66
-        vdlive(B, "2022-03-04T17:38:00.000+08:00", [[lane(0, -99, 5, {"S": (4, 70), "L": (1, 50)}, "")]], 3, True),
+        vdlive(
+            B, "2022-03-04T17:38:00.000+08:00", [[lane(0, -99, 5, {"S": (4, 70), "L": (1, 50)}, "")]], 3, True
+        ),
     ]
     path = write(tmp_path / "live.json", to_json(live_list(lives, json_extras=True)))
     a, b = _readings(path)
@@ -112,7 +126,9 @@ def test_static_list_xml_and_json(tmp_path):
         vd(C, "120.5", "23.1", [("E", 2), ("W", 1)], "0090", None, None, bidirectional=1),
     ]
     xml_infos = [
-        r for r in _records(write(tmp_path / "l.xml", to_xml("VDList", vd_list(vds)))) if isinstance(r, VDInfo)
+        r
+        for r in _records(write(tmp_path / "l.xml", to_xml("VDList", vd_list(vds))))
+        if isinstance(r, VDInfo)
     ]
     json_infos = list(iter_file(write(tmp_path / "l.json", to_json(vd_list(vds)))))
     assert xml_infos == json_infos
@@ -209,7 +225,9 @@ def _taiwan_dir(root: Path) -> Path:
         to_xml("VDLiveList", live_list(_minute(1, False)), lower=True, pad=True),
     )
     for m in (2, 3):
-        write(src / "live" / f"VDLive_173{m}.xml", to_xml("VDLiveList", live_list(_minute(m, False))), gz=True)
+        write(
+            src / "live" / f"VDLive_173{m}.xml", to_xml("VDLiveList", live_list(_minute(m, False))), gz=True
+        )
     for m in (4, 5):
         doc = to_json(live_list(_minute(m, True), json_extras=True))
         write(src / "live" / f"VDLive_173{m}.json", doc, gz=m == 5)
@@ -264,7 +282,9 @@ def test_end_to_end_one_minute_keeps_readings(tmp_path):
     assert len(obs) == 30 and meta["variables"]["flow"] == "veh/1min"
     t = pd.Timestamp("2022-03-04 09:36", tz="UTC")
     assert math.isnan(obs.loc[(A, t), "flow"]) and obs.loc[(A, t), "speed"] == pytest.approx(100.0)
-    assert obs.loc[(A, t - pd.Timedelta("4min")), "flow"] == 20.0  # 17:32, written with .000 fractional seconds
+    assert (
+        obs.loc[(A, t - pd.Timedelta("4min")), "flow"] == 20.0
+    )  # 17:32, written with .000 fractional seconds
 
 
 def test_nfb_v11_end_to_end(tmp_path):
@@ -340,7 +360,9 @@ def test_corrupt_zip_member_names_archive_and_member(tmp_path):
 
 def test_vd_without_location(tmp_path, caplog):
     src = _taiwan_dir(tmp_path)
-    lives = [vdlive("VD-N1-N-99.000-M-LOOP", "2022-03-04T17:39:00+08:00", [[lane(0, 99, 5, {"S": 5, "L": 0})]])]
+    lives = [
+        vdlive("VD-N1-N-99.000-M-LOOP", "2022-03-04T17:39:00+08:00", [[lane(0, 99, 5, {"S": 5, "L": 0})]])
+    ]
     write(src / "live" / "extra.xml", to_xml("VDLiveList", live_list(lives)))
     _assert_error(tmp_path, [src], r"no VDList/vd_info entry, e\.g\. \['VD-N1-N-99\.000-M-LOOP'\]")
     with caplog.at_level(logging.WARNING):
@@ -381,7 +403,9 @@ def test_mixed_reading_intervals_are_refused(tmp_path):
     src = _taiwan_dir(tmp_path)
     infos = [("nfbVD-N1-N-0.000-M", 0, "2020/01/31 23:50:00", [(0, 95, 8, {"S": 4, "T": 0, "L": 1})])]
     write(src / "vd_value5_2350.xml.gz", nfb_value(infos, interval=300), gz=True)
-    _assert_error(tmp_path, [src], r"different reading intervals: 60 s .*, 300 s \(.*vd_value5_2350\.xml\.gz\)")
+    _assert_error(
+        tmp_path, [src], r"different reading intervals: 60 s .*, 300 s \(.*vd_value5_2350\.xml\.gz\)"
+    )
 
 
 def test_bare_json_array_and_progress_bar(tmp_path, capsys):
@@ -421,7 +445,9 @@ def _plain(readings: list[Reading]) -> list[tuple]:
 @pytest.mark.parametrize("minute", [0, 1, 2, 4, 6, 7])
 def test_xml_walker_matches_json_reading(tmp_path, minute):
     doc = live_list(_minute(minute, with_json=True), json_extras=True)
-    from_xml = _readings(write(tmp_path / "a.xml", to_xml("VDLiveList", doc, lower=minute == 1, pad=minute == 1)))
+    from_xml = _readings(
+        write(tmp_path / "a.xml", to_xml("VDLiveList", doc, lower=minute == 1, pad=minute == 1))
+    )
     from_json = _readings(write(tmp_path / "a.json", to_json(doc)))
     assert _plain(from_xml) == _plain(from_json)
     assert len(from_xml) == 3 and sum(len(r.lanes) for r in from_xml) == 5

@@ -12,7 +12,9 @@ from social_xlstm.errors import DataError
 
 def test_parse_times_offsets_mixed_unparsable(tmp_path):
     f = tmp_path / "t.csv"
-    got, naive = parse_times(pd.Series(["2024-01-01T08:00:00+08:00", "2024-01-01T00:05:00Z"]), f, "t", None)
+    got, naive = parse_times(
+        pd.Series(["2024-01-01T08:00:00+08:00", "2024-01-01T00:05:00Z"]), f, "t", None
+    )
     assert not naive and got.tolist() == [
         pd.Timestamp("2024-01-01 00:00", tz="UTC"),
         pd.Timestamp("2024-01-01 00:05", tz="UTC"),
