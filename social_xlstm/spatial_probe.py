@@ -29,6 +29,7 @@ import numpy as np
 
 from social_xlstm.data.graph import Graph
 from social_xlstm.data.panel import Panel
+from social_xlstm.data.scaler import StandardScaler
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.timefeatures import time_features
 from social_xlstm.errors import UserError
@@ -88,10 +89,9 @@ def probe_spatial_information(
         if len(starts[part]) == 0:
             raise UserError(f"the {part} part has no window of {window} + {horizon} steps; use a longer dataset")
     lo, hi = ranges["train"]
-    train_values = np.where(panel.mask[lo:hi], panel.values[lo:hi], np.nan).astype(np.float64)
-    mean, std = np.nanmean(train_values, axis=(0, 1)), np.nanstd(train_values, axis=(0, 1))
-    std = np.where(std > 0, std, 1.0)
-    z = np.where(panel.mask, (panel.values - mean) / std, 0.0)  # (T, N, F) standardised, 0 where missing
+    scaler = StandardScaler().fit(panel.values[lo:hi], panel.mask[lo:hi], panel.variables)  # the models' scaler
+    std = scaler.std
+    z = np.where(panel.mask, scaler.transform(panel.values.astype(np.float64)), 0.0)  # (T, N, F), 0 where missing
     # the models' time features at the forecast origin, and a bias column (kept last: not penalised)
     clock = np.concatenate([time_features(panel.timestamps, panel.timezone), np.ones((panel.num_steps, 1))], 1)
     src, dst = graph.edge_index_array
@@ -108,6 +108,12 @@ def probe_spatial_information(
     scale = np.tile(std[target_idx], horizon)
     for vd in range(panel.num_vds):
         neighbours = np.unique(src[(dst == vd) & (src != vd)])
+        y_train, obs_train = targets_of("train", vd)  # the same for both probes
+        complete = obs_train.all(axis=1)
+        if complete.sum() < 2:
+            raise UserError(f"VD {panel.vd_ids[vd]}: fewer than 2 train windows with every target observed")
+        y_val, obs_val = targets_of("val", vd)
+        y_test, obs_test = targets_of("test", vd)
         for probe in PROBES:
             vds = np.array([vd]) if probe == "own" else np.concatenate([[vd], neighbours])
             x = {
@@ -120,13 +126,7 @@ def probe_spatial_information(
                 )
                 for part in ("train", "val", "test")
             }
-            y_train, obs_train = targets_of("train", vd)
-            complete = obs_train.all(axis=1)
-            if complete.sum() < 2:
-                raise UserError(f"VD {panel.vd_ids[vd]}: fewer than 2 train windows with every target observed")
             weights = _ridge_solutions(x["train"][complete], y_train[complete], RIDGE_GRID)
-            y_val, obs_val = targets_of("val", vd)
-            y_test, obs_test = targets_of("test", vd)
             for alpha, w in zip(RIDGE_GRID, weights, strict=True):
                 val_sums[probe][alpha] += float((np.abs(x["val"] @ w - y_val) * obs_val).sum())
                 sums[probe][alpha] += (np.abs(x["test"] @ w - y_test) * scale * obs_test).sum(axis=0)
