@@ -8,7 +8,8 @@ non-learned baselines are scored once on the same test windows (they do not depe
 Each (model, seed) run stores its result in ``WORK/<model>/seed<S>/result.json`` with the settings it
 ran under; a later call with the same settings reads it instead of training again (resume), a call with
 other settings trains again. The summary (mean and spread over seeds) is rebuilt from those files every
-time and written to ``OUT/<dataset>.md``, ``OUT/<dataset>.json`` and ``OUT/<dataset>_<variable>.png``.
+time and written (by :mod:`social_xlstm.benchmark_report`) to ``OUT/<dataset>.md``, ``OUT/<dataset>.json``
+and ``OUT/<dataset>_<variable>.png``.
 """
 
 from __future__ import annotations
@@ -26,14 +27,14 @@ from pathlib import Path
 
 import yaml
 
-from social_xlstm.atomic import atomic_file, write_json_atomic
+from social_xlstm.atomic import write_json_atomic
+from social_xlstm.benchmark_report import METRICS, write_outputs
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.baselines import BASELINES
 from social_xlstm.nn.registry import ALL_ARCHS, LIBRARY_MODELS
 
 REPORT_MINUTES = (15, 30, 45, 60)
 """Lead times of the tables; the 12-step average is the column ``avg``."""
-METRICS = ("mae", "rmse", "mape")
 
 
 @dataclass(frozen=True)
@@ -378,78 +379,3 @@ def _mean_report(reports: list[dict]) -> dict:
             step[metric] = _mean_std([e[metric] for e in entries])["mean"]
         steps.append(step)
     return {"steps": steps}
-
-
-def _cell(stat: dict, digits: int = 2) -> str:
-    if stat["mean"] is None:
-        return "-"
-    text = f"{stat['mean']:.{digits}f}"
-    return text if stat["std"] is None else f"{text} ± {stat['std']:.{digits}f}"
-
-
-def render_markdown(summary: dict) -> str:
-    """The tables of ``<dataset>.md``: per variable, MAE, RMSE and MAPE by lead time, mean ± std over seeds."""
-    lines = [
-        f"# Accuracy benchmark: {summary['dataset']} ({summary['protocol']['name']} protocol)",
-        "",
-        f"Protocol: {summary['protocol']['description']}. Masked errors in original units on all "
-        f"{summary['test_windows']} test windows; each cell is the mean over seeds ± the sample standard "
-        "deviation (no ± with one seed). Non-learned baselines have no seed.",
-        "",
-        f"- config `{summary['config']}`, epochs {summary['epochs'] or 'as configured'}, seeds "
-        f"{summary['seeds']}, overrides {summary['overrides'] or 'none'}",
-        f"- machine: {summary['machine']['processor']}, {summary['machine']['platform']}, torch "
-        f"{summary['machine']['torch']}, {summary['machine']['threads']} threads",
-    ]
-    if summary.get("command"):
-        lines.append(f"- command: `{summary['command']}`")
-    if summary["library"]:
-        lines.append(f"- library models from {summary['library']['name']} {summary['library']['version']}")
-    models = summary["models"]
-    variables = list(next(iter(models.values()))["variables"])
-    for variable in variables:
-        for metric in METRICS:
-            first = next(iter(models.values()))["variables"][variable][metric]
-            points = list(first)
-            header = [f"{p} min" if p != "avg" else "12-step avg" for p in points]
-            if "avg" in points:
-                header[-1] = f"{summary_horizon(summary)}-step avg"
-            unit = " (%)" if metric == "mape" else ""
-            lines += ["", f"## {variable}: {metric.upper()}{unit}", ""]
-            lines.append("| model | " + " | ".join(header) + " | fit (s) | epochs |")
-            lines.append("|---|" + "---:|" * (len(points) + 2))
-            for name, entry in models.items():
-                stats = entry["variables"][variable][metric]
-                cells = [_cell(stats[p]) for p in points]
-                fit = "-" if entry["epochs"] == [0] else _cell(entry["fit_seconds"], 0)
-                epochs = "-" if entry["epochs"] == [0] else "/".join(str(e) for e in entry["epochs"])
-                lines.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {epochs} |")
-    return "\n".join(lines) + "\n"
-
-
-def summary_horizon(summary: dict) -> int:
-    entry = next(iter(summary["models"].values()))
-    variable = next(iter(entry["variables"].values()))
-    return len(variable["mean_report"]["steps"])
-
-
-def write_outputs(summary: dict, out: Path) -> list[Path]:
-    """``<name>.md``, ``<name>.json`` and one ``<name>_<variable>.png`` of MAE by lead time per variable."""
-    from social_xlstm.viz import plot_error_by_horizon, save_figure
-
-    out.mkdir(parents=True, exist_ok=True)
-    name = summary["dataset"]
-    written = [write_json_atomic(summary, out / f"{name}.json")]
-    with atomic_file(out / f"{name}.md") as tmp:
-        tmp.write_text(render_markdown(summary))
-    written.append(out / f"{name}.md")
-    variables = list(next(iter(summary["models"].values()))["variables"])
-    for variable in variables:
-        metrics = {
-            "models": {
-                model: {variable: entry["variables"][variable]["mean_report"]}
-                for model, entry in summary["models"].items()
-            }
-        }
-        written.append(save_figure(plot_error_by_horizon(metrics, variable), out / f"{name}_{variable}.png"))
-    return written

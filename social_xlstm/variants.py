@@ -22,6 +22,7 @@ import yaml
 
 from social_xlstm.atomic import atomic_file, write_json_atomic
 from social_xlstm.benchmark import BenchmarkSettings, parse_overrides, run_benchmark
+from social_xlstm.benchmark_report import format_stat
 from social_xlstm.errors import UserError
 
 ABLATIONS = ("slstm_only", "slstm_pool")
@@ -160,12 +161,6 @@ def _stat(entry: dict, variable: str, point: str) -> dict:
     return entry["variables"][variable]["mae"][point]
 
 
-def _cell(stat: dict) -> str:
-    if stat["mean"] is None:
-        return "-"
-    return f"{stat['mean']:.2f}" + ("" if stat["std"] is None else f" ± {stat['std']:.2f}")
-
-
 def _change(full: dict, other: dict) -> str:
     """Relative change of the full model's error against another model's, in percent (negative = better)."""
     if full["mean"] is None or not other["mean"]:
@@ -208,10 +203,10 @@ def render_variants(result: dict) -> str:
             full, only, pool = (_stat(models[m], variable, last) for m in (FULL, *ABLATIONS))
             fit = models[FULL]["fit_seconds"]["mean"]
             overrides = ", ".join(f"`{o}`" for o in row["overrides"]) or "-"
+            cells = [format_stat(s) for s in (only, pool, full, _stat(models[FULL], variable, "avg"))]
             lines.append(
-                f"| {row['name']} | {overrides} | {_cell(only)} | {_cell(pool)} | {_cell(full)} | "
-                f"{_cell(_stat(models[FULL], variable, 'avg'))} | {_change(full, only)} | {_change(full, pool)} | "
-                f"{fit:.0f} | {', '.join(row['retrained'])} |"
+                f"| {row['name']} | {overrides} | " + " | ".join(cells) + f" | {_change(full, only)} | "
+                f"{_change(full, pool)} | {fit:.0f} | {', '.join(row['retrained'])} |"
             )
     lines += ["", "## What each variant is", ""]
     lines += [f"- **{row['name']}**: {row['what']}" for row in result["variants"]]

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from social_xlstm import benchmark
-from social_xlstm.benchmark import BenchmarkSettings, parse_overrides, render_markdown, run_benchmark
+from social_xlstm.benchmark import BenchmarkSettings, parse_overrides, run_benchmark
+from social_xlstm.benchmark_report import render_markdown
 from social_xlstm.errors import UserError
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench_standard.yaml"

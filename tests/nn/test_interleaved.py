@@ -9,7 +9,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from test_step import TOL, _model, _sequence  # same small model, graph and inputs (this folder is on sys.path)
+from test_step import (  # same small model, graph and inputs (this folder is on sys.path)
+    TOL,
+    _model,
+    _sequence,
+    assert_sampled_vds_match_window,
+)
 
 from social_xlstm.checkpoint import build_network
 from social_xlstm.data.info import DataInfo
@@ -71,13 +76,7 @@ def test_steps_continue_the_sequence(case):
 
 @pytest.mark.parametrize("case", ["source", "target"])
 def test_sampled_vds_use_their_subgraph(case):
-    model = _between(case, nodes=6)
-    nodes = torch.tensor([0, 1, 2, 4])
-    x, x_mask, time = _sequence(4, nodes=4)
-    with torch.no_grad():
-        y_seq, _ = model.forward_sequence(x, x_mask, time, nodes=nodes)
-        window = model(x, x_mask, time, nodes=nodes)
-    torch.testing.assert_close(y_seq[:, -1], window, **TOL)
+    assert_sampled_vds_match_window(_between(case, nodes=6))
 
 
 def test_between_adds_one_social_layer_per_block_but_the_last_and_they_change_the_output():
