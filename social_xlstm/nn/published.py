@@ -6,7 +6,7 @@ trained and scored by the same module, data, split, scaler and masked metrics as
 
     x, x_mask (B, W, N, F) -> [x, x_mask] (B, W, N, 2F)  the scaled values (0 where missing) and the mask
     time (B, W, 4)         -> u (B, W, 4)              exogenous covariates (sin/cos of day and week)
-    graph (2, E)           -> edge_index, edge_weight  self loops dropped (both models add their own
+    graph (2, E)           -> adj_t (N, N) sparse      self loops dropped (both models add their own
                                                         identity term); weight = the ``weight`` edge
                                                         feature when the graph has one, else 1
     model output           -> (B, H, N, O) scaled, plus the last observed value when ``head.last_value``
@@ -15,6 +15,11 @@ trained and scored by the same module, data, split, scaler and masked metrics as
 Sizes come from the model config: ``d_model`` is the hidden width of both, ``encoder.layers`` the
 DCRNN cells; every other hyper-parameter is the library's default (Graph WaveNet: 8 layers of dilated
 temporal convolutions, a learned adjacency with 10-dim node embeddings, batch norm, dropout 0.3).
+
+The graph goes in as a torch-sparse ``SparseTensor`` (tsl's ``adj_t`` layout: row = target, column =
+source), which tsl's graph convolutions take as well as an edge list and turn into one sparse matmul per
+diffusion step; the edge list makes torch-geometric gather a (B, E, C) message tensor per step instead, the
+same numbers (``tests/nn/test_published.py``) 3 to 4 times slower on a 207-VD network on 2 CPU cores.
 
 tsl is imported when a model is built, never at import time: the core package does not need it.
 """
@@ -51,6 +56,13 @@ def _import_tsl_models():
             f"torch-sparse it imports: pip install 'social-xlstm[bench]' ({type(err).__name__}: {err})"
         ) from err
     return DCRNNModel, GraphWaveNetModel
+
+
+def _sparse_adjacency(edge_index: Tensor, edge_weight: Tensor, num_nodes: int):
+    """The (N, N) transposed adjacency tsl's convolutions read: entry [dst, src] = the edge's weight."""
+    from torch_sparse import SparseTensor
+
+    return SparseTensor(row=edge_index[1], col=edge_index[0], value=edge_weight, sparse_sizes=(num_nodes, num_nodes))
 
 
 def graph_for_library(edge_index: Tensor, edge_attr: Tensor, edge_attr_names: list[str]) -> tuple[Tensor, Tensor]:
@@ -113,7 +125,8 @@ class LibraryForecaster(nn.Module):
         if x.shape[2] != self.num_vds:
             raise ValueError(f"x has {x.shape[2]} VDs, the model was built for {self.num_vds}")
         inputs = torch.cat([x, x_mask.to(x.dtype)], dim=-1)  # (B, W, N, 2F)
-        y = self.library_model(inputs, self.lib_edge_index, self.lib_edge_weight, u=time)  # (B, H, N, O)
+        adj_t = _sparse_adjacency(self.lib_edge_index, self.lib_edge_weight, self.num_vds)  # (N, N), cheap
+        y = self.library_model(inputs, adj_t, u=time)  # (B, H, N, O)
         if self.config.head.last_value:
             y = y + last_observed(x, x_mask, self.target_index)[:, None]  # (B, H, N, O)
         return y

@@ -9,6 +9,7 @@ import torch
 
 from social_xlstm.errors import UserError
 from social_xlstm.nn import ModelConfig
+from social_xlstm.nn.common import last_observed
 from social_xlstm.nn.published import DCRNN, GraphWaveNet, graph_for_library
 from social_xlstm.nn.registry import LIBRARY_MODELS, network_class
 
@@ -45,7 +46,7 @@ def test_library_models_forecast_every_horizon_and_learn(arch, cls):
         reason="tsl does not import (the bench extra: torch-spatiotemporal with torch-scatter, torch-sparse)",
     )
     torch.manual_seed(0)
-    config = ModelConfig(arch, d_model=8, dropout=0.0, encoder={"layers": 1})
+    config = ModelConfig(arch, d_model=8, dropout=0.0, encoder={"layers": 1}, head={"last_value": True})
     net = cls(config, 3, 2, 1, 4, EDGE_INDEX, EDGE_ATTR, target_index=[1], edge_attr_names=NAMES)
     x, mask = torch.randn(2, 12, 3, 2), torch.rand(2, 12, 3, 2) > 0.1
     y = net(torch.where(mask, x, 0.0), mask, torch.randn(2, 12, 4))
@@ -56,5 +57,10 @@ def test_library_models_forecast_every_horizon_and_learn(arch, cls):
     # spatial convolutions and norm never reach the output. Every other parameter must learn.
     last = len(getattr(net.library_model, "sconvs", [])) - 1
     assert all(f".{last}." in name for name in no_grad), sorted(no_grad)
+    net.eval()  # the sparse adjacency handed over gives what the library's edge-list path gives
+    time = torch.randn(2, 12, 4)
+    with torch.no_grad():
+        reference = net.library_model(torch.cat([x, mask.float()], -1), net.lib_edge_index, net.lib_edge_weight, u=time)
+        torch.testing.assert_close(net(x, mask, time), reference + last_observed(x, mask, net.target_index)[:, None])
     with pytest.raises(UserError, match="sampled VDs"):
         net(x, mask, torch.randn(2, 12, 4), nodes=torch.tensor([0, 1]))
