@@ -6,8 +6,9 @@
 
 Writes ``OUT/<dataset>.md`` (MAE / RMSE / MAPE at 15 / 30 / 45 / 60 min and the 12-step average, mean and
 spread over seeds, fit time per model), ``OUT/<dataset>.json`` and ``OUT/<dataset>_<variable>.png``.
-Resumable: a (model, seed) whose result is stored under ``--work`` with the same settings is not
-retrained. Logic in :mod:`social_xlstm.benchmark`.
+``--seeds-for dcrnn=0 graph_wavenet=0`` trains the models named with their own seeds (the tables say how
+many seeds each row averages). Resumable: a (model, seed) whose result is stored under ``--work`` with the
+same settings is not retrained. Logic in :mod:`social_xlstm.benchmark`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_run_options(parser, "per-run checkpoints and results (default runs/benchmark/NAME)")
     parser.add_argument("--models", nargs="+", default=DEFAULT_MODELS)
+    parser.add_argument(
+        "--seeds-for",
+        nargs="*",
+        default=[],
+        metavar="MODEL=S[,S...]",
+        help="other seeds for the models named, e.g. dcrnn=0 where a model is too slow for all of --seeds",
+    )
     argv = sys.argv[1:] if argv is None else argv
     args = parser.parse_args(argv)
     if args.threads:

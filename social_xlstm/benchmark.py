@@ -21,7 +21,7 @@ import platform
 import shlex
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -73,6 +73,8 @@ class BenchmarkSettings:
         config: training config (YAML); the protocol's window, horizon and split replace its own.
         models: baselines (``persistence``, ``historical_average``) and archs, in table order.
         seeds: training seeds.
+        seeds_for: per-model seeds replacing ``seeds`` for the models named (a model too slow for all of
+            them on the machine at hand); the tables say how many seeds each row averages.
         epochs: ``trainer.max_epochs``; None keeps the config's.
         out: where the tables, JSON and plots go.
         work: where each run's checkpoint and result file go (default ``runs/benchmark/<name>``).
@@ -86,6 +88,7 @@ class BenchmarkSettings:
     config: str
     models: Sequence[str]
     seeds: Sequence[int] = (0,)
+    seeds_for: Mapping[str, Sequence[int]] = field(default_factory=dict)
     epochs: int | None = None
     out: str = "docs/results"
     work: str | None = None
@@ -104,6 +107,11 @@ class BenchmarkSettings:
             raise UserError(f"--models lists a model twice: {list(self.models)}")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise UserError(f"--seeds must be distinct and at least one, got {list(self.seeds)}")
+        for model, seeds in self.seeds_for.items():
+            if model not in self.models or model in BASELINES:
+                raise UserError(f"--seeds-for {model}: not a learned model of --models {list(self.models)}")
+            if not seeds or len(set(seeds)) != len(seeds):
+                raise UserError(f"--seeds-for {model}: seeds must be distinct and at least one, got {list(seeds)}")
         if self.epochs is not None and self.epochs < 1:
             raise UserError(f"--epochs must be >= 1, got {self.epochs}")
         if not Path(self.dataset).is_dir():
@@ -112,6 +120,10 @@ class BenchmarkSettings:
             raise UserError(f"{self.config}: config not found")
         self.name = self.name or Path(self.dataset).resolve().name
         self.work = self.work or str(Path("runs") / "benchmark" / self.name)
+
+    def seeds_of(self, model: str) -> list[int]:
+        """The seeds ``model`` trains with: its ``seeds_for`` entry, else ``seeds``."""
+        return list(self.seeds_for.get(model, self.seeds))
 
     def fingerprint(self) -> dict:
         """Everything a run's result depends on besides model and seed; a stored result must match it."""
@@ -146,6 +158,7 @@ def settings_from_args(args, models: Sequence[str], script: str, argv: Sequence[
         config=args.config or f"configs/bench_{args.protocol}.yaml",
         models=list(models),
         seeds=args.seeds,
+        seeds_for=parse_seeds_for(getattr(args, "seeds_for", [])),  # benchmark_accuracy.py's option
         epochs=args.epochs,
         out=args.out,
         work=args.work,
@@ -153,6 +166,20 @@ def settings_from_args(args, models: Sequence[str], script: str, argv: Sequence[
         overrides=args.overrides,
         command=f"python {script} " + " ".join(map(shlex.quote, argv)),
     )
+
+
+def parse_seeds_for(items: Sequence[str]) -> dict[str, list[int]]:
+    """``["dcrnn=0", "graph_wavenet=0,1"]`` -> ``{"dcrnn": [0], "graph_wavenet": [0, 1]}``."""
+    parsed: dict[str, list[int]] = {}
+    for item in items:
+        model, sep, seeds = item.partition("=")
+        try:
+            if not sep or not model:
+                raise ValueError
+            parsed[model] = [int(s) for s in seeds.split(",")]
+        except ValueError:
+            raise UserError(f"--seeds-for {item!r}: expected MODEL=SEED[,SEED...], e.g. dcrnn=0") from None
+    return parsed
 
 
 def parse_overrides(items: Sequence[str]) -> dict:
@@ -261,7 +288,7 @@ def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = prin
     baselines = [m for m in settings.models if m in BASELINES]
     _check_library(learned)
     records: dict[str, list[dict]] = {m: [] for m in settings.models}
-    jobs = [(m, None) for m in baselines[:1]] + [(m, s) for m in learned for s in settings.seeds]
+    jobs = [(m, None) for m in baselines[:1]] + [(m, s) for m in learned for s in settings.seeds_of(m)]
     for k, (model, seed) in enumerate(jobs, 1):
         path = _result_path(settings, model, seed)
         stored = _stored(path, fingerprint)
@@ -356,6 +383,7 @@ def summarise(settings: BenchmarkSettings, records: dict[str, list[dict]]) -> di
         "config": str(settings.config),
         "epochs": settings.epochs,
         "seeds": list(settings.seeds),
+        "seeds_for": {m: list(s) for m, s in settings.seeds_for.items()},
         "overrides": list(settings.overrides),
         "command": settings.command,
         "test_windows": next(iter(records.values()))[0]["test_windows"],

@@ -32,7 +32,7 @@ def render_markdown(summary: dict) -> str:
         "deviation (no ± with one seed). Non-learned baselines have no seed.",
         "",
         f"- config `{summary['config']}`, epochs {summary['epochs'] or 'as configured'}, seeds "
-        f"{summary['seeds']}, overrides {summary['overrides'] or 'none'}",
+        f"{summary['seeds']}{_seeds_for(summary)}, overrides {summary['overrides'] or 'none'}",
         f"- machine: {summary['machine']['processor']}, {summary['machine']['platform']}, torch "
         f"{summary['machine']['torch']}, {summary['machine']['threads']} threads",
     ]
@@ -60,6 +60,11 @@ def render_markdown(summary: dict) -> str:
                 epochs = "-" if entry["epochs"] == [0] else "/".join(str(e) for e in entry["epochs"])
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {epochs} |")
     return "\n".join(lines) + "\n"
+
+
+def _seeds_for(summary: dict) -> str:
+    own = summary.get("seeds_for") or {}  # absent in summaries written before the option
+    return "".join(f" ({model}: {seeds})" for model, seeds in own.items())
 
 
 def summary_horizon(summary: dict) -> int:

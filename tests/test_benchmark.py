@@ -86,30 +86,69 @@ def test_writes_tables_resumes_and_tables_equal_json(tiny_dataset, tmp_path, mon
     assert again["models"] == summary["models"]
 
 
-def test_mean_and_spread_over_seeds_in_table():
-    def record(seed, mae):
-        steps = [
-            {"step": h, "minutes": 5.0 * h, "mae": mae, "rmse": mae, "mape": None, "count": 1} for h in range(1, 13)
-        ]
-        report = {"speed": {"steps": steps, "average": {"mae": mae, "rmse": mae, "mape": None}}}
-        return {
-            "model": "lstm",
-            "seed": seed,
-            "fit_seconds": 10.0 * (seed + 1),
-            "epochs": 2,
-            "parameters": 5,
-            "test_windows": 7,
-            "report": report,
-        }
+def record(seed, mae, model="lstm"):
+    """A run record as train_and_test returns it, with the same MAE at every step."""
+    steps = [{"step": h, "minutes": 5.0 * h, "mae": mae, "rmse": mae, "mape": None, "count": 1} for h in range(1, 13)]
+    report = {"speed": {"steps": steps, "average": {"mae": mae, "rmse": mae, "mape": None}}}
+    return {
+        "model": model,
+        "seed": seed,
+        "fit_seconds": 10.0 * ((seed or 0) + 1),
+        "epochs": 2 if seed is not None else 0,
+        "parameters": 5,
+        "test_windows": 7,
+        "report": report,
+    }
 
+
+def test_mean_and_spread_over_seeds_in_table():
     s = BenchmarkSettings.__new__(BenchmarkSettings)
     s.name, s.dataset, s.protocol, s.config, s.epochs, s.seeds, s.overrides = "x", "d", "tgcn", "c", 2, [0, 1], []
+    s.seeds_for = {}
     summary = benchmark.summarise(s, {"lstm": [record(0, 3.0), record(1, 4.0)]})
     mae = summary["models"]["lstm"]["variables"]["speed"]["mae"]["60"]
     assert mae == {"mean": 3.5, "std": pytest.approx(0.707107), "n": 2}
     row = table_rows(render_markdown(summary), "speed: MAE")["lstm"]
     assert row == ["3.50 ± 0.71"] * 5 + ["15 ± 7", "2/2"]
     assert table_rows(render_markdown(summary), "speed: MAPE (%)")["lstm"][0] == "-"
+
+
+def test_seeds_for_trains_the_models_named_with_their_own_seeds(tiny_dataset, tmp_path, monkeypatch):
+    trained = []
+
+    def fake_train(settings, model, seed, run_dir):
+        trained.append((model, seed))
+        return record(seed, 3.0 + seed, model)
+
+    monkeypatch.setattr(benchmark, "train_and_test", fake_train)
+    monkeypatch.setattr(benchmark, "score_baselines", lambda s, names, d: [record(None, 5.0, n) for n in names])
+    monkeypatch.setattr(benchmark, "write_outputs", lambda summary, out: None)
+    s = settings(
+        tiny_dataset,
+        tmp_path,
+        models=["persistence", "lstm", "slstm_only"],
+        seeds=[0, 1, 2],
+        seeds_for=benchmark.parse_seeds_for(["slstm_only=2"]),
+    )
+    summary = run_benchmark(s, log=lambda line: None)
+    assert trained == [("lstm", 0), ("lstm", 1), ("lstm", 2), ("slstm_only", 2)]
+    assert summary["seeds_for"] == {"slstm_only": [2]}
+    assert summary["models"]["slstm_only"]["variables"]["speed"]["mae"]["60"] == {"mean": 5.0, "std": None, "n": 1}
+    assert summary["models"]["lstm"]["variables"]["speed"]["mae"]["60"]["n"] == 3
+    assert "seeds [0, 1, 2] (slstm_only: [2])" in render_markdown(summary)
+
+
+def test_seeds_for_bad_input_names_what(tiny_dataset, tmp_path):
+    assert benchmark.parse_seeds_for(["dcrnn=0", "graph_wavenet=1,2"]) == {"dcrnn": [0], "graph_wavenet": [1, 2]}
+    for bad in ("dcrnn", "=0", "dcrnn=", "dcrnn=a", "dcrnn=0,,1"):
+        with pytest.raises(UserError, match=re.escape(f"--seeds-for {bad!r}: expected MODEL=SEED")):
+            benchmark.parse_seeds_for([bad])
+    with pytest.raises(UserError, match="--seeds-for gru: not a learned model of --models"):
+        settings(tiny_dataset, tmp_path, seeds_for={"gru": [0]})
+    with pytest.raises(UserError, match="--seeds-for persistence: not a learned model"):
+        settings(tiny_dataset, tmp_path, seeds_for={"persistence": [0]})
+    with pytest.raises(UserError, match=re.escape("--seeds-for slstm_only: seeds must be distinct")):
+        settings(tiny_dataset, tmp_path, seeds_for={"slstm_only": [1, 1]})
 
 
 def test_bad_input_names_what(tiny_dataset, tmp_path):
