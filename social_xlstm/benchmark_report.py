@@ -64,7 +64,7 @@ def render_markdown(summary: dict) -> str:
 
 def _seeds_for(summary: dict) -> str:
     own = summary.get("seeds_for") or {}  # absent in summaries written before the option
-    return "".join(f" ({model}: {seeds})" for model, seeds in own.items())
+    return f" ({'; '.join(f'{model}: {seeds}' for model, seeds in own.items())})" if own else ""
 
 
 def summary_horizon(summary: dict) -> int:
