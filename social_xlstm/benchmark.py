@@ -105,13 +105,11 @@ class BenchmarkSettings:
             raise UserError(f"unknown model(s) {unknown or '(none given)'}; valid: {', '.join(valid)}")
         if len(set(self.models)) != len(self.models):
             raise UserError(f"--models lists a model twice: {list(self.models)}")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise UserError(f"--seeds must be distinct and at least one, got {list(self.seeds)}")
+        _check_seeds("--seeds", self.seeds)
         for model, seeds in self.seeds_for.items():
             if model not in self.models or model in BASELINES:
                 raise UserError(f"--seeds-for {model}: not a learned model of --models {list(self.models)}")
-            if not seeds or len(set(seeds)) != len(seeds):
-                raise UserError(f"--seeds-for {model}: seeds must be distinct and at least one, got {list(seeds)}")
+            _check_seeds(f"--seeds-for {model}: seeds", seeds)
         if self.epochs is not None and self.epochs < 1:
             raise UserError(f"--epochs must be >= 1, got {self.epochs}")
         if not Path(self.dataset).is_dir():
@@ -134,6 +132,11 @@ class BenchmarkSettings:
             "epochs": self.epochs,
             "overrides": list(self.overrides),
         }
+
+
+def _check_seeds(what: str, seeds: Sequence[int]) -> None:
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise UserError(f"{what} must be distinct and at least one, got {list(seeds)}")
 
 
 def add_run_options(parser, work_help: str, set_help: str | None = None) -> None:
@@ -173,12 +176,13 @@ def parse_seeds_for(items: Sequence[str]) -> dict[str, list[int]]:
     parsed: dict[str, list[int]] = {}
     for item in items:
         model, sep, seeds = item.partition("=")
+        malformed = UserError(f"--seeds-for {item!r}: expected MODEL=SEED[,SEED...], e.g. dcrnn=0")
+        if not sep or not model:
+            raise malformed
         try:
-            if not sep or not model:
-                raise ValueError
             parsed[model] = [int(s) for s in seeds.split(",")]
         except ValueError:
-            raise UserError(f"--seeds-for {item!r}: expected MODEL=SEED[,SEED...], e.g. dcrnn=0") from None
+            raise malformed from None
     return parsed
 
 
