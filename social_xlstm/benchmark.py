@@ -179,6 +179,8 @@ def parse_seeds_for(items: Sequence[str]) -> dict[str, list[int]]:
         malformed = UserError(f"--seeds-for {item!r}: expected MODEL=SEED[,SEED...], e.g. dcrnn=0")
         if not sep or not model:
             raise malformed
+        if model in parsed:  # a second entry would silently replace the first
+            raise UserError(f"--seeds-for names {model} twice: {list(items)}")
         try:
             parsed[model] = [int(s) for s in seeds.split(",")]
         except ValueError:

@@ -143,6 +143,8 @@ def test_seeds_for_bad_input_names_what(tiny_dataset, tmp_path):
     for bad in ("dcrnn", "=0", "dcrnn=", "dcrnn=a", "dcrnn=0,,1"):
         with pytest.raises(UserError, match=re.escape(f"--seeds-for {bad!r}: expected MODEL=SEED")):
             benchmark.parse_seeds_for([bad])
+    with pytest.raises(UserError, match="--seeds-for names dcrnn twice"):
+        benchmark.parse_seeds_for(["dcrnn=0", "dcrnn=1"])
     with pytest.raises(UserError, match="--seeds-for gru: not a learned model of --models"):
         settings(tiny_dataset, tmp_path, seeds_for={"gru": [0]})
     with pytest.raises(UserError, match="--seeds-for persistence: not a learned model"):
