@@ -9,9 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from social_xlstm.atomic import atomic_file, write_json_atomic
-
-METRICS = ("mae", "rmse", "mape")
-"""Metrics of every table, in column order of the report files."""
+from social_xlstm.metrics import METRICS
 
 
 def format_stat(stat: dict, digits: int = 2) -> str:
@@ -49,7 +47,7 @@ def render_markdown(summary: dict) -> str:
             header = [f"{p} min" if p != "avg" else "12-step avg" for p in points]
             if "avg" in points:
                 header[-1] = f"{summary_horizon(summary)}-step avg"
-            unit = " (%)" if metric == "mape" else ""
+            unit = f" ({METRICS[metric].unit})" if METRICS[metric].unit else ""
             lines += ["", f"## {variable}: {metric.upper()}{unit}", ""]
             lines.append("| model | " + " | ".join(header) + " | fit (s) | epochs |")
             lines.append("|---|" + "---:|" * (len(points) + 2))

@@ -105,7 +105,7 @@ def run_demo(
 
 
 def print_summary(metrics: dict, variables: list[str], timings: dict[str, float], epochs: int) -> None:
-    """Rich tables of masked MAE / RMSE / MAPE at 15/30/60 minutes per model, and the stage timings."""
+    """Rich tables of every metric of ``metrics.json`` at 15/30/60 minutes per model, and the stage timings."""
     from rich.console import Console
     from rich.table import Table
 
@@ -113,15 +113,16 @@ def print_summary(metrics: dict, variables: list[str], timings: dict[str, float]
     for variable in variables:
         table = Table(title=f"masked test errors: {variable} (original units; MAPE in %)")
         table.add_column("model")
+        names = metrics["metrics"]  # the metric table's names, in column order
         for minute in REPORT_MINUTES:
-            for metric in ("MAE", "RMSE", "MAPE"):
-                table.add_column(f"{metric}@{minute:g}m", justify="right")
+            for metric in names:
+                table.add_column(f"{metric.upper()}@{minute:g}m", justify="right")
         for model, report in metrics["models"].items():
             steps = {s["minutes"]: s for s in report[variable]["steps"]}
             cells = []
             for minute in REPORT_MINUTES:
                 s = steps.get(minute)
-                cells += ["-"] * 3 if s is None else [_fmt(s["mae"]), _fmt(s["rmse"]), _fmt(s["mape"])]
+                cells += ["-"] * len(names) if s is None else [_fmt(s[metric]) for metric in names]
             table.add_row(model, *cells)
         console.print(table)
     total = sum(timings.values())

@@ -94,3 +94,30 @@ def test_all_reduce_outside_a_process_group_keeps_the_sums():
     assert sum_across_ranks(before) is before
     with pytest.raises(ValueError, match="state shape"):
         acc.load_state(torch.zeros(5, 3, 1))
+
+
+def test_a_new_metric_is_one_table_entry():
+    from social_xlstm.metrics import COUNT, METRICS, MaskedErrors, Metric, Sum, ratio, table_facts
+
+    signed = Sum("signed", lambda t: (t.pred - t.target) * t.weight)
+    table = {**METRICS, "bias": Metric("bias", (signed, COUNT), ratio)}
+    pred = torch.tensor([3.0, 1.0, 7.0, 2.0]).view(1, 1, 4, 1)
+    target = torch.tensor([1.0, 2.0, 5.0, 100.0]).view(1, 1, 4, 1)
+    mask = torch.tensor([True, True, True, False]).view(1, 1, 4, 1)
+    errors = MaskedErrors(1, 1, metrics=table)
+    errors.update(pred, target, mask)
+    out = errors.compute()
+    assert out["bias"].item() == pytest.approx((2 - 1 + 2) / 3)  # the unobserved 2 vs 100 is left out
+    assert out["mae"].item() == pytest.approx((2 + 1 + 2) / 3)
+    report = errors.report(["speed"], 5.0)["speed"]
+    assert report["steps"][0]["bias"] == pytest.approx(1.0) and report["average"]["bias"] == pytest.approx(1.0)
+    assert table_facts(table)["metrics"] == ["mae", "rmse", "mape", "bias"]
+    assert table_facts()["metric_units"] == {"mape": "%"}
+
+
+def test_two_sums_with_one_name_are_an_error():
+    from social_xlstm.metrics import COUNT, METRICS, MaskedErrors, Metric, Sum, ratio
+
+    clash = Metric("clash", (Sum("abs", lambda t: t.weight), COUNT), ratio)
+    with pytest.raises(ValueError, match="already named 'abs'"):
+        MaskedErrors(1, 1, metrics={**METRICS, "clash": clash})

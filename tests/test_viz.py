@@ -234,3 +234,14 @@ def test_benchmark_summary_reads_as_metrics(tmp_path):
     assert metrics["models"]["lstm"]["speed"]["steps"][1]["mae"] == 3.0
     fig = plot_error_by_horizon(metrics, "speed")
     assert [line.get_label() for line in fig.axes[0].get_lines()] == ["lstm", "persistence"]
+
+
+def test_kinds_and_metric_list_come_from_the_file_with_legacy_defaults():
+    from social_xlstm.viz.common import is_baseline, metric_names
+
+    stated = {"models": {}, "model_kinds": {"persistence": "learned", "mean_guess": "baseline"}, "metrics": ["mae"]}
+    assert is_baseline(stated, "mean_guess") and not is_baseline(stated, "persistence")
+    assert metric_names(stated) == ["mae"]
+    legacy = {"models": {}}
+    assert is_baseline(legacy, "historical_average") and not is_baseline(legacy, "social_xlstm")
+    assert metric_names(legacy) == ["mae", "rmse", "mape"]

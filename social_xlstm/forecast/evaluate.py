@@ -15,7 +15,7 @@ from lightning.pytorch.callbacks import Callback
 
 from social_xlstm.atomic import write_json_atomic
 from social_xlstm.forecast.baselines import BASELINES, fit_historical_average, persistence
-from social_xlstm.metrics import MaskedErrors, sum_across_ranks
+from social_xlstm.metrics import MaskedErrors, sum_across_ranks, table_facts
 
 
 class Scoreboard:
@@ -44,6 +44,7 @@ class Scoreboard:
             ha = fit_historical_average(datamodule, info)
             self.forecasters["historical_average"] = lambda b: ha(b, info.horizon)
         self.errors = {name: MaskedErrors(info.horizon, len(info.targets), mape_floor) for name in self.forecasters}
+        self.kinds = {name: "baseline" if name in BASELINES else "learned" for name in self.forecasters}
         self.windows = 0
 
     @torch.no_grad()
@@ -72,6 +73,8 @@ class Scoreboard:
             "horizon_minutes": [(h + 1) * info.freq_minutes for h in range(info.horizon)],
             "masked": True,
             "models": {name: acc.report(info.targets, info.freq_minutes) for name, acc in self.errors.items()},
+            **table_facts(),
+            "model_kinds": dict(self.kinds),
         }
 
 
@@ -136,4 +139,5 @@ class MetricsWriter(Callback):
         metrics = board.result()
         name = pl_module.model_config.arch
         metrics["models"] = {name: pl_module.test_report, **metrics["models"]}
+        metrics["model_kinds"] = {name: "learned", **metrics["model_kinds"]}
         self.write(metrics, trainer.default_root_dir)

@@ -144,7 +144,9 @@ def add_arguments(plot: argparse.ArgumentParser) -> None:
     p = kind("horizons", "error by lead time, one line per model (several metrics.json: one per run)", run_horizons)
     p.add_argument("--metrics", required=True, nargs="+", help="metrics.json file(s)")
     p.add_argument("--labels", nargs="+", default=None, help="run names (default: each file's directory)")
-    p.add_argument("--metric", choices=("mae", "rmse", "mape"), default="mae", help="error measure (default mae)")
+    p.add_argument(
+        "--metric", default="mae", help="error measure, one of the metrics the file lists (default mae)"
+    )
     common(p)
     p.add_argument("--unit", default=None, help="unit of --variable when no --dataset gives it")
 

@@ -89,6 +89,26 @@ def read_metrics(path: str | Path) -> dict:
     return metrics
 
 
+LEGACY_BASELINES = ("persistence", "historical_average")
+"""The baselines of metrics files written before ``metrics.json`` stated each model's kind."""
+LEGACY_METRICS = ("mae", "rmse", "mape")
+"""The metric list of metrics files written before ``metrics.json`` stated it."""
+
+
+def is_baseline(metrics: Mapping, model: str) -> bool:
+    """Whether ``model`` of a ``metrics.json`` is a non-learned baseline (its ``model_kinds``, else by name)."""
+    kinds = metrics.get("model_kinds")
+    if isinstance(kinds, Mapping) and model in kinds:
+        return kinds[model] == "baseline"
+    return model in LEGACY_BASELINES
+
+
+def metric_names(metrics: Mapping) -> list[str]:
+    """The metrics a ``metrics.json`` holds, in its column order (its ``metrics`` list, else the legacy three)."""
+    names = metrics.get("metrics")
+    return list(names) if isinstance(names, list) and names else list(LEGACY_METRICS)
+
+
 def check_variable(variable: str, known: list[str], where: str) -> None:
     if variable not in known:
         raise UserError(f"{where}: no variable {variable!r}; have {known}")

@@ -9,10 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from social_xlstm.errors import UserError
-from social_xlstm.forecast.baselines import BASELINES
-from social_xlstm.viz.common import model_color
-
-METRICS = ("mae", "rmse", "mape")
+from social_xlstm.viz.common import is_baseline, metric_names, model_color
 
 
 def horizon_lines(runs: Sequence[tuple[str, dict]]) -> dict[str, dict]:
@@ -22,16 +19,18 @@ def horizon_lines(runs: Sequence[tuple[str, dict]]) -> dict[str, dict]:
     (the first run's), since every run scores it on its own test windows of the same data.
     """
     lines: dict[str, dict] = {}
+    baselines: set[str] = set()
     for run, metrics in runs:
         for model, report in metrics["models"].items():
-            if model in BASELINES:
+            if is_baseline(metrics, model):
+                baselines.add(model)
                 lines.setdefault(model, report)
             elif len(runs) > 1 and run != model:
                 lines[f"{model} ({run})"] = report
             else:
                 lines[model] = report
     # learned models first, then the baselines, so the legend reads model-first
-    return dict(sorted(lines.items(), key=lambda kv: kv[0] in BASELINES))
+    return dict(sorted(lines.items(), key=lambda kv: kv[0] in baselines))
 
 
 def plot_error_by_horizon(
@@ -50,9 +49,10 @@ def plot_error_by_horizon(
         units: variable -> unit, for the y label (MAPE is always in %).
         labels: names of the runs (default run1, run2, ...), used when several are given.
     """
-    if metric not in METRICS:
-        raise UserError(f"unknown metric {metric!r}; valid: {', '.join(METRICS)}")
     runs = [metrics] if isinstance(metrics, dict) else list(metrics)
+    valid = metric_names(runs[0]) if runs else []
+    if metric not in valid:
+        raise UserError(f"unknown metric {metric!r}; valid: {', '.join(valid)}")
     labels = list(labels or [f"run{k + 1}" for k in range(len(runs))])
     if len(labels) != len(runs):
         raise UserError(f"{len(labels)} labels for {len(runs)} metrics files")
@@ -63,7 +63,7 @@ def plot_error_by_horizon(
         steps = report[variable]["steps"]
         minutes = [s["minutes"] for s in steps]
         values = [np.nan if s.get(metric) is None else s[metric] for s in steps]
-        learned = name.split(" (")[0] not in BASELINES
+        learned = not any(is_baseline(run, name) for run in runs)
         ax.plot(
             minutes,
             values,

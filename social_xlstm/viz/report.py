@@ -8,8 +8,7 @@ import pandas as pd
 
 from social_xlstm.data.schema import STATIONS, read_meta
 from social_xlstm.errors import UserError
-from social_xlstm.forecast.baselines import BASELINES
-from social_xlstm.viz.common import check_variable, read_forecasts, read_metrics, read_stations, save_figure
+from social_xlstm.viz.common import check_variable, is_baseline, read_forecasts, read_metrics, read_stations, save_figure
 from social_xlstm.viz.forecasts import per_vd_error, plot_forecast_vs_actual
 from social_xlstm.viz.horizons import plot_error_by_horizon
 from social_xlstm.viz.maps import plot_error_map
@@ -68,7 +67,7 @@ def write_plots(
     vds = vds or eventful_vds(forecasts, variable)
     out_dir = Path(out_dir)
     last = int(forecasts["horizon_step"].max())
-    learned = [m for m in metrics["models"] if m not in BASELINES]
+    learned = [m for m in metrics["models"] if not is_baseline(metrics, m)]
     # Build every figure before writing any, so a bad input leaves no partial set of plots.
     figures = {
         f"forecast_vs_actual_{variable}.png": plot_forecast_vs_actual(

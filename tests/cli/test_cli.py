@@ -145,6 +145,9 @@ def test_fit_test_predict_evaluate_one_epoch(tiny_dataset, tmp_path):
     assert main(["test", *common, "--ckpt_path", str(ckpt)]) == 0
     metrics = json.loads((root / "metrics.json").read_text())
     assert set(metrics["models"]) == {"social_xlstm", "persistence", "historical_average"}
+    assert metrics["metrics"] == ["mae", "rmse", "mape"] and metrics["metric_units"] == {"mape": "%"}
+    kinds = {"social_xlstm": "learned", "persistence": "baseline", "historical_average": "baseline"}
+    assert metrics["model_kinds"] == kinds
     assert metrics["models"]["social_xlstm"]["speed"]["steps"][11]["minutes"] == 60
     assert main(["predict", *common, "--ckpt_path", str(ckpt)]) == 0
     forecasts = pd.read_parquet(root / "forecasts.parquet")
