@@ -8,7 +8,14 @@ import pandas as pd
 
 from social_xlstm.data.schema import STATIONS, read_meta
 from social_xlstm.errors import UserError
-from social_xlstm.viz.common import check_variable, is_baseline, read_forecasts, read_metrics, read_stations, save_figure
+from social_xlstm.viz.common import (
+    check_variable,
+    is_baseline,
+    read_forecasts,
+    read_metrics,
+    read_stations,
+    save_figure,
+)
 from social_xlstm.viz.forecasts import per_vd_error, plot_forecast_vs_actual
 from social_xlstm.viz.horizons import plot_error_by_horizon
 from social_xlstm.viz.maps import plot_error_map
