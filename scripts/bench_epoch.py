@@ -61,7 +61,7 @@ def worker(spec: dict) -> dict:
     import torch
 
     import social_xlstm
-    from social_xlstm.nn import Forecaster, ModelConfig
+    from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
@@ -75,7 +75,8 @@ def worker(spec: dict) -> dict:
     if spec["compile"]:
         model_cfg["encoder"] = {**model_cfg.get("encoder", {}), "compile": True}
     device = torch.device(spec.get("device", "cpu"))
-    net = Forecaster(ModelConfig(**model_cfg), nodes, features, outputs, horizon, edge_index, edge_attr).to(device)
+    shape = NetworkShape(nodes, features, outputs, horizon, edge_index, edge_attr)
+    net = Forecaster(ModelConfig(**model_cfg), shape).to(device)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
     x = torch.randn(batch, window, nodes, features, generator=gen).to(device)
     x_mask = (torch.rand(batch, window, nodes, features, generator=gen) > 0.05).to(device)

@@ -24,7 +24,7 @@ CHILD = r"""
 import json, resource, sys, time
 import numpy as np, torch
 from social_xlstm.data.sampling import NodeSampler
-from social_xlstm.nn import Forecaster, ModelConfig
+from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
 nodes, targets, nbrs, steps = (int(a) for a in sys.argv[1:5])
 torch.manual_seed(0)
 xy = torch.rand(nodes, 2)
@@ -33,7 +33,7 @@ edge_index = torch.stack([near.flatten(), torch.arange(nodes).repeat_interleave(
 edge_attr = torch.rand(edge_index.shape[1], 3)
 config = ModelConfig(d_model=64, dropout=0.0, encoder={"layers": 2, "heads": 4}, social={"heads": 4, "form": "source"},
                      head={"last_value": True})
-model = Forecaster(config, nodes, 3, 1, 12, edge_index, edge_attr)
+model = Forecaster(config, NetworkShape(nodes, 3, 1, 12, edge_index, edge_attr))
 opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
 sampler = NodeSampler(edge_index.numpy(), nodes, targets)
 def item():

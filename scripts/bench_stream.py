@@ -34,7 +34,7 @@ from bench_epoch import _cpu_model, _random_graph  # noqa: E402
 
 from social_xlstm.data.info import DataInfo  # noqa: E402
 from social_xlstm.forecast.streaming import StreamingForecaster  # noqa: E402
-from social_xlstm.nn import Forecaster, ModelConfig  # noqa: E402
+from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape  # noqa: E402
 
 VARIABLES = ["flow", "speed"]
 
@@ -55,10 +55,7 @@ def build(nodes: int, neighbours: int, model_cfg: dict, window: int, horizon: in
         horizon=horizon,
         timezone="America/Los_Angeles",
     )
-    net = Forecaster(
-        ModelConfig(**model_cfg), nodes, len(VARIABLES), len(VARIABLES), horizon, info.edge_index_tensor(),
-        info.edge_attr_tensor(),
-    )  # fmt: skip
+    net = Forecaster(ModelConfig(**model_cfg), NetworkShape.from_info(info))
     return net.eval(), info
 
 

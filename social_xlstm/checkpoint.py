@@ -7,9 +7,8 @@ Lightning's own entries (loop progress, callback states, optimiser and scheduler
 holds only tensors, numbers, strings, lists and dicts, so it is read with ``weights_only=True`` and a
 checkpoint from somewhere else cannot run code when it is opened.
 
-:func:`build_network` is the one place a network is built from a model config and a dataset's facts
-(training builds it from the datamodule's, :func:`load_network` from a checkpoint's), so forecasting
-code (the streaming forecaster) gets a trained network without going through training's Lightning module.
+This module is file I/O only: building the network a checkpoint describes is
+:mod:`social_xlstm.network`'s job.
 
 Writing goes through :class:`AtomicCheckpointIO`: the file is written to a temporary sibling and renamed
 into place, so a run killed while saving leaves the previous ``last.ckpt`` / ``best.ckpt`` whole.
@@ -20,19 +19,13 @@ Lightning's own writer stages the bytes in the system temporary directory and mo
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from social_xlstm.atomic import atomic_file
 from social_xlstm.errors import UserError
-
-if TYPE_CHECKING:  # the model and data classes are imported only by the functions that build a network
-    from torch import nn
-
-    from social_xlstm.data.info import DataInfo
-    from social_xlstm.nn.config import ModelConfig
 
 # What a damaged or foreign file raises inside torch.load: a truncated zip (RuntimeError "failed finding
 # central directory"), a file that is no zip and no pickle (UnpicklingError), a pickle of a class that
@@ -69,57 +62,6 @@ def read_forecaster_checkpoint(path: str | Path, map_location: str | torch.devic
     if "data_info" not in checkpoint or "hyper_parameters" not in checkpoint:
         raise UserError(f"{path}: not a Social-xLSTM checkpoint (no data_info / hyper_parameters)")
     return checkpoint
-
-
-def build_network(model: ModelConfig, info: DataInfo) -> nn.Module:
-    """The network of ``model.arch`` for the dataset ``info`` describes (the skeleton, or a library adapter).
-
-    Returns:
-        a :class:`~social_xlstm.nn.forecaster.Forecaster` (or library model) with untrained weights, mapping
-        scaled inputs (B, W, N, F) to scaled forecasts (B, H, N, O).
-    """
-    from social_xlstm.nn.forecaster import Forecaster
-    from social_xlstm.nn.registry import network_class
-
-    library = network_class(model.arch)  # a published model's adapter (social_xlstm.nn.published), or None
-    extra = {"edge_attr_names": list(info.edge_attr_names)} if library else {}
-    return (library or Forecaster)(
-        model,
-        num_vds=info.num_vds,
-        num_features=len(info.variables),
-        num_outputs=len(info.targets),
-        horizon=info.horizon,
-        edge_index=info.edge_index_tensor(),
-        edge_attr=info.edge_attr_tensor(),
-        target_index=info.target_index,
-        **extra,
-    )
-
-
-NET_PREFIX = "net."
-"""Where the training module keeps the network's entries in a checkpoint's ``state_dict``."""
-
-
-def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, DataInfo]:
-    """The trained network of a checkpoint (in eval mode) and the dataset facts it was trained on.
-
-    Raises:
-        UserError: an unreadable or foreign checkpoint (:func:`read_forecaster_checkpoint`).
-    """
-    from dataclasses import fields
-
-    from social_xlstm.data.info import DataInfo
-    from social_xlstm.nn.config import ModelConfig
-    from social_xlstm.options import as_dataclass
-
-    checkpoint = read_forecaster_checkpoint(path, map_location)
-    info = as_dataclass(DataInfo, checkpoint["data_info"])
-    hparams = checkpoint["hyper_parameters"]
-    model = ModelConfig(**{f.name: hparams[f.name] for f in fields(ModelConfig) if f.name in hparams})
-    net = build_network(model, info)
-    state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
-    net.load_state_dict(state)
-    return net.eval(), info
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

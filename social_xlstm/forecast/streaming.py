@@ -26,12 +26,12 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
-from social_xlstm.checkpoint import load_network
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.timefeatures import time_features
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.streaming_readings import StreamError, tick_arrays
 from social_xlstm.forecast.writer import forecast_table
+from social_xlstm.network import load_network
 
 MODES = ("auto", "window", "state")
 STATE_FORMAT = "social-xlstm-streaming"

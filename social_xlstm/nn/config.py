@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from social_xlstm.errors import UserError
 from social_xlstm.options import as_dataclass
 
-from .registry import ALL_ARCHS, ARCHITECTURES
+from .registry import ALL_ARCHS, SOCIAL_FORM_NAMES, interleaves
 
 SLSTM_FORGET = ("sigmoid", "exp")
 SOCIAL_CONTEXTS = ("last", "all")
-SOCIAL_FORMS = ("target", "source")
 SOCIAL_PLACEMENTS = ("last", "between")
 SOCIAL_EDGE_GATES = ("linear", "mlp")
 FF_ACTIVATIONS = ("gelu", "swiglu")
@@ -126,7 +125,7 @@ class SocialConfig:
     """Derived: social head width (head_dim or d_model // heads)."""
 
     def __post_init__(self) -> None:
-        check_choice("social.form", self.form, SOCIAL_FORMS)
+        check_choice("social.form", self.form, SOCIAL_FORM_NAMES)
         check_choice("social.context", self.context, SOCIAL_CONTEXTS)
         check_choice("social.placement", self.placement, SOCIAL_PLACEMENTS)
         check_choice("social.edge_gate", self.edge_gate, SOCIAL_EDGE_GATES)
@@ -187,9 +186,7 @@ class ModelConfig:
         self.encoder = as_dataclass(EncoderConfig, self.encoder, ModelConfigError)
         self.social = as_dataclass(SocialConfig, self.social, ModelConfigError)
         self.head = as_dataclass(HeadConfig, self.head, ModelConfigError)
-        arch = ARCHITECTURES.get(self.arch)
-        interleaved = arch is not None and (arch.encoder, arch.fusion) == ("slstm", "social")
-        if interleaved and self.social.placement == "between" and self.encoder.layers < 2:
+        if interleaves(self.arch, self.social.placement) and self.encoder.layers < 2:
             raise ModelConfigError(
                 f"model option social.placement='between' puts social layers between sLSTM blocks; it needs "
                 f"encoder.layers >= 2, got {self.encoder.layers}"

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,10 @@ from social_xlstm.ops import slstm
 from .config import EncoderConfig
 from .multihead_norm import MultiHeadLayerNorm
 from .state import State, empty_max_state, part, prefixed, zeros
+
+if TYPE_CHECKING:  # annotations only
+    from .config import ModelConfig
+    from .shape import NetworkShape
 
 
 class _CausalConvSiLU(torch.autograd.Function):
@@ -306,6 +311,11 @@ class SLSTMEncoder(nn.Module):
     Shapes:
         x: (M, T, D) -> (M, T, D)
     """
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> SLSTMEncoder:
+        """The encoder slot's entry: ``config.encoder`` at width ``config.d_model``."""
+        return cls(config.d_model, config.encoder, config.dropout)
 
     def __init__(self, d_model: int, config: EncoderConfig, dropout: float = 0.0):
         super().__init__()

@@ -18,56 +18,20 @@ long-context training and streaming; from the zero state it equals the windowed 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import replace
 
 from torch import Tensor, nn
 
 from .common import last_observed, running_last_observed, standardise_edge_attr, target_index_tensor
 from .config import ModelConfig, ModelConfigError
 from .embedding import InputEmbedding
-from .encoder import SLSTMEncoder
-from .fusion import GCNGRUFusion, LastStep, NeighbourPool, SocialMLSTM, SourceSocialMLSTM
+from .encoders import ENCODERS
+from .fusion import FUSIONS, SocialFusion
 from .head import ForecastHead
 from .interleaved import InterleavedEncoder
-from .lstm_encoder import LSTMEncoder
-from .registry import ARCHITECTURES
+from .registry import ARCHITECTURES, interleaves
+from .shape import NetworkShape
 from .state import State, part, prefixed, zeros
-
-ENCODERS: dict[str, Callable[[ModelConfig], nn.Module | None]] = {
-    "slstm": lambda c: SLSTMEncoder(c.d_model, c.encoder, c.dropout),
-    "lstm": lambda c: LSTMEncoder(c.d_model, c.encoder.layers, c.dropout),
-    "none": lambda c: None,
-}
-"""encoder name -> builder; ``None`` means the fusion reads the embedded window itself."""
-
-SOCIAL_FORMS: dict[str, type[SocialMLSTM]] = {"target": SocialMLSTM, "source": SourceSocialMLSTM}
-"""``social.form`` -> the social layer's class (where its matrix memory lives)."""
-
-
-def social_layer(c: ModelConfig, edge_index: Tensor, edge_attr: Tensor, n: int, context: str) -> SocialMLSTM:
-    """The social layer ``c.social`` describes, with ``context`` (the fusion's, or "all" between blocks)."""
-    return SOCIAL_FORMS[c.social.form](
-        c.d_model,
-        edge_index,
-        edge_attr,
-        n,
-        heads=c.social.heads,
-        head_dim=c.social.dim,
-        context=context,
-        dropout=c.dropout,
-        forget_init=c.social.forget_init,
-        edge_gate=c.social.edge_gate,
-        edge_features=c.social.edge_features,
-    )
-
-
-FUSIONS: dict[str, Callable[[ModelConfig, Tensor, Tensor, int], nn.Module]] = {
-    "last": lambda c, edge_index, edge_attr, n: LastStep(),
-    "pool": lambda c, edge_index, edge_attr, n: NeighbourPool(c.d_model, edge_index, edge_attr, n, c.dropout),
-    "social": lambda c, edge_index, edge_attr, n: social_layer(c, edge_index, edge_attr, n, c.social.context),
-    "gcn": lambda c, edge_index, edge_attr, n: GCNGRUFusion(c.d_model, edge_index, edge_attr, n),
-}
-"""fusion name -> builder ``(config, edge_index, scaled edge_attr, num_vds) -> module``."""
 
 
 class Forecaster(nn.Module):
@@ -75,14 +39,9 @@ class Forecaster(nn.Module):
 
     Args:
         config: model configuration; ``config.arch`` picks the encoder and the fusion.
-        num_vds: N.
-        num_features: input variables F.
-        num_outputs: target variables O.
-        horizon: forecast steps H.
-        edge_index: (2, E) static graph (src -> dst, self loops included).
-        edge_attr: (E, Fe) edge features in raw units (standardised here, per column).
-        target_index: positions of the targets among the inputs (default the first O); used by the
-            last-value skip.
+        shape: the dataset's facts (:class:`~social_xlstm.nn.shape.NetworkShape`: N, F, O, H, the graph
+            with its raw edge features, standardised here per column, and the targets' positions among
+            the inputs, used by the last-value skip).
 
     Returns (forward):
         (B, H, N, O) forecasts in scaled units of the targets.
@@ -96,39 +55,39 @@ class Forecaster(nn.Module):
         lists the valid names.
     """
 
-    def __init__(
-        self,
-        config: ModelConfig,
-        num_vds: int,
-        num_features: int,
-        num_outputs: int,
-        horizon: int,
-        edge_index: Tensor,
-        edge_attr: Tensor,
-        target_index: list[int] | None = None,
-    ):
+    def __init__(self, config: ModelConfig, shape: NetworkShape):
         super().__init__()
         arch = ARCHITECTURES.get(config.arch)
         if arch is None:  # the config checks this too; a caller may have changed it afterwards
             raise ModelConfigError(f"unknown model arch {config.arch!r}; valid names: {', '.join(ARCHITECTURES)}")
         self.config = config
-        self.num_vds = num_vds
-        self.register_buffer("edge_index", edge_index.long().clone())
-        self.register_buffer("edge_attr", standardise_edge_attr(edge_attr))
-        self.register_buffer("target_index", target_index_tensor(target_index, num_features, num_outputs))
+        self.num_vds = num_vds = shape.num_vds
+        self.register_buffer("edge_index", shape.edge_index.long().clone())
+        self.register_buffer("edge_attr", standardise_edge_attr(shape.edge_attr))
+        target_index = None if shape.target_index is None else list(shape.target_index)
+        self.register_buffer(
+            "target_index", target_index_tensor(target_index, shape.num_features, shape.num_outputs)
+        )
+        # The slots read the graph from the buffers above (standardised edge features).
+        graph = replace(shape, edge_index=self.edge_index, edge_attr=self.edge_attr)
         # Built in data-flow order: the order decides which random numbers initialise which part.
         self.embedding = InputEmbedding(
-            num_features, num_vds, config.d_model, config.embedding.vd_dim, config.embedding.fallback_prob
+            shape.num_features, num_vds, config.d_model, config.embedding.vd_dim, config.embedding.fallback_prob
         )
-        self.encoder = ENCODERS[arch.encoder](config)
-        # Other archs ignore social.*, as they ignore its heads: only sLSTM blocks + social fusion interleave.
-        self.interleaved = (arch.encoder, arch.fusion, config.social.placement) == ("slstm", "social", "between")
+        encoder = ENCODERS[arch.encoder]
+        self.encoder = None if encoder is None else encoder.from_config(config, graph)
+        self.interleaved = interleaves(config.arch, config.social.placement)
         if self.interleaved:
-            self.encoder = InterleavedEncoder(
-                self.encoder, lambda: social_layer(config, self.edge_index, self.edge_attr, num_vds, "all")
-            )
-        self.fusion = FUSIONS[arch.fusion](config, self.edge_index, self.edge_attr, num_vds)
-        self.head = ForecastHead(config.d_model, config.head.hidden_dim, horizon, num_outputs, config.dropout)
+            self.encoder = InterleavedEncoder(self.encoder, lambda: SocialFusion.from_config(config, graph, "all"))
+        self.fusion = FUSIONS[arch.fusion].from_config(config, graph)
+        self.head = ForecastHead(
+            config.d_model, config.head.hidden_dim, shape.horizon, shape.num_outputs, config.dropout
+        )
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> Forecaster:
+        """The skeleton of ``config.arch`` for the dataset ``shape`` describes (untrained)."""
+        return cls(config, shape)
 
     def encode(
         self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor, nn
 
 from .state import State, zeros
+
+if TYPE_CHECKING:  # annotations only
+    from .config import ModelConfig
+    from .shape import NetworkShape
 
 
 class LSTMEncoder(nn.Module):
@@ -18,6 +24,11 @@ class LSTMEncoder(nn.Module):
     Shapes:
         x: (M, T, D) -> (M, T, D), with M = B * N (VDs folded into the batch).
     """
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> LSTMEncoder:
+        """The encoder slot's entry: ``config.encoder.layers`` nn.LSTM layers of width ``config.d_model``."""
+        return cls(config.d_model, config.encoder.layers, config.dropout)
 
     def __init__(self, d_model: int, layers: int, dropout: float = 0.0):
         super().__init__()

@@ -35,6 +35,7 @@ from social_xlstm.errors import UserError
 
 from .common import last_observed, target_index_tensor
 from .config import ModelConfig
+from .shape import NetworkShape
 
 LIBRARY = "torch-spatiotemporal"
 
@@ -84,35 +85,33 @@ class LibraryForecaster(nn.Module):
     """Adapter base: the forecaster's constructor and call, a library model inside.
 
     Args:
-        as :class:`~social_xlstm.nn.forecaster.Forecaster`, plus ``edge_attr_names`` (the columns of
-        ``edge_attr``, to find the edge weights).
+        as :class:`~social_xlstm.nn.forecaster.Forecaster`; ``shape.edge_attr_names`` finds the edge weights.
 
     Shapes:
         x, x_mask: (B, W, N, F); time: (B, W, 4) -> (B, H, N, O) scaled targets.
     """
 
-    def __init__(
-        self,
-        config: ModelConfig,
-        num_vds: int,
-        num_features: int,
-        num_outputs: int,
-        horizon: int,
-        edge_index: Tensor,
-        edge_attr: Tensor,
-        target_index: list[int] | None = None,
-        edge_attr_names: list[str] | None = None,
-    ):
+    def __init__(self, config: ModelConfig, shape: NetworkShape):
         super().__init__()
-        self.config, self.num_vds = config, num_vds
-        names = list(edge_attr_names or [])
-        if len(names) != edge_attr.shape[1]:
-            raise ValueError(f"edge_attr has {edge_attr.shape[1]} columns, edge_attr_names {len(names)}")
-        lib_index, lib_weight = graph_for_library(edge_index, edge_attr, names)
+        self.config, self.num_vds = config, shape.num_vds
+        names = list(shape.edge_attr_names)
+        if len(names) != shape.edge_attr.shape[1]:
+            raise ValueError(f"edge_attr has {shape.edge_attr.shape[1]} columns, edge_attr_names {len(names)}")
+        lib_index, lib_weight = graph_for_library(shape.edge_index, shape.edge_attr, names)
         self.register_buffer("lib_edge_index", lib_index)
         self.register_buffer("lib_edge_weight", lib_weight)
-        self.register_buffer("target_index", target_index_tensor(target_index, num_features, num_outputs))
-        self.library_model = self.build(config, num_vds, 2 * num_features, num_outputs, horizon)
+        target_index = None if shape.target_index is None else list(shape.target_index)
+        self.register_buffer(
+            "target_index", target_index_tensor(target_index, shape.num_features, shape.num_outputs)
+        )
+        self.library_model = self.build(
+            config, shape.num_vds, 2 * shape.num_features, shape.num_outputs, shape.horizon
+        )
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> LibraryForecaster:
+        """The library slot's entry: the adapter around the library's model for ``shape``'s dataset."""
+        return cls(config, shape)
 
     def build(self, config: ModelConfig, num_vds: int, input_size: int, output_size: int, horizon: int) -> nn.Module:
         raise NotImplementedError
@@ -164,3 +163,8 @@ class GraphWaveNet(LibraryForecaster):
             hidden_size=config.d_model,
             n_nodes=num_vds,
         )
+
+
+LIBRARY_ADAPTERS: dict[str, type[LibraryForecaster]] = {"dcrnn": DCRNN, "graph_wavenet": GraphWaveNet}
+"""The library slot's table: arch -> adapter (``from_config(config, shape)``); its keys are
+:data:`social_xlstm.nn.registry.LIBRARY_MODELS`, whose entries name these classes without importing them."""

@@ -3,7 +3,9 @@
 Every learned model is a :class:`~social_xlstm.nn.forecaster.Forecaster`
 (embedding -> encoder -> fusion -> head -> optional last-value skip); an architecture only names which
 encoder and which fusion fill the two middle slots. The names here are plain strings so that the config
-can check ``arch`` without importing torch; :mod:`social_xlstm.nn.forecaster` maps them to modules.
+can check ``arch`` without importing torch; the slot tables beside the classes map them to modules
+(:data:`social_xlstm.nn.encoders.ENCODERS`, :data:`social_xlstm.nn.fusion.FUSIONS`), and a test keeps
+the names equal.
 
 | arch           | encoder | fusion  | what                                                              |
 |----------------|---------|---------|-------------------------------------------------------------------|
@@ -28,9 +30,9 @@ class Architecture:
     """Which parts fill the encoder and fusion slots of the forecaster."""
 
     encoder: str
-    """Key of ``ENCODERS`` in social_xlstm.nn.forecaster: slstm | lstm | none."""
+    """Key of ``ENCODERS`` (social_xlstm.nn.encoders): slstm | lstm | none."""
     fusion: str
-    """Key of ``FUSIONS`` in social_xlstm.nn.forecaster: last | pool | social | gcn."""
+    """Key of ``FUSIONS`` (social_xlstm.nn.fusion): last | pool | social | gcn."""
     description: str
 
 
@@ -72,6 +74,19 @@ LIBRARY_MODELS: dict[str, LibraryModel] = {
 
 ALL_ARCHS = ARCHS + tuple(LIBRARY_MODELS)
 """Valid values of :attr:`ModelConfig.arch`."""
+
+SOCIAL_FORM_NAMES = ("target", "source")
+"""Valid values of ``social.form``: the keys of :data:`social_xlstm.nn.fusion.SOCIAL_FORMS` (a test keeps
+the two equal; the names live here so the config is checked without importing torch)."""
+
+
+def interleaves(arch: str, placement: str) -> bool:
+    """Whether ``arch`` with ``social.placement`` puts social layers between its sLSTM blocks.
+
+    Only sLSTM blocks and the social fusion interleave; other archs ignore ``social.*``.
+    """
+    parts = ARCHITECTURES.get(arch)
+    return parts is not None and (parts.encoder, parts.fusion, placement) == ("slstm", "social", "between")
 
 
 def network_class(arch: str):

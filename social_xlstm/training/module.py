@@ -7,10 +7,11 @@ from dataclasses import asdict
 import lightning as L
 import torch
 
-from social_xlstm.checkpoint import build_network, read_forecaster_checkpoint
+from social_xlstm.checkpoint import read_forecaster_checkpoint
 from social_xlstm.data.info import DataInfo
 from social_xlstm.errors import UserError
 from social_xlstm.metrics import LOSSES, MaskedErrors
+from social_xlstm.network import build_network
 from social_xlstm.nn.config import EmbeddingConfig, EncoderConfig, HeadConfig, ModelConfig, SocialConfig
 from social_xlstm.options import as_dataclass, init_fields
 from social_xlstm.training.optim import OptimConfig, build_optimizer

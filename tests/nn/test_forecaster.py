@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from social_xlstm.errors import UserError
-from social_xlstm.nn import ARCHITECTURES, ARCHS, Forecaster, LastStep, ModelConfig
+from social_xlstm.nn import ARCHITECTURES, ARCHS, Forecaster, LastStep, ModelConfig, NetworkShape
 from social_xlstm.nn.common import last_observed, standardise_edge_attr
-from social_xlstm.nn.forecaster import ENCODERS, FUSIONS
+from social_xlstm.nn.encoders import ENCODERS
+from social_xlstm.nn.fusion import FUSIONS
 
 N, B, W, F, H, O = 5, 3, 6, 3, 4, 2
 
@@ -40,7 +41,7 @@ def _model(arch="social_xlstm", encoder=None, social=None, head=None, embedding=
         embedding=embedding or {},
         **kw,
     )
-    return Forecaster(config, N, F, O, H, *_graph())
+    return Forecaster(config, NetworkShape(N, F, O, H, *_graph()))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -70,7 +71,7 @@ def test_unknown_arch_lists_valid_names():
     config = ModelConfig()
     config.arch = "transformer"  # set after validation, as a careless caller could
     with pytest.raises(ValueError, match="valid names: social_xlstm.*gru_gcn"):
-        Forecaster(config, N, F, O, H, *_graph())
+        Forecaster(config, NetworkShape(N, F, O, H, *_graph()))
     with pytest.raises(UserError):  # the CLI turns it into exit status 2
         ModelConfig(arch="nope")
 

@@ -16,8 +16,8 @@ from test_step import (  # same small model, graph and inputs (this folder is on
     assert_sampled_vds_match_window,
 )
 
-from social_xlstm.checkpoint import build_network
 from social_xlstm.data.info import DataInfo
+from social_xlstm.network import build_network
 from social_xlstm.nn import ModelConfig
 from social_xlstm.nn.config import ModelConfigError
 from social_xlstm.nn.interleaved import InterleavedEncoder

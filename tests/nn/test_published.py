@@ -12,6 +12,7 @@ from social_xlstm.nn import ModelConfig
 from social_xlstm.nn.common import last_observed
 from social_xlstm.nn.published import DCRNN, GraphWaveNet, graph_for_library
 from social_xlstm.nn.registry import LIBRARY_MODELS, network_class
+from social_xlstm.nn.shape import NetworkShape
 
 EDGE_INDEX = torch.tensor([[0, 1, 2, 0, 1], [0, 1, 2, 1, 2]])  # self loops, 0 -> 1 -> 2
 EDGE_ATTR = torch.tensor([[0.0, 1.0, 1.0], [0.0, 1.0, 1.0], [0.0, 1.0, 1.0], [2.0, 0.0, 0.3], [1.0, 0.0, 0.7]])
@@ -36,7 +37,7 @@ def test_registry_names_the_adapters():
 def test_without_the_library_a_user_error_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "tsl.nn.models", None)  # import fails as if tsl were not installed
     with pytest.raises(UserError, match=r"social-xlstm\[bench\]"):
-        DCRNN(ModelConfig("dcrnn", d_model=8), 3, 2, 1, 4, EDGE_INDEX, EDGE_ATTR, edge_attr_names=NAMES)
+        DCRNN(ModelConfig("dcrnn", d_model=8), NetworkShape(3, 2, 1, 4, EDGE_INDEX, EDGE_ATTR, edge_attr_names=NAMES))
 
 
 @pytest.mark.parametrize(("arch", "cls"), [("dcrnn", DCRNN), ("graph_wavenet", GraphWaveNet)])
@@ -47,7 +48,7 @@ def test_library_models_forecast_every_horizon_and_learn(arch, cls):
     )
     torch.manual_seed(0)
     config = ModelConfig(arch, d_model=8, dropout=0.0, encoder={"layers": 1}, head={"last_value": True})
-    net = cls(config, 3, 2, 1, 4, EDGE_INDEX, EDGE_ATTR, target_index=[1], edge_attr_names=NAMES)
+    net = cls(config, NetworkShape(3, 2, 1, 4, EDGE_INDEX, EDGE_ATTR, target_index=(1,), edge_attr_names=NAMES))
     x, mask = torch.randn(2, 12, 3, 2), torch.rand(2, 12, 3, 2) > 0.1
     y = net(torch.where(mask, x, 0.0), mask, torch.randn(2, 12, 4))
     assert y.shape == (2, 4, 3, 1) and torch.isfinite(y).all()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from social_xlstm.nn import ARCHS, Forecaster, ModelConfig
+from social_xlstm.nn import ARCHS, Forecaster, ModelConfig, NetworkShape
 
 B, F, H, O = 2, 3, 3, 2
 TOL = {"rtol": 1e-5, "atol": 1e-5}
@@ -45,7 +45,7 @@ def _model(arch: str, nodes: int = 5, d_model: int = 12, **kw) -> Forecaster:
         head=kw.pop("head", {}),
         **kw,
     )
-    return Forecaster(config, nodes, F, O, H, *_graph(nodes)).double().eval()
+    return Forecaster(config, NetworkShape(nodes, F, O, H, *_graph(nodes))).double().eval()
 
 
 def _sequence(steps: int, nodes: int = 5, seed: int = 0):

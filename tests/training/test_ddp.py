@@ -122,6 +122,17 @@ def _numbers(tree, path=""):
         yield path, tree
 
 
+def _assert_same_metrics(got: dict, expected: dict) -> None:
+    """Every number of two metrics.json files equal to 1e-6, every string (metric list, kinds) identical."""
+    a, b = dict(_numbers(got)), dict(_numbers(expected))
+    assert a.keys() == b.keys()
+    for key, value in a.items():
+        if isinstance(value, str):
+            assert value == b[key], key
+        else:
+            assert value == pytest.approx(b[key], rel=1e-6, abs=1e-6), key
+
+
 @pytest.mark.slow
 def test_fit_under_torchrun_checkpoints_on_the_metric_of_all_validation_windows(runs):
     assert sorted(p.name for p in runs.ckpt.parent.glob("*.ckpt") if p.name != "last.ckpt") == ["best.ckpt"]
@@ -137,10 +148,7 @@ def test_ddp_test_metrics_and_baselines_equal_one_process(runs):
     single = json.loads((runs.single / "metrics.json").read_text())
     assert ddp["test_windows"] == single["test_windows"] == len(runs.exp.datamodule.datasets["test"])
     assert list(ddp["models"]) == list(single["models"]) == ["social_xlstm", "persistence", "historical_average"]
-    a, b = dict(_numbers(ddp)), dict(_numbers(single))
-    assert a.keys() == b.keys()
-    for key, value in a.items():
-        assert value == pytest.approx(b[key], rel=1e-6, abs=1e-6), key
+    _assert_same_metrics(ddp, single)
     assert runs.out["test"].count("metrics: ") == 1  # written by rank 0 only
     assert sorted(p.name for p in runs.ddp.iterdir() if p.name.startswith(".")) == []
 
@@ -238,10 +246,7 @@ def test_slurm_script_under_a_two_task_srun_gives_the_torchrun_results(runs, tin
     log = _run(["bash", str(Path(__file__).resolve().parents[2] / "scripts" / "slurm_fit.sbatch")], runs.root, env)
     assert "best checkpoint: " in log
     # same seed, same 2-rank split: the same training as under torchrun, so the same scores and forecasts
-    ddp = dict(_numbers(json.loads((runs.ddp / "metrics.json").read_text())))
-    slurm = dict(_numbers(json.loads((out / "metrics.json").read_text())))
-    assert slurm.keys() == ddp.keys()
-    for key, value in slurm.items():
-        assert value == pytest.approx(ddp[key], rel=1e-6, abs=1e-6), key
+    slurm, ddp = (json.loads((d / "metrics.json").read_text()) for d in (out, runs.ddp))
+    _assert_same_metrics(slurm, ddp)
     forecasts = pq.read_table(out / "forecasts.parquet")
     assert forecasts.drop(["prediction"]).equals(pq.read_table(runs.ddp / "forecasts.parquet").drop(["prediction"]))

@@ -8,11 +8,17 @@ seconds and only this baseline needs it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .neighbours import induced_subgraph
+
+if TYPE_CHECKING:  # annotations only
+    from ..config import ModelConfig
+    from ..shape import NetworkShape
 
 
 class TGCNCell(nn.Module):
@@ -62,6 +68,11 @@ class GCNGRUFusion(nn.Module):
     Shapes:
         h: (B, T, N, D) -> (B, N, D)
     """
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> GCNGRUFusion:
+        """The fusion slot's entry, on ``shape``'s graph (edge features already scaled)."""
+        return cls(config.d_model, shape.edge_index, shape.edge_attr, shape.num_vds)
 
     def __init__(self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int):
         super().__init__()

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from torch import Tensor, nn
+
+if TYPE_CHECKING:  # annotations only
+    from ..config import ModelConfig
+    from ..shape import NetworkShape
 
 
 class LastStep(nn.Module):
@@ -11,6 +17,11 @@ class LastStep(nn.Module):
     Shapes:
         h: (B, T, N, D) -> (B, N, D)
     """
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> LastStep:
+        """The fusion slot's entry (nothing to configure)."""
+        return cls()
 
     def forward(self, h: Tensor, nodes: Tensor | None = None) -> Tensor:
         return h[:, -1]  # (B, N, D); which VDs the columns are does not matter here

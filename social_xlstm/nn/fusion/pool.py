@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 
 from .neighbours import NeighbourTableMixin
+
+if TYPE_CHECKING:  # annotations only
+    from ..config import ModelConfig
+    from ..shape import NetworkShape
 
 
 class NeighbourPool(NeighbourTableMixin, nn.Module):
@@ -24,6 +30,11 @@ class NeighbourPool(NeighbourTableMixin, nn.Module):
     Shapes:
         h: (B, T, N, D) -> (B, N, D)
     """
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape) -> NeighbourPool:
+        """The fusion slot's entry, on ``shape``'s graph (edge features already scaled)."""
+        return cls(config.d_model, shape.edge_index, shape.edge_attr, shape.num_vds, config.dropout)
 
     def __init__(
         self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, dropout: float = 0.0

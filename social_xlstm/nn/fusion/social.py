@@ -28,6 +28,7 @@ drops the edge terms (``edge`` is None, as for a graph without features).
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,10 @@ from ..multihead_norm import MultiHeadLayerNorm
 from ..state import State, empty_max_state, zeros
 from .edge_gate import EdgeMLP, edge_projection
 from .neighbours import NeighbourTableMixin
+
+if TYPE_CHECKING:  # annotations only
+    from ..config import ModelConfig
+    from ..shape import NetworkShape
 
 
 class SocialMLSTM(NeighbourTableMixin, nn.Module):
@@ -62,6 +67,25 @@ class SocialMLSTM(NeighbourTableMixin, nn.Module):
         h: (B, T, N, D) -> (B, N, D) with context "last", (B, T, N, D) with "all".
         :meth:`step`: h_t (B, N, D), state ``(C (B, NH, N, DH, DH), n (B, NH, N, DH), m (B, NH, N))``.
     """
+
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape, context: str | None = None) -> SocialMLSTM:
+        """The layer ``config.social`` describes on ``shape``'s graph (edge features already scaled), with
+        ``context`` (default ``config.social.context``; ``"all"`` between sLSTM blocks)."""
+        c = config.social
+        return cls(
+            config.d_model,
+            shape.edge_index,
+            shape.edge_attr,
+            shape.num_vds,
+            heads=c.heads,
+            head_dim=c.dim,
+            context=context or c.context,
+            dropout=config.dropout,
+            forget_init=c.forget_init,
+            edge_gate=c.edge_gate,
+            edge_features=c.edge_features,
+        )
 
     def __init__(
         self,

@@ -9,7 +9,7 @@ import pytest
 import torch
 from test_social import EDGE_ATTR, EDGE_INDEX  # the hand-written graph (pytest puts this folder on sys.path)
 
-from social_xlstm.nn import Forecaster, ModelConfig
+from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
 from social_xlstm.nn.fusion import SocialMLSTM, SourceSocialMLSTM
 
 # VD 4 reads only itself and nobody reads it.
@@ -97,7 +97,7 @@ def test_outages_and_masked_readings_give_finite_forecasts(form):
         "social_xlstm", d_model=8, dropout=0.0, encoder={"layers": 1, "heads": 2}, social={"form": form, "heads": 2}
     )
     torch.manual_seed(0)
-    net = Forecaster(config, 5, 2, 2, 3, INDEX5, ATTR5).eval()
+    net = Forecaster(config, NetworkShape(5, 2, 2, 3, INDEX5, ATTR5)).eval()
     x = torch.randn(2, 6, 5, 2)
     mask = torch.ones_like(x, dtype=torch.bool)
     mask[:, :, 1] = False  # outage: VD 1 reports nothing in the window (its neighbours 2 read it)

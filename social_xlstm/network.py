@@ -1,0 +1,63 @@
+"""The one place a network is built: a model config plus the dataset's shape (training and forecasting).
+
+Training builds the network from the datamodule's facts, :func:`load_network` from a checkpoint's, so
+forecasting code (the streaming forecaster, the service) gets a trained network without going through
+training's Lightning module, and :mod:`social_xlstm.checkpoint` stays file I/O only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from social_xlstm.checkpoint import read_forecaster_checkpoint
+from social_xlstm.nn.config import ModelConfig
+from social_xlstm.nn.forecaster import Forecaster
+from social_xlstm.nn.registry import network_class
+from social_xlstm.nn.shape import NetworkShape
+from social_xlstm.options import as_dataclass
+
+if TYPE_CHECKING:
+    from social_xlstm.data.info import DataInfo
+
+NET_PREFIX = "net."
+"""Where the training module keeps the network's entries in a checkpoint's ``state_dict``."""
+
+
+def build_network(model: ModelConfig, info: DataInfo) -> nn.Module:
+    """The network of ``model.arch`` for the dataset ``info`` describes (the skeleton, or a library adapter).
+
+    Returns:
+        a :class:`~social_xlstm.nn.forecaster.Forecaster` (or library model) with untrained weights, mapping
+        scaled inputs (B, W, N, F) to scaled forecasts (B, H, N, O).
+    """
+    builder = network_class(model.arch) or Forecaster  # a published model's adapter, or the skeleton
+    return builder.from_config(model, NetworkShape.from_info(info))
+
+
+def model_config_from_hparams(hparams: dict) -> ModelConfig:
+    """The model config a checkpoint's ``hyper_parameters`` hold: nested under ``model`` (today), or
+    flat beside the training options (checkpoints written before the module took the config whole)."""
+    nested = hparams.get("model")
+    source = nested if isinstance(nested, dict) else hparams
+    return ModelConfig(**{f.name: source[f.name] for f in fields(ModelConfig) if f.name in source})
+
+
+def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, DataInfo]:
+    """The trained network of a checkpoint (in eval mode) and the dataset facts it was trained on.
+
+    Raises:
+        UserError: an unreadable or foreign checkpoint (:func:`~social_xlstm.checkpoint.read_forecaster_checkpoint`).
+    """
+    from social_xlstm.data.info import DataInfo
+
+    checkpoint = read_forecaster_checkpoint(path, map_location)
+    info = as_dataclass(DataInfo, checkpoint["data_info"])
+    net = build_network(model_config_from_hparams(checkpoint["hyper_parameters"]), info)
+    state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
+    net.load_state_dict(state)
+    return net.eval(), info
