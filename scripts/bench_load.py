@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 
 
 def peak_rss_mib() -> float:
@@ -89,8 +89,8 @@ def main() -> None:
         )
         return
 
+    from social_xlstm.data.format.reader import load_dataset
     from social_xlstm.data.panel import load_panel
-    from social_xlstm.data.reader import load_dataset
 
     start = time.perf_counter()
     dataset = load_dataset(args.root, check_rows=False)

@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.geo import haversine_m
+from social_xlstm.data.format.geo import haversine_m
+from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.panel import load_panel
-from social_xlstm.data.reader import load_dataset
 from social_xlstm.data.synth import simulate
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 from social_xlstm.atomic import atomic_file, write_json_atomic
 from social_xlstm.benchmark import PROTOCOLS
+from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.graph import graph_from_coordinates, graph_from_edges
 from social_xlstm.data.panel import load_panel
-from social_xlstm.data.reader import load_dataset
 from social_xlstm.errors import DataError, UserError
 from social_xlstm.spatial_probe import PROBES, probe_spatial_information, render_probe
 

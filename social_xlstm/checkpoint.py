@@ -7,24 +7,18 @@ Lightning's own entries (loop progress, callback states, optimiser and scheduler
 holds only tensors, numbers, strings, lists and dicts, so it is read with ``weights_only=True`` and a
 checkpoint from somewhere else cannot run code when it is opened.
 
-This module is file I/O only: building the network a checkpoint describes is
-:mod:`social_xlstm.network`'s job.
-
-Writing goes through :class:`AtomicCheckpointIO`: the file is written to a temporary sibling and renamed
-into place, so a run killed while saving leaves the previous ``last.ckpt`` / ``best.ckpt`` whole.
-Lightning's own writer stages the bytes in the system temporary directory and moves them, which is a copy
-(not a rename) whenever that directory is on another file system.
+This module is file reading only (torch, nothing of the model, the trainer or Lightning), so the data layer
+may read a checkpoint's data facts through it: building the network a checkpoint describes is
+:mod:`social_xlstm.network`'s job, and writing is :mod:`social_xlstm.training.checkpoint_io`'s.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Any
 
 import torch
-from lightning.pytorch.plugins.io import TorchCheckpointIO
 
-from social_xlstm.atomic import atomic_file
 from social_xlstm.errors import UserError
 
 # What a damaged or foreign file raises inside torch.load: a truncated zip (RuntimeError "failed finding
@@ -49,8 +43,7 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         checkpoint = torch.load(path, map_location=map_location, weights_only=True)
     except _UNREADABLE as err:
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise UserError(f"{path}: not a readable checkpoint (truncated or damaged?): {first_line}") from err
+        raise UserError(f"{path}: {_why_unreadable(err)}") from err
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise UserError(f"{path}: not a Lightning checkpoint (no state_dict)")
     return checkpoint
@@ -64,19 +57,20 @@ def read_forecaster_checkpoint(path: str | Path, map_location: str | torch.devic
     return checkpoint
 
 
-class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint plugin, writing each file atomically and reading it with :func:`read_checkpoint`.
-
-    The CLI installs it unless the user configures another ``CheckpointIO``.
-    """
-
-    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
-        if storage_options is not None:
-            raise TypeError(f"{type(self).__name__} takes no storage_options, got {storage_options!r}")
-        with atomic_file(path) as tmp:
-            torch.save(checkpoint, tmp)
-
-    def load_checkpoint(self, path, map_location: Any | None = None, weights_only: bool | None = None) -> dict:
-        if weights_only is False:
-            raise UserError(f"{path}: checkpoints are read with weights_only=True only")
-        return read_checkpoint(path, map_location=map_location or "cpu")
+def _why_unreadable(err: Exception) -> str:
+    """torch.load's failure in our words; torch's own text goes on to suggest ``weights_only=False``, i.e.
+    running the file's code, which is never an option here, so only the reason it names is kept."""
+    text = str(err)
+    refused = re.search(r"GLOBAL (\S+)", text)
+    if refused:
+        return (
+            f"refused: the checkpoint holds Python objects other than tensors and plain values (the global "
+            f"{refused.group(1)}), which are never unpickled (a checkpoint from elsewhere must not run code)"
+        )
+    if "weights only load failed" in text.lower():
+        reason = text.split("WeightsUnpickler error:")[-1] if "WeightsUnpickler error:" in text else ""
+        lines = [line.strip() for line in reason.splitlines() if line.strip()]
+        first_line = lines[0] if lines and "weights_only" not in lines[0] else type(err).__name__
+    else:
+        first_line = text.strip().splitlines()[0] if text.strip() else type(err).__name__
+    return f"not a readable checkpoint (truncated or damaged?): {first_line}"

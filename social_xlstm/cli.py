@@ -38,7 +38,7 @@ def _add_synth(sub) -> None:
 
 def _add_ingest(sub) -> None:
     from social_xlstm.data.importers import IMPORTERS, load_importer
-    from social_xlstm.data.importers.times import time_zone
+    from social_xlstm.data.importers.common.times import time_zone
 
     p = sub.add_parser(
         "ingest",
@@ -60,7 +60,7 @@ def _add_ingest(sub) -> None:
 
 
 def _run_validate(args) -> int:
-    from social_xlstm.data.validate import validate_dataset
+    from social_xlstm.data.format.validate import validate_dataset
 
     report = validate_dataset(args.directory)
     print(report.render())

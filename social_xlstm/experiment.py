@@ -32,13 +32,14 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 
-from social_xlstm.checkpoint import AtomicCheckpointIO, read_checkpoint
+from social_xlstm.checkpoint import read_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.evaluate import MetricsWriter, evaluate
 from social_xlstm.forecast.writer import ForecastWriter
 from social_xlstm.progress import progress_enabled
 from social_xlstm.training.callbacks import DivergenceGuard, LastCheckpoint, RandomState
+from social_xlstm.training.checkpoint_io import AtomicCheckpointIO
 from social_xlstm.training.module import ForecastModule
 
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 
 # Plots are written to files, never shown: the non-interactive backend, whatever the machine has.
 os.environ.setdefault("MPLBACKEND", "Agg")

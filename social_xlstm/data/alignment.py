@@ -29,22 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
+from social_xlstm.data.format.schema import DatasetMeta
 from social_xlstm.data.graph import Graph
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.panel import Panel
-from social_xlstm.data.schema import DatasetMeta
 from social_xlstm.errors import UserError
 
 
 class NewDataError(UserError):
     """The data cannot be forecast with the checkpoint: names what differs, on both sides."""
-
-
-def reference_info(path: str | Path) -> DataInfo:
-    """The data facts (:class:`DataInfo`) a checkpoint carries."""
-    from social_xlstm.checkpoint import read_forecaster_checkpoint
-
-    return DataInfo(**read_forecaster_checkpoint(path)["data_info"])
 
 
 def check_compatible(
@@ -185,9 +178,8 @@ def align_graph(reference: DataInfo, alignment: Alignment, data_graph: Graph, da
     return Graph(edge_index, edge_attr, list(reference.edge_attr_names), len(alignment.vd_ids))
 
 
-def report_alignment(alignment: Alignment, checkpoint: str | Path) -> None:
-    """Say (rank 0, once) how the data were matched to the checkpoint, naming absent and added VDs."""
-    from lightning.pytorch.utilities import rank_zero_info
+def describe_alignment(alignment: Alignment, checkpoint: str | Path) -> str:
+    """How the data were matched to the checkpoint, naming absent and added VDs (one line)."""
 
     def some(vds: list[str]) -> str:
         return f"{vds[:5]}{' ...' if len(vds) > 5 else ''}"
@@ -198,4 +190,4 @@ def report_alignment(alignment: Alignment, checkpoint: str | Path) -> None:
         lines.append(f"{len(alignment.absent)} absent (inputs missing, no forecasts): {some(alignment.absent)}")
     if alignment.added:
         lines.append(f"{len(alignment.added)} added (fallback embedding): {some(alignment.added)}")
-    rank_zero_info("; ".join(lines))
+    return "; ".join(lines)

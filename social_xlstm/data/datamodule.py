@@ -11,22 +11,22 @@ from pathlib import Path
 
 import lightning as L
 import torch
-from lightning.pytorch.utilities import rank_zero_warn
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
 
+from social_xlstm.checkpoint import read_forecaster_checkpoint
 from social_xlstm.data.alignment import (
     Alignment,
     align_graph,
     align_panel,
     align_vds,
     check_compatible,
-    reference_info,
-    report_alignment,
+    describe_alignment,
 )
+from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.panel import Panel, load_panel
-from social_xlstm.data.reader import load_dataset
 from social_xlstm.data.sampling import NodeSampler
 from social_xlstm.data.scaler import StandardScaler
 from social_xlstm.data.sequence import SequenceDataset, sequence_starts
@@ -35,6 +35,11 @@ from social_xlstm.data.shuffle import EpochShuffle
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.windows import WindowArrays, WindowDataset
 from social_xlstm.errors import DataError, UserError
+
+
+def reference_info(path: str | Path) -> DataInfo:
+    """The data facts (:class:`DataInfo`) a checkpoint carries (read as a file: no network is built)."""
+    return DataInfo(**read_forecaster_checkpoint(path)["data_info"])
 
 
 class TrafficDataModule(L.LightningDataModule):
@@ -129,7 +134,12 @@ class TrafficDataModule(L.LightningDataModule):
         self.reference: DataInfo | None = None if reference is None else reference_info(reference)
         if self.reference is not None:
             check_compatible(
-                self.reference, dataset.meta, self.data_dir, window=window, horizon=horizon, variables=variables,
+                self.reference,
+                dataset.meta,
+                self.data_dir,
+                window=window,
+                horizon=horizon,
+                variables=variables,
                 targets=targets,
             )
             variables, targets = self.reference.variables, self.reference.targets
@@ -154,7 +164,7 @@ class TrafficDataModule(L.LightningDataModule):
             self.alignment = align_vds(self.reference.vd_ids, self.panel.vd_ids)
             self.graph = align_graph(self.reference, self.alignment, self.graph, self.panel.vd_ids)
             self.panel = align_panel(self.panel, self.alignment)
-            report_alignment(self.alignment, reference)
+            rank_zero_info(describe_alignment(self.alignment, reference))
 
         self.arrays = WindowArrays.from_panel(self.panel, self.scaler, self.targets)
         self.datasets = {

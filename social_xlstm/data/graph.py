@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.geo import bearing_rad, haversine_m
-from social_xlstm.data.schema import EDGES, STATIONS
+from social_xlstm.data.format.geo import bearing_rad, haversine_m
+from social_xlstm.data.format.schema import EDGES, STATIONS
 from social_xlstm.errors import DataError, UserError
 
 if TYPE_CHECKING:
@@ -158,11 +158,7 @@ def graph_from_coordinates(
             candidates[dst] = (d <= radius_km).sum(axis=1) + 1
         if k_eff <= 0:
             continue
-        nearest = (
-            np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff]
-            if k_eff < n - 1
-            else np.argsort(d, axis=1)[:, :-1]
-        )
+        nearest = np.argpartition(d, k_eff - 1, axis=1)[:, :k_eff] if k_eff < n - 1 else np.argsort(d, axis=1)[:, :-1]
         near_d = np.take_along_axis(d, nearest, axis=1)  # (c, k)
         keep = np.isfinite(near_d) if radius_km is None else near_d <= radius_km
         rows, cols = np.nonzero(keep)
@@ -199,16 +195,12 @@ def graph_from_edges(
     for col, idx in (("src", src), ("dst", dst)):
         if (idx < 0).any():
             bad = edges.iloc[np.flatnonzero(idx < 0)[:5]]
-            raise DataError(
-                f"{EDGES}: column {col!r} names VDs missing from {STATIONS}, e.g.\n{bad.to_string()}"
-            )
+            raise DataError(f"{EDGES}: column {col!r} names VDs missing from {STATIONS}, e.g.\n{bad.to_string()}")
     keep = src != dst
     src, dst = src[keep].astype(np.int64), dst[keep].astype(np.int64)
     weight = edges["weight"].to_numpy(np.float64)[keep] if "weight" in edges else None
     dist = (
-        edges["distance_m"].to_numpy(np.float64)[keep] / 1000.0
-        if "distance_m" in edges
-        else np.full(len(src), np.nan)
+        edges["distance_m"].to_numpy(np.float64)[keep] / 1000.0 if "distance_m" in edges else np.full(len(src), np.nan)
     )
     candidates = np.bincount(dst, minlength=len(stations)).astype(np.int64) + 1
     if max_neighbours is not None:

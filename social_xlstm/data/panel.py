@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import Problems, suggest
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.reader import Dataset, checked_batches, load_dataset
-from social_xlstm.data.schema import META
+from social_xlstm.data.format.checks import Problems, suggest
+from social_xlstm.data.format.dataset import Dataset
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.reader import checked_batches, load_dataset
+from social_xlstm.data.format.schema import META
 from social_xlstm.errors import DataError
 
 
@@ -87,8 +88,8 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
 
     Raises:
         DataError: any problem :func:`load_dataset` reports, an unknown variable name, an infinite value, or
-            ``dataset.json`` contradicted by the rows (:mod:`social_xlstm.data.consistency`); several in one
-            run are raised together (:class:`~social_xlstm.data.checks.DatasetProblems`).
+            ``dataset.json`` contradicted by the rows (:mod:`social_xlstm.data.format.consistency`); several in one
+            run are raised together (:class:`~social_xlstm.data.format.checks.DatasetProblems`).
     """
     dataset = root if isinstance(root, Dataset) else load_dataset(root, check_rows=False)
     all_vars = dataset.variables
@@ -98,8 +99,7 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     for var in variables:
         if var not in all_vars:
             raise DataError(
-                f"{dataset.root / META}: variable {var!r} is not in the dataset "
-                f"{all_vars}{suggest(var, all_vars)}"
+                f"{dataset.root / META}: variable {var!r} is not in the dataset {all_vars}{suggest(var, all_vars)}"
             )
     num_steps, num_vds = dataset.num_steps, len(dataset.stations)
     values = np.full((num_steps, num_vds, len(variables)), np.nan, dtype=np.float32)
@@ -128,9 +128,7 @@ def load_panel(root: str | Path | Dataset, variables: Sequence[str] | None = Non
     np.logical_not(mask, out=mask)
     first, _ = dataset.time_range_ns()
     timestamps = pd.date_range(pd.Timestamp(first, tz="UTC"), periods=num_steps, freq=dataset.meta.freq.delta)
-    return Panel(
-        values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone
-    )
+    return Panel(values, mask, timestamps, dataset.vd_ids, variables, dataset.meta.freq, dataset.meta.timezone)
 
 
 def _times(dataset: Dataset, time_index: np.ndarray) -> list[str]:

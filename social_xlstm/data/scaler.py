@@ -25,9 +25,7 @@ class StandardScaler:
         self.mean = None if mean is None else np.asarray(mean, dtype=np.float64)
         self.std = None if std is None else np.asarray(std, dtype=np.float64)
 
-    def fit(
-        self, values: np.ndarray, mask: np.ndarray, variables: Sequence[str] | None = None
-    ) -> StandardScaler:
+    def fit(self, values: np.ndarray, mask: np.ndarray, variables: Sequence[str] | None = None) -> StandardScaler:
         """Fit mean and std per variable over the cells where ``mask`` is True.
 
         Args:

@@ -19,9 +19,7 @@ from social_xlstm.errors import UserError
 SPLIT_NAMES = ("train", "val", "test")
 
 
-def chronological_split(
-    num_steps: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)
-) -> dict[str, tuple[int, int]]:
+def chronological_split(num_steps: int, fractions: Sequence[float] = (0.7, 0.1, 0.2)) -> dict[str, tuple[int, int]]:
     """Cut ``[0, num_steps)`` into consecutive train, val and test ranges.
 
     Args:
@@ -35,8 +33,7 @@ def chronological_split(
     """
     if len(fractions) != 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
         raise UserError(
-            f"split fractions must be three shares >= 0 summing to 1 (train, val, test), got "
-            f"{tuple(fractions)}"
+            f"split fractions must be three shares >= 0 summing to 1 (train, val, test), got {tuple(fractions)}"
         )
     train_stop = int(round(num_steps * fractions[0]))
     val_stop = int(round(num_steps * (fractions[0] + fractions[1])))

@@ -21,9 +21,7 @@ def _local(timestamps: pd.DatetimeIndex, timezone: str) -> pd.DatetimeIndex:
 
 
 def _seconds_of_day(local: pd.DatetimeIndex) -> np.ndarray:
-    return (local.hour.to_numpy() * 3600 + local.minute.to_numpy() * 60 + local.second.to_numpy()).astype(
-        np.float64
-    )
+    return (local.hour.to_numpy() * 3600 + local.minute.to_numpy() * 60 + local.second.to_numpy()).astype(np.float64)
 
 
 def time_features(timestamps: pd.DatetimeIndex, timezone: str) -> np.ndarray:

@@ -45,9 +45,7 @@ class WindowArrays:
         return self.values.shape[0]
 
     @classmethod
-    def from_panel(
-        cls, panel: Panel, scaler: StandardScaler, targets: Sequence[str] | None = None
-    ) -> WindowArrays:
+    def from_panel(cls, panel: Panel, scaler: StandardScaler, targets: Sequence[str] | None = None) -> WindowArrays:
         """Wrap the panel (no copy) with the scaler and the target variables.
 
         Args:
@@ -80,9 +78,7 @@ class WindowDataset(TorchDataset):
         starts: window start steps, e.g. from :func:`social_xlstm.data.split.window_starts`.
     """
 
-    def __init__(
-        self, arrays: WindowArrays, window: int, horizon: int, starts: Sequence[int] | np.ndarray
-    ) -> None:
+    def __init__(self, arrays: WindowArrays, window: int, horizon: int, starts: Sequence[int] | np.ndarray) -> None:
         self.arrays = arrays
         self.window = int(window)
         self.horizon = int(horizon)

@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_xlstm.atomic import atomic_file
+from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.panel import Panel, load_panel
-from social_xlstm.data.reader import load_dataset
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.streaming import StreamingForecaster
 from social_xlstm.progress import progress_enabled

@@ -5,7 +5,8 @@ The CLI adds all three to every ``fit`` (docs/reliability.md):
 - :class:`LastCheckpoint` writes ``<default_root_dir>/checkpoints/last.ckpt`` every N optimiser steps and at
   the end of every epoch (after validation, so early-stopping and best-checkpoint states are in it). It
   lives outside the logger's ``version_N`` folder so that ``fit --ckpt_path last`` of a restarted run, which
-  logs to a new version, still finds it. Writes are atomic (:class:`~social_xlstm.checkpoint.AtomicCheckpointIO`).
+  logs to a new version, still finds it. Writes are atomic
+  (:class:`~social_xlstm.training.checkpoint_io.AtomicCheckpointIO`).
 - :class:`RandomState` stores the global random generators in every checkpoint and puts them back when a
   resumed fit starts, so dropout masks and node samples continue the interrupted run's sequence (the window
   order is the datamodule's, :mod:`social_xlstm.data.shuffle`).

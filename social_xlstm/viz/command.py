@@ -66,7 +66,7 @@ def _run_label(path: Path) -> str:
 
 
 def run_map(args) -> Path:
-    from social_xlstm.data.schema import STATIONS
+    from social_xlstm.data.format.schema import STATIONS
     from social_xlstm.viz.common import read_forecasts, read_stations, save_figure
     from social_xlstm.viz.forecasts import vd_errors
     from social_xlstm.viz.maps import plot_error_map, plot_vd_map

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from social_xlstm.data.schema import STATIONS, read_meta
+from social_xlstm.data.format.schema import STATIONS, read_meta
 from social_xlstm.errors import UserError
 from social_xlstm.viz.common import (
     check_variable,

@@ -212,8 +212,14 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
         "cut.ckpt: not a readable checkpoint",
     ),
     "checkpoint holding an object": (
-        lambda c: c.lightning("predict", "--ckpt_path", c.bad_ckpt("obj.ckpt", pickle.dumps({"x": _Pickled()}))),
-        "obj.ckpt: not a readable checkpoint",
+        lambda c: c.lightning(
+            "predict", "--ckpt_path", _saved(c.tmp / "obj.ckpt", {"state_dict": {}, "x": _Pickled()})
+        ),
+        "obj.ckpt: refused: the checkpoint holds Python objects other than tensors and plain values (the global",
+    ),
+    "bare pickle as a checkpoint": (
+        lambda c: c.lightning("predict", "--ckpt_path", c.bad_ckpt("raw.ckpt", pickle.dumps({"x": _Pickled()}))),
+        "raw.ckpt: not a readable checkpoint",
     ),
     "checkpoint without weights": (
         lambda c: c.lightning("test", "--ckpt_path", _saved(c.tmp / "plain.ckpt", {"epoch": 1})),
@@ -237,7 +243,7 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
         lambda c: c.fit("--data.data_dir", str(c.broken_dataset(lambda d: (d / "stations.parquet").unlink()))),
         "stations.parquet",
     ),
-    # datasets that contradict themselves (social_xlstm/data/consistency.py)
+    # datasets that contradict themselves (social_xlstm/data/format/consistency.py)
     "freq finer than the data": (
         lambda c: c.fit("--data.data_dir", str(c.meta(freq="1min"))),
         "is finer than the data",

@@ -9,7 +9,7 @@ import pytest
 
 from social_xlstm.cli import main
 from social_xlstm.data.datamodule import TrafficDataModule
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.forecast.baseline_forecasts import write_baseline_forecasts
 from social_xlstm.forecast.evaluate import evaluate
 

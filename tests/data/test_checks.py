@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.checks import CellGrid, check_duplicates, repeated_rows, require_columns, suggest
-from social_xlstm.data.freq import Freq
+from social_xlstm.data.format.checks import CellGrid, check_duplicates, repeated_rows, require_columns, suggest
+from social_xlstm.data.format.freq import Freq
 from social_xlstm.errors import DataError
 
 

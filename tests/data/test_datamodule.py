@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from social_xlstm.data.datamodule import TrafficDataModule
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
 
 T, N, W, H = 120, 5, 6, 4

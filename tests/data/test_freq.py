@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.schema import META, DatasetMeta, read_meta
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import META, DatasetMeta, read_meta
 from social_xlstm.errors import DataError, UserError
 
 

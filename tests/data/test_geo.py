@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from social_xlstm.data.geo import EARTH_RADIUS_M, bearing_rad, haversine_m
+from social_xlstm.data.format.geo import EARTH_RADIUS_M, bearing_rad, haversine_m
 
 
 def _brute_haversine_m(lat1, lon1, lat2, lon2):

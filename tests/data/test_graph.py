@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.geo import haversine_m
+from social_xlstm.data.format.geo import haversine_m
 from social_xlstm.data.graph import graph_from_coordinates, graph_from_edges
 from social_xlstm.errors import DataError, UserError
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.data.panel import load_panel
-from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
 
 NAN = np.nan

@@ -11,10 +11,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from social_xlstm.data.checks import DatasetProblems
+from social_xlstm.data.format.checks import DatasetProblems
+from social_xlstm.data.format.observations import iter_observations
+from social_xlstm.data.format.reader import load_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.data.panel import load_panel
-from social_xlstm.data.reader import iter_observations, load_dataset
-from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError
 
 T0 = pd.Timestamp("2024-03-04 00:00", tz="UTC")

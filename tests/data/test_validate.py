@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.checks import DatasetProblems
-from social_xlstm.data.consistency import unit_range
+from social_xlstm.data.format.checks import DatasetProblems
+from social_xlstm.data.format.consistency import unit_range
+from social_xlstm.data.format.reader import load_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.validate import longest_gap, validate_dataset
 from social_xlstm.data.panel import load_panel
-from social_xlstm.data.reader import load_dataset
-from social_xlstm.data.schema import DatasetMeta, write_dataset
-from social_xlstm.data.validate import longest_gap, validate_dataset
 from social_xlstm.errors import DataError
 
 META = DatasetMeta("toy", "5min", {"flow": "veh/5min", "speed": "km/h"}, timezone="UTC")

@@ -17,7 +17,7 @@ import torch
 from social_xlstm.cli import main
 from social_xlstm.data.alignment import NewDataError, align_vds
 from social_xlstm.data.datamodule import TrafficDataModule
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.writer import forecast_table
 from social_xlstm.training.module import ForecastModule

@@ -19,7 +19,8 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from social_xlstm.checkpoint import AtomicCheckpointIO, read_checkpoint
+from social_xlstm.checkpoint import read_checkpoint
+from social_xlstm.training.checkpoint_io import AtomicCheckpointIO
 
 REPO = Path(__file__).resolve().parents[2]
 BLOCK_ENV = "SOCIAL_XLSTM_TEST_BLOCK_AT_STEP"
@@ -154,7 +155,7 @@ def test_sigkill_during_a_save_leaves_the_previous_checkpoint_whole(tmp_path):
     script = (
         "import os, signal, torch\n"
         "from pathlib import Path\n"
-        "from social_xlstm.checkpoint import AtomicCheckpointIO\n"
+        "from social_xlstm.training.checkpoint_io import AtomicCheckpointIO\n"
         "def half(obj, f, *a, **k):\n"
         "    Path(f).write_bytes(b'PK half')\n"
         "    os.kill(os.getpid(), signal.SIGKILL)\n"

@@ -33,15 +33,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import check_file, expand_sources, load_array, pick_file, read_json
-from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_edge_list, read_matrix
-from social_xlstm.data.importers.options import parse_freq, parse_list
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.common.files import check_file, expand_sources, load_array, pick_file, read_json
+from social_xlstm.data.importers.common.graphs import finish_edges, matrix_to_edges, read_edge_list, read_matrix
+from social_xlstm.data.importers.common.options import parse_freq, parse_list
+from social_xlstm.data.importers.common.stations import read_stations, stations_for
+from social_xlstm.data.importers.common.times import parse_start, regular_times
+from social_xlstm.data.importers.common.writing import CALTRANS_UNITS, wide_to_long
 from social_xlstm.data.importers.pems import DEFAULT_STARTS as PEMS_STARTS
-from social_xlstm.data.importers.stations import read_stations, stations_for
-from social_xlstm.data.importers.times import parse_start, regular_times
-from social_xlstm.data.importers.writing import CALTRANS_UNITS, wide_to_long
-from social_xlstm.data.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import DataError, UserError
 
 DEFAULT_TZ = "America/Los_Angeles"
@@ -52,13 +52,9 @@ SPLITS = ("train", "val", "test")
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest basicts``."""
-    parser.add_argument(
-        "--start", default=None, help="local time of row 0 (default by dataset name, see docs)"
-    )
+    parser.add_argument("--start", default=None, help="local time of row 0 (default by dataset name, see docs)")
     parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of --start (default: {DEFAULT_TZ})")
-    parser.add_argument(
-        "--freq", default=None, help="interval between rows (default: from desc.json/meta.json)"
-    )
+    parser.add_argument("--freq", default=None, help="interval between rows (default: from desc.json/meta.json)")
     parser.add_argument("--variables", default=None, help="names of the kept data channels, comma separated")
     parser.add_argument("--stations", metavar="FILE", help="coordinates per VD (edge distances by haversine)")
     parser.add_argument("--distances", metavar="FILE", help="road distances from,to,cost in metres")
@@ -96,8 +92,7 @@ def read_series(files: list[Path]) -> tuple[np.ndarray, dict, Path]:
         size = check_file(dat).stat().st_size
         if size != expected:
             raise DataError(
-                f"{dat}: {size} bytes but desc.json's shape {shape} as float32 needs {expected}: "
-                "truncated or corrupt"
+                f"{dat}: {size} bytes but desc.json's shape {shape} as float32 needs {expected}: truncated or corrupt"
             )
         data = np.memmap(dat, dtype=np.float32, mode="r", shape=tuple(shape))
         return (data if data.ndim == 3 else data[:, :, None]), desc, dat  # (L, N, C)
@@ -107,9 +102,7 @@ def read_series(files: list[Path]) -> tuple[np.ndarray, dict, Path]:
     arrays = [a[:, :, None] if a.ndim == 2 else a for a in arrays]  # (L_i, N) -> (L_i, N, 1)
     for path, arr in zip(parts, arrays, strict=True):
         if arr.ndim != 3 or arr.shape[1:] != arrays[0].shape[1:]:
-            raise DataError(
-                f"{path}: shape {arr.shape} does not match {parts[0].name}'s {arrays[0].shape} in (N, C)"
-            )
+            raise DataError(f"{path}: shape {arr.shape} does not match {parts[0].name}'s {arrays[0].shape} in (N, C)")
     return np.concatenate(arrays, axis=0), desc, parts[0]  # (L, N, C)
 
 
@@ -121,9 +114,7 @@ def _variable_name(description: str) -> str:
     return re.sub(r"\W+", "_", text).strip("_") or "value"
 
 
-def _check_calendar(
-    data: np.ndarray, channels: list[str], start: pd.Timestamp, freq: Freq, path: Path
-) -> None:
+def _check_calendar(data: np.ndarray, channels: list[str], start: pd.Timestamp, freq: Freq, path: Path) -> None:
     """Compare BasicTS's time-of-day / day-of-week channels at node 0 with the grid from ``start``."""
     steps = min(len(data), 2016)
     wall = pd.date_range(start, periods=steps, freq=freq.delta)  # naive wall clock, as BasicTS computed them
@@ -136,9 +127,7 @@ def _check_calendar(
             continue
         got = np.asarray(data[:steps, 0, c], dtype=np.float64)
         want = expected[desc]
-        ok = np.allclose(got, want, atol=1e-3) or (
-            desc == "day of week" and np.allclose(got, want / 7, atol=1e-3)
-        )
+        ok = np.allclose(got, want, atol=1e-3) or (desc == "day of week" and np.allclose(got, want / 7, atol=1e-3))
         if not ok:
             row = int(np.flatnonzero(~np.isclose(got, want, atol=1e-3))[0])
             raise DataError(
@@ -186,9 +175,7 @@ def import_basicts(
     if variables is None:
         variables = [_variable_name(described[c]) for c in keep] if described else ["value"]
     if len(variables) != len(keep):
-        raise UserError(
-            f"--variables names {len(variables)} channels but {path} has {len(keep)} data channels"
-        )
+        raise UserError(f"--variables names {len(variables)} channels but {path} has {len(keep)} data channels")
     if freq is None:
         minutes = desc.get("frequency (minutes)") or desc.get("frequency")
         if minutes is None:

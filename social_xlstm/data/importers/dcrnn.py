@@ -32,12 +32,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, to_float
-from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_adjacency_pickle, read_edge_list
-from social_xlstm.data.importers.stations import normalise_ids, read_stations, stations_for
-from social_xlstm.data.importers.times import check_freq, localise
-from social_xlstm.data.importers.writing import wide_to_long
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.common.files import check_file, expand_sources, pick_file, to_float
+from social_xlstm.data.importers.common.graphs import (
+    finish_edges,
+    matrix_to_edges,
+    read_adjacency_pickle,
+    read_edge_list,
+)
+from social_xlstm.data.importers.common.safe_pickle import read_hdf
+from social_xlstm.data.importers.common.stations import normalise_ids, read_stations, stations_for
+from social_xlstm.data.importers.common.times import check_freq, localise
+from social_xlstm.data.importers.common.writing import wide_to_long
 from social_xlstm.errors import DataError, UserError
 
 DEFAULT_TZ = "America/Los_Angeles"
@@ -49,21 +55,14 @@ SOURCES = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest metr-la|pems-bay``."""
-    parser.add_argument(
-        "--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})"
-    )
+    parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of the naive timestamps (default: {DEFAULT_TZ})")
     parser.add_argument(
         "--dst-gap",
         choices=("drop", "raise"),
         default="drop",
-        help=(
-            "rows at local times skipped by daylight saving: drop them with a warning, or fail (default: "
-            "drop)"
-        ),
+        help=("rows at local times skipped by daylight saving: drop them with a warning, or fail (default: drop)"),
     )
-    parser.add_argument(
-        "--key", default=None, help="HDF5 key of the table (default: the only one in the file)"
-    )
+    parser.add_argument("--key", default=None, help="HDF5 key of the table (default: the only one in the file)")
 
 
 def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
@@ -97,7 +96,10 @@ def read_h5(path: str | Path, key: str | None = None) -> pd.DataFrame:
     except ImportError as err:
         raise UserError(f"{path}: reading HDF5 needs PyTables: pip install tables") from err
     try:
-        frame = pd.read_hdf(path, key=key)
+        # PyTables unpickles object columns and non-native attributes: read with that restricted to data
+        frame = read_hdf(path, key=key)
+    except DataError:  # a refused pickle inside the file, or not HDF5 at all: already one clear message
+        raise
     except ImportError as err:
         raise UserError(f"{path}: reading HDF5 needs PyTables: pip install tables") from err
     except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
@@ -115,7 +117,7 @@ def index_to_utc(
     """UTC times of an HDF5 table's index: an aware index converted, a naive one localised to ``tz``.
 
     Returns:
-        ``(utc_times, keep)`` as :func:`~social_xlstm.data.importers.times.localise`.
+        ``(utc_times, keep)`` as :func:`~social_xlstm.data.importers.common.times.localise`.
     """
     if index.tz is not None:
         return index.tz_convert("UTC"), np.ones(len(index), dtype=bool)
@@ -157,9 +159,7 @@ def import_dcrnn(
     if len(set(ids)) != len(ids):
         raise DataError(f"{h5}: sensor ids repeat among the columns")
     if frame.index.has_duplicates:
-        raise DataError(
-            f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})"
-        )
+        raise DataError(f"{h5}: duplicate timestamps in the index (e.g. {frame.index[frame.index.duplicated()][0]})")
     times, keep = index_to_utc(frame.index, tz, h5, dst_gap)
     values = np.column_stack([to_float(frame[c], h5, str(c)) for c in frame.columns])[keep]  # (T, N)
     stations = read_stations(locations) if locations is not None else None
@@ -173,9 +173,7 @@ def import_dcrnn(
         variables={"speed": "mph"},
         timezone=tz,
         source=SOURCES.get(name, "DCRNN release (github.com/liyaguang/DCRNN)"),
-        licence=(
-            "graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence"
-        ),
+        licence=("graph files MIT (c) 2017 Yaguang Li; speed data: public research benchmark, no explicit licence"),
         zero_is_missing=["speed"],
     )
     observations = wide_to_long(values[:, :, None], times, ids, ["speed"])  # (T, N, 1)
@@ -196,8 +194,7 @@ def _graph(ids: list[str], adjacency: str | Path | None, distances: str | Path |
     extra = sorted(set(pkl_ids) - set(ids))
     if extra:
         raise DataError(
-            f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. "
-            f"{extra[:3]})"
+            f"{adjacency}: {len(extra)} sensors of the adjacency are not columns of the series (e.g. {extra[:3]})"
         )
     edges = matrix_to_edges(adj, pkl_ids)
     if road is not None:

@@ -26,15 +26,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import check_duplicates, require_columns
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, read_csv, read_json, to_float
-from social_xlstm.data.importers.graphs import COST_UNITS, finish_edges
-from social_xlstm.data.importers.options import add_cost_unit_argument, parse_list
-from social_xlstm.data.importers.stations import stations_for
-from social_xlstm.data.importers.times import check_freq, localise, parse_times
-from social_xlstm.data.importers.writing import CALTRANS_UNITS
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.checks import check_duplicates, require_columns
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.common.files import (
+    check_file,
+    expand_sources,
+    pick_file,
+    read_csv,
+    read_json,
+    to_float,
+)
+from social_xlstm.data.importers.common.graphs import COST_UNITS, finish_edges
+from social_xlstm.data.importers.common.options import add_cost_unit_argument, parse_list
+from social_xlstm.data.importers.common.stations import stations_for
+from social_xlstm.data.importers.common.times import check_freq, localise, parse_times
+from social_xlstm.data.importers.common.writing import CALTRANS_UNITS
 from social_xlstm.errors import DataError
 
 
@@ -51,9 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="drop",
         help="rows in the hour skipped by DST (with --tz)",
     )
-    parser.add_argument(
-        "--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)"
-    )
+    parser.add_argument("--data-col", default=None, help="value columns of .dyna, comma separated (overrides config)")
     add_cost_unit_argument(parser, ".rel distances")
 
 
@@ -203,8 +208,7 @@ def import_libcity(
         freq=freq,
         variables={n: CALTRANS_UNITS.get(n, "unknown") for n in names},
         timezone=tz or "UTC",
-        source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}"
-        + (f", {Path(rel).name}" if rel else ""),
+        source=f"LibCity atomic files {Path(dyna).name}, {Path(geo).name}" + (f", {Path(rel).name}" if rel else ""),
         licence="as the original dataset (LibCity redistributes public research benchmarks)",
         zero_is_missing=[],
     )

@@ -26,14 +26,14 @@ from pathlib import Path
 
 import numpy as np
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import check_file, expand_sources, pick_file, read_csv, to_float
-from social_xlstm.data.importers.graphs import finish_edges, matrix_to_edges, read_matrix
-from social_xlstm.data.importers.options import parse_freq
-from social_xlstm.data.importers.stations import normalise_ids, read_stations, stations_for
-from social_xlstm.data.importers.times import parse_start, regular_times
-from social_xlstm.data.importers.writing import wide_to_long
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.common.files import check_file, expand_sources, pick_file, read_csv, to_float
+from social_xlstm.data.importers.common.graphs import finish_edges, matrix_to_edges, read_matrix
+from social_xlstm.data.importers.common.options import parse_freq
+from social_xlstm.data.importers.common.stations import normalise_ids, read_stations, stations_for
+from social_xlstm.data.importers.common.times import parse_start, regular_times
+from social_xlstm.data.importers.common.writing import wide_to_long
 from social_xlstm.errors import DataError
 
 DEFAULT_START = "2012-03-01 00:00"
@@ -52,12 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             "(without it the graph is the weights alone)"
         ),
     )
-    parser.add_argument(
-        "--start", default=DEFAULT_START, help=f"local time of row 0 (default: {DEFAULT_START})"
-    )
-    parser.add_argument(
-        "--freq", default=DEFAULT_FREQ, help=f"interval between rows (default: {DEFAULT_FREQ})"
-    )
+    parser.add_argument("--start", default=DEFAULT_START, help=f"local time of row 0 (default: {DEFAULT_START})")
+    parser.add_argument("--freq", default=DEFAULT_FREQ, help=f"interval between rows (default: {DEFAULT_FREQ})")
     parser.add_argument("--tz", default=DEFAULT_TZ, help=f"time zone of --start (default: {DEFAULT_TZ})")
 
 
@@ -113,9 +109,7 @@ def import_los_loop(
     values = np.column_stack([to_float(frame[c], speed_csv, str(c)) for c in frame.columns])  # (T, N)
     adj, _ = read_matrix(adj_csv)  # (N, N), rows and columns in the order of the speed columns
     if adj.shape[0] != len(ids):
-        raise DataError(
-            f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors"
-        )
+        raise DataError(f"{adj_csv}: adjacency is {adj.shape[0]}x{adj.shape[1]} but {speed_csv} has {len(ids)} sensors")
     raw_edges = matrix_to_edges(adj, ids)
     stations = read_stations(locations) if locations is not None else None
     if stations is not None:

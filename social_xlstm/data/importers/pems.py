@@ -32,14 +32,19 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import check_file, expand_sources, load_array, pick_file
-from social_xlstm.data.importers.graphs import finish_edges, read_edge_list
-from social_xlstm.data.importers.options import add_cost_unit_argument, check_zero_is_missing, parse_freq, parse_list
-from social_xlstm.data.importers.stations import stations_for
-from social_xlstm.data.importers.times import parse_start, regular_times
-from social_xlstm.data.importers.writing import CALTRANS_UNITS, wide_to_long
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.common.files import check_file, expand_sources, load_array, pick_file
+from social_xlstm.data.importers.common.graphs import finish_edges, read_edge_list
+from social_xlstm.data.importers.common.options import (
+    add_cost_unit_argument,
+    check_zero_is_missing,
+    parse_freq,
+    parse_list,
+)
+from social_xlstm.data.importers.common.stations import stations_for
+from social_xlstm.data.importers.common.times import parse_start, regular_times
+from social_xlstm.data.importers.common.writing import CALTRANS_UNITS, wide_to_long
 from social_xlstm.errors import DataError, UserError
 
 DEFAULT_STARTS = {
@@ -104,9 +109,7 @@ def read_ids(path: str | Path) -> list[str]:
     path = check_file(path, "id file")
     ids = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
     if len(set(ids)) != len(ids):
-        raise DataError(
-            f"{path}: sensor ids repeat (e.g. {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]!r})"
-        )
+        raise DataError(f"{path}: sensor ids repeat (e.g. {pd.Series(ids)[pd.Series(ids).duplicated()].iloc[0]!r})")
     return ids
 
 
@@ -145,9 +148,7 @@ def import_pems(
     name = dataset_name(npz)
     if start is None:
         if name is None:
-            raise UserError(
-                f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start"
-            )
+            raise UserError(f"{npz}: not a PEMS03/04/07/08 file name, so there is no default start: pass --start")
         start = DEFAULT_STARTS[name]
     start_ts = parse_start(start)
     freq = parse_freq(freq)
@@ -159,9 +160,7 @@ def import_pems(
     n_time, n_vd, n_chan = data.shape
     if variables is None:
         if n_chan not in CHANNELS:
-            raise DataError(
-                f"{npz}: {n_chan} channels; name them with --variables (e.g. flow,occupancy,speed)"
-            )
+            raise DataError(f"{npz}: {n_chan} channels; name them with --variables (e.g. flow,occupancy,speed)")
         variables = CHANNELS[n_chan]
     if len(variables) != n_chan:
         raise UserError(f"--variables names {len(variables)} channels but {npz} has {n_chan}")
@@ -171,9 +170,7 @@ def import_pems(
     if len(ids) != n_vd:
         raise DataError(f"{ids_file}: {len(ids)} ids but {npz} has N = {n_vd} sensors")
     if graph is None:
-        raise DataError(
-            f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required"
-        )
+        raise DataError(f"{npz}: PEMS0X has no coordinates, so the graph file (PEMS0X.csv, from,to,cost) is required")
     edges = _index_edges(read_edge_list(graph, cost_unit=cost_unit), ids, graph)
     stations = stations_for(ids, None, edges, npz)
     edges = finish_edges(edges[edges["src"] != edges["dst"]], stations, graph)

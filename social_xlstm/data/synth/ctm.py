@@ -62,9 +62,7 @@ class CellTransmissionModel:
         self.network, self.fd, self.dt_h = network, fd, dt_s / 3600.0
         n_cells, n_nodes = network.n_cells, network.n_nodes
         if np.any(network.cell_km < fd.free_speed_kmh * self.dt_h - 1e-9):
-            raise ValueError(
-                f"cells shorter than v_f * dt = {fd.free_speed_kmh * self.dt_h:.3f} km break the CTM"
-            )
+            raise ValueError(f"cells shorter than v_f * dt = {fd.free_speed_kmh * self.dt_h:.3f} km break the CTM")
         lanes = network.cell_lanes.astype(float)
         self.base_capacity = np.full(n_nodes, np.inf)  # veh per step
         self.base_capacity[:n_cells] = fd.capacity_vphpl * lanes * self.dt_h

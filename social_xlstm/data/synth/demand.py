@@ -36,15 +36,10 @@ def _daytime(hours: np.ndarray, rise: float, fall: float) -> np.ndarray:
 def _raw_profile(hours: np.ndarray, inbound: bool, weekend: bool) -> np.ndarray:
     if weekend:
         return (
-            0.10
-            + 0.48 * _daytime(hours, 8.0, 22.5)
-            + 0.12 * _bump(hours, 11.5, 1.8)
-            + 0.10 * _bump(hours, 17.0, 1.8)
+            0.10 + 0.48 * _daytime(hours, 8.0, 22.5) + 0.12 * _bump(hours, 11.5, 1.8) + 0.10 * _bump(hours, 17.0, 1.8)
         )
     am, pm = (0.45, 0.18) if inbound else (0.18, 0.45)
-    return (
-        0.10 + 0.52 * _daytime(hours, 6.0, 22.0) + am * _bump(hours, 8.0, 0.8) + pm * _bump(hours, 17.8, 1.0)
-    )
+    return 0.10 + 0.52 * _daytime(hours, 6.0, 22.0) + am * _bump(hours, 8.0, 0.8) + pm * _bump(hours, 17.8, 1.0)
 
 
 _GRID = np.linspace(0.0, 24.0, 24 * 60 + 1)

@@ -281,9 +281,7 @@ def build_network(vds: int, rng: np.random.Generator, cell_min_km: float) -> Net
         if corr.parent is not None:
             p_in, p_out = roads[2 * corr.parent], roads[2 * corr.parent + 1]
             host_len = corridors[corr.parent].length_km
-            merge_into[roads[r_in].first_cell + roads[r_in].n_cells - 1] = p_in.cell_at(
-                host_len - corr.attach_km + 0.1
-            )
+            merge_into[roads[r_in].first_cell + roads[r_in].n_cells - 1] = p_in.cell_at(host_len - corr.attach_km + 0.1)
             branch_of[p_out.cell_at(corr.attach_km - 0.1)] = (roads[r_out].first_cell, rng.uniform(0.2, 0.4))
         for r in (r_in, r_out):
             road = roads[r]

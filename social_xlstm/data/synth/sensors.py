@@ -80,9 +80,7 @@ class SensorModel:
         length = np.maximum(1, np.round(hours * intervals_per_day / 24.0)).astype(int)
         start = rng.integers(0, np.maximum(1, n_intervals - length))
         vds = rng.integers(0, n_vds, n_out)
-        self.outages = [
-            Outage(int(v), int(s), int(s + n)) for v, s, n in zip(vds, start, length, strict=True)
-        ]
+        self.outages = [Outage(int(v), int(s), int(s + n)) for v, s, n in zip(vds, start, length, strict=True)]
 
     def observe(
         self, flow: np.ndarray, speed: np.ndarray, occupancy: np.ndarray, first_interval: int
@@ -102,9 +100,7 @@ class SensorModel:
         cfg, rng = self.config, self.rng
         n_int, n_vds = flow.shape
         gain = self.gain[None, :]
-        counts = np.round(
-            np.maximum(flow * gain * (1.0 + cfg.flow_noise * rng.standard_normal(flow.shape)), 0.0)
-        )
+        counts = np.round(np.maximum(flow * gain * (1.0 + cfg.flow_noise * rng.standard_normal(flow.shape)), 0.0))
         spd = speed * self.speed_gain[None, :] + cfg.speed_noise_kmh * rng.standard_normal(speed.shape)
         spd = np.clip(np.round(spd, 1), 0.0, cfg.max_speed_kmh)
         occ = occupancy * gain * (1.0 + cfg.occupancy_noise * rng.standard_normal(occupancy.shape))

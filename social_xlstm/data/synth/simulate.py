@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.schema import TIME_TYPE, DatasetMeta, write_dataset
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import TIME_TYPE, DatasetMeta, write_dataset
 from social_xlstm.data.synth.ctm import CellTransmissionModel, FundamentalDiagram
 from social_xlstm.data.synth.demand import TIMEZONE, DemandModel, Incident, draw_incidents
 from social_xlstm.data.synth.network import Network, build_network
@@ -237,9 +237,7 @@ class Simulator:
         n_vds = len(ids)
         step_us = int(self.interval / pd.Timedelta(microseconds=1))
         for day, truth in enumerate(self.truth(days)):
-            values, present = sensors.observe(
-                truth.flow, truth.speed, truth.occupancy, day * self.intervals_per_day
-            )
+            values, present = sensors.observe(truth.flow, truth.speed, truth.occupancy, day * self.intervals_per_day)
             rows = np.flatnonzero(present.ravel())  # (I*V,) time-major, VDs in stations order
             t0_us = (truth.start_utc - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(microseconds=1)
             columns = {
@@ -249,9 +247,7 @@ class Simulator:
             columns.update({name: pa.array(arr.ravel()[rows]) for name, arr in values.items()})
             yield pa.table(columns)
 
-    def write(
-        self, out_dir: str | Path, days: int, *, overwrite: bool = False, progress: bool = True
-    ) -> Path:
+    def write(self, out_dir: str | Path, days: int, *, overwrite: bool = False, progress: bool = True) -> Path:
         """Simulate ``days`` days and write the canonical dataset (one observations part per day)."""
         days = _whole("days", days, 1)
         with _progress_bar(progress, days) as advance:
@@ -321,9 +317,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--days", type=int, default=14, help="number of days (default 14)")
     parser.add_argument("--seed", type=int, default=0, help="random seed; same seed, same bytes (default 0)")
     parser.add_argument("--freq", default="5min", help="detector interval, 1 to 60 minutes (default 5min)")
-    parser.add_argument(
-        "--start", default="2024-03-04", help="first local day, Asia/Taipei (default 2024-03-04)"
-    )
+    parser.add_argument("--start", default="2024-03-04", help="first local day, Asia/Taipei (default 2024-03-04)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
     parser.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
 

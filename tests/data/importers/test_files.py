@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.importers.files import load_array, load_pickle, read_table
+from social_xlstm.data.importers.common.files import load_array, load_pickle, read_table
 from social_xlstm.errors import DataError
 
 

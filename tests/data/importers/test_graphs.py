@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from social_xlstm.data.importers.graphs import finish_edges, read_adjacency_pickle, read_edges
+from social_xlstm.data.importers.common.graphs import finish_edges, read_adjacency_pickle, read_edges
 from social_xlstm.errors import DataError
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from social_xlstm.data.importers.stations import read_stations
+from social_xlstm.data.importers.common.stations import read_stations
 from social_xlstm.errors import DataError
 
 

@@ -10,7 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from social_xlstm.data.importers import tabular, tabular_stream
+from social_xlstm.data.importers import tabular
+from social_xlstm.data.importers.tabular import stream as tabular_stream
 from social_xlstm.errors import DataError, UserError
 
 from .conftest import no_output

@@ -15,9 +15,9 @@ import pytest
 
 from social_xlstm.data.importers import load_importer
 from social_xlstm.data.importers.taiwan_vd import ingest_taiwan_vd
-from social_xlstm.data.importers.taiwan_vd_aggregate import aggregate_lanes, resample
-from social_xlstm.data.importers.taiwan_vd_files import iter_file
-from social_xlstm.data.importers.taiwan_vd_parse import Interval, Lane, Reading, VDInfo, parse_mile
+from social_xlstm.data.importers.taiwan_vd.aggregate import aggregate_lanes, resample
+from social_xlstm.data.importers.taiwan_vd.files import iter_file
+from social_xlstm.data.importers.taiwan_vd.parse import Interval, Lane, Reading, VDInfo, parse_mile
 from social_xlstm.errors import DataError, UserError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))

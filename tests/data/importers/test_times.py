@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.times import check_freq, localise, parse_times, regular_times
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.importers.common.times import check_freq, localise, parse_times, regular_times
 from social_xlstm.errors import DataError
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_xlstm.data.importers import writing
+from social_xlstm.data.importers.common import writing
 
 
 def test_wide_to_long_order_and_parts(monkeypatch):

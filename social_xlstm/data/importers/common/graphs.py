@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import examples, suggest
-from social_xlstm.data.geo import haversine_m
-from social_xlstm.data.importers.files import (
+from social_xlstm.data.format.checks import examples, suggest
+from social_xlstm.data.format.geo import haversine_m
+from social_xlstm.data.importers.common.files import (
     check_file,
     first_line,
     is_number,
@@ -41,7 +41,7 @@ from social_xlstm.data.importers.files import (
     read_table,
     to_float,
 )
-from social_xlstm.data.importers.stations import normalise_ids, read_stations, stations_for
+from social_xlstm.data.importers.common.stations import normalise_ids, read_stations, stations_for
 from social_xlstm.errors import DataError, UserError
 
 COST_UNITS = {"m": 1.0, "km": 1000.0, "mi": 1609.344}
@@ -71,9 +71,7 @@ def read_adjacency_pickle(path: str | Path) -> tuple[list[str], np.ndarray]:
     adj = np.asarray(adj, dtype=np.float64)
     ids = [str(i) for i in ids]
     if adj.ndim != 2 or adj.shape != (len(ids), len(ids)):
-        raise DataError(
-            f"{path}: adj_mx has shape {adj.shape}, expected ({len(ids)}, {len(ids)}) for {len(ids)} ids"
-        )
+        raise DataError(f"{path}: adj_mx has shape {adj.shape}, expected ({len(ids)}, {len(ids)}) for {len(ids)} ids")
     order = sorted(((int(v), str(k)) for k, v in dict(id_to_ind).items()))
     if [k for _, k in order] != ids:
         raise DataError(f"{path}: sensor_id_to_ind does not agree with the order of sensor_ids")
@@ -351,7 +349,7 @@ def stations_and_edges(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Stations (in ``ids`` order) and finished edges from a stations file and/or a graph file.
 
-    The options of :func:`~social_xlstm.data.importers.options.add_graph_arguments`: a dense matrix
+    The options of :func:`~social_xlstm.data.importers.common.options.add_graph_arguments`: a dense matrix
     without ids of its own follows the stations file's order, else ``ids`` (a wide table's column order;
     the sorted VD ids of a long table).
 

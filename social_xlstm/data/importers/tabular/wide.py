@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import require_columns
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import check_file, read_table, to_float
-from social_xlstm.data.importers.graphs import stations_and_edges
-from social_xlstm.data.importers.options import parse_freq, table_meta
-from social_xlstm.data.importers.stations import normalise_ids
-from social_xlstm.data.importers.times import check_freq, to_utc
-from social_xlstm.data.importers.writing import wide_to_long
-from social_xlstm.data.schema import write_dataset
+from social_xlstm.data.format.checks import require_columns
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import write_dataset
+from social_xlstm.data.importers.common.files import check_file, read_table, to_float
+from social_xlstm.data.importers.common.graphs import stations_and_edges
+from social_xlstm.data.importers.common.options import parse_freq, table_meta
+from social_xlstm.data.importers.common.stations import normalise_ids
+from social_xlstm.data.importers.common.times import check_freq, to_utc
+from social_xlstm.data.importers.common.writing import wide_to_long
 from social_xlstm.errors import DataError
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "date_time")
@@ -57,7 +57,7 @@ def import_wide(
         variable: name of the variable the cells hold.
         unit: its unit.
         tz, dst_gap, freq, stations, station_cols, edges, edge_value, cost_unit, name, source, licence,
-            zero_is_missing, overwrite: as :func:`~social_xlstm.data.importers.tabular_long.import_long`.
+            zero_is_missing, overwrite: as :func:`~social_xlstm.data.importers.tabular.long.import_long`.
 
     Returns:
         The dataset directory. Shapes: the (T, N) table becomes T*N observation rows.

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.schema import TIME_COL
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import TIME_COL
 from social_xlstm.errors import DataError, UserError
 
 _OFFSET_RE = r"(?:Z|[+-]\d\d(?::?\d\d)?)\s*$"

@@ -2,15 +2,15 @@
 
 :func:`load_dataset` reads ``dataset.json``, ``stations.parquet`` and ``edges.parquet`` completely (they are
 small) and checks the schema of every observation file; with ``check_rows`` it also streams the key columns
-of all observations once (:func:`~social_xlstm.data.observations.iter_observations`) to find duplicates,
+of all observations once (:func:`~social_xlstm.data.format.observations.iter_observations`) to find duplicates,
 unknown VDs and off-grid timestamps. The panel loader consumes the same stream with value columns, so both
 report the same errors. Both also check ``dataset.json`` against the data on the way
-(:mod:`social_xlstm.data.consistency`: the grid, the units, the declared variables).
+(:mod:`social_xlstm.data.format.consistency`: the grid, the units, the declared variables).
 
 Every problem is a :class:`~social_xlstm.errors.DataError` naming the file, the column and example rows.
 One run reports every problem it finds, not just the first: the checks that do not depend on each other
 (``dataset.json``, each table, each observation file's columns) all run, and the error lists them all
-(:class:`~social_xlstm.data.checks.DatasetProblems`). A problem that leaves nothing to check further (no
+(:class:`~social_xlstm.data.format.checks.DatasetProblems`). A problem that leaves nothing to check further (no
 stations, unreadable columns) ends the run with what was found so far.
 """
 
@@ -19,7 +19,6 @@ from __future__ import annotations
 import warnings
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -27,16 +26,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from social_xlstm.data.checks import MAX_EXAMPLES, Problems, examples, require_columns, suggest
-from social_xlstm.data.consistency import ImplausibleReadings, StreamChecks
-from social_xlstm.data.observations import (
-    ObservationBatch,
-    iter_observations,
-    open_parquet,
-    scan_time_range,
-    unreadable,
-)
-from social_xlstm.data.schema import (
+from social_xlstm.data.format.checks import MAX_EXAMPLES, Problems, examples, require_columns, suggest
+from social_xlstm.data.format.consistency import ImplausibleReadings, StreamChecks
+from social_xlstm.data.format.dataset import Dataset
+from social_xlstm.data.format.observations import ObservationBatch, iter_observations
+from social_xlstm.data.format.parquet import open_parquet, unreadable
+from social_xlstm.data.format.schema import (
     EDGE_REQUIRED,
     EDGE_VALUES,
     EDGES,
@@ -52,52 +47,6 @@ from social_xlstm.data.schema import (
     read_meta,
 )
 from social_xlstm.errors import DataError
-
-
-@dataclass
-class Dataset:
-    """A checked dataset directory: metadata, station table, optional edge table, observation files."""
-
-    root: Path
-    """The dataset directory."""
-    meta: DatasetMeta
-    """Contents of ``dataset.json``."""
-    stations: pd.DataFrame
-    """One row per VD, in file order; ``vd_id`` str, ``lat``/``lon`` float (NaN allowed with edges)."""
-    edges: pd.DataFrame | None
-    """``src, dst, distance_m [, weight]`` (``distance_m`` NaN where only a weight is known), or None when
-    the graph comes from coordinates."""
-    observation_files: list[Path]
-    """``observations.parquet`` or the sorted files of ``observations/``."""
-    pending_problems: list[str] = field(default_factory=list)
-    """Problems of ``dataset.json`` found by ``load_dataset(check_rows=False)`` that do not stop the row
-    stream (a time zone that does not exist, ...): the loader that streams the rows next
-    (:func:`~social_xlstm.data.panel.load_panel`) reports them with its own, in one error."""
-    _time_range: tuple[int, int] | None = field(default=None, repr=False)
-
-    @property
-    def vd_ids(self) -> list[str]:
-        return self.stations[ID_COL].tolist()
-
-    @property
-    def variables(self) -> list[str]:
-        return list(self.meta.variables)
-
-    @property
-    def step_ns(self) -> int:
-        """Sampling interval in nanoseconds."""
-        return self.meta.freq.ns
-
-    def time_range_ns(self) -> tuple[int, int]:
-        """(first, last) observation timestamp as UTC nanoseconds since the epoch (one pass, cached)."""
-        if self._time_range is None:
-            self._time_range = scan_time_range(self.observation_files)
-        return self._time_range
-
-    @property
-    def num_steps(self) -> int:
-        first, last = self.time_range_ns()
-        return (last - first) // self.step_ns + 1
 
 
 def _is_string(typ: pa.DataType) -> bool:
@@ -344,10 +293,10 @@ def load_dataset(root: str | Path, *, check_rows: bool = True) -> Dataset:
 
 
 def checked_batches(dataset: Dataset, variables: Sequence[str], problems: Problems) -> Iterator[ObservationBatch]:
-    """:func:`~social_xlstm.data.observations.iter_observations`, checking ``dataset.json`` on the way.
+    """:func:`~social_xlstm.data.format.observations.iter_observations`, checking ``dataset.json`` on the way.
 
     A row problem ends the stream and goes into ``problems``; at the end the contradictions between
-    ``dataset.json`` and the rows (:class:`~social_xlstm.data.consistency.StreamChecks`) join it.
+    ``dataset.json`` and the rows (:class:`~social_xlstm.data.format.consistency.StreamChecks`) join it.
     """
     units = [(var, dataset.meta.variables[var]) for var in variables]
     checks = StreamChecks(dataset.root / META, dataset.meta.freq, units)

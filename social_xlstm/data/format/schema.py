@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from social_xlstm.atomic import atomic_dir
-from social_xlstm.data.freq import Freq
+from social_xlstm.data.format.freq import Freq
 from social_xlstm.errors import DataError, UserError
 
 OBSERVATIONS = "observations.parquet"
@@ -75,9 +75,7 @@ class DatasetMeta:
         if missing:
             raise DataError(f"{path}: missing key(s) {missing}; found {sorted(raw)}")
         if not isinstance(raw["variables"], dict) or not raw["variables"]:
-            raise DataError(
-                f"{path}: 'variables' must be a non-empty mapping name -> unit, got {raw['variables']!r}"
-            )
+            raise DataError(f"{path}: 'variables' must be a non-empty mapping name -> unit, got {raw['variables']!r}")
         freq = Freq.parse(raw["freq"], f"{path}: 'freq'", DataError)
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in raw.items() if k in known and k != "freq"}, freq=freq)
@@ -137,9 +135,7 @@ def write_dataset(
     """
     out_dir = Path(out_dir)
     if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UserError(
-            f"{out_dir}: output directory exists and is not empty (use --overwrite to replace it)"
-        )
+        raise UserError(f"{out_dir}: output directory exists and is not empty (use --overwrite to replace it)")
     with atomic_dir(out_dir) as tmp:
         variables = list(meta.variables)
         if isinstance(observations, (pd.DataFrame, pa.Table)):

@@ -4,8 +4,8 @@
 
 SRC are files, directories (walked recursively) or zip archives holding any mix of VDList / VDLiveList
 files in XML or JSON (gzip or not, whatever their names) and older NFB v1.1 ``vd_info_*.xml`` /
-``vd_value*_*.xml.gz`` files. Files are found and opened in :mod:`.taiwan_vd_files`, records built in
-:mod:`.taiwan_vd_parse`, values aggregated in :mod:`.taiwan_vd_aggregate`; this module drives them and
+``vd_value*_*.xml.gz`` files. Files are found and opened in :mod:`.files`, records built in
+:mod:`.parse`, values aggregated in :mod:`.aggregate`; this module drives them and
 writes.
 The rules, also in ``docs/ingest-taiwan.md``:
 
@@ -58,11 +58,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.taiwan_vd_aggregate import VARIABLES, Collector, reading_interval, resample
-from social_xlstm.data.importers.taiwan_vd_files import iter_file, list_files
-from social_xlstm.data.importers.taiwan_vd_parse import Reading
-from social_xlstm.data.schema import DatasetMeta, write_dataset
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.taiwan_vd.aggregate import VARIABLES, Collector, reading_interval, resample
+from social_xlstm.data.importers.taiwan_vd.files import iter_file, list_files
+from social_xlstm.data.importers.taiwan_vd.parse import Reading
 from social_xlstm.errors import DataError, UserError
 from social_xlstm.progress import progress_enabled
 
@@ -71,26 +71,18 @@ log = logging.getLogger(__name__)
 LICENCE = "Open Government Data License, version 1.0 (Taiwan)"
 
 
-def _stations(
-    collector: Collector, vd_ids: list[str], drop_unlocated: bool
-) -> tuple[pd.DataFrame, list[str]]:
+def _stations(collector: Collector, vd_ids: list[str], drop_unlocated: bool) -> tuple[pd.DataFrame, list[str]]:
     """Station rows for ``vd_ids`` and the ids kept; unlocated VDs raise or are dropped."""
     unknown = [v for v in vd_ids if v not in collector.stations]
     no_position = [
-        v
-        for v in vd_ids
-        if v in collector.stations and None in (collector.stations[v].lat, collector.stations[v].lon)
+        v for v in vd_ids if v in collector.stations and None in (collector.stations[v].lat, collector.stations[v].lon)
     ]
     if (unknown or no_position) and not drop_unlocated:
         parts = []
         if unknown:
-            parts.append(
-                f"{len(unknown)} VD(s) with readings but no VDList/vd_info entry, e.g. {unknown[:10]}"
-            )
+            parts.append(f"{len(unknown)} VD(s) with readings but no VDList/vd_info entry, e.g. {unknown[:10]}")
         if no_position:
-            parts.append(
-                f"{len(no_position)} VD(s) with unknown position (missing or 0), e.g. {no_position[:10]}"
-            )
+            parts.append(f"{len(no_position)} VD(s) with unknown position (missing or 0), e.g. {no_position[:10]}")
         raise DataError(
             "stations: " + "; ".join(parts) + ". Add the static VDList (or vd_info) file to the sources, "
             "or pass --drop-unlocated to drop these VDs"
@@ -122,9 +114,7 @@ def _progress(enabled: bool | None):
         return nullcontext(None)
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    return Progress(
-        TextColumn("taiwan-vd"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True
-    )
+    return Progress(TextColumn("taiwan-vd"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), transient=True)
 
 
 def ingest_taiwan_vd(
@@ -210,9 +200,7 @@ def ingest_taiwan_vd(
         freq=freq,
         variables={"flow": f"veh/{freq}", "speed": "km/h", "occupancy": "%"},
         timezone="Asia/Taipei",
-        source="NFB VD feed v1.1"
-        if nfb and not any(not n.startswith("nfbVD") for n in names)
-        else "TDX VD feed",
+        source="NFB VD feed v1.1" if nfb and not any(not n.startswith("nfbVD") for n in names) else "TDX VD feed",
         licence=LICENCE,
     )
     log.info(

@@ -1,4 +1,5 @@
-"""Reading source files safely: CSV, Parquet, JSON, pickles and arrays, values as numbers, and SRC lists.
+"""Reading source files safely: CSV, Parquet, JSON, pickles (data only, never code) and arrays, values as
+numbers, and SRC lists.
 
 Every reader turns a problem in a file (missing, empty, truncated, corrupt, text where numbers belong)
 into a :class:`~social_xlstm.errors.DataError` naming the file (and the column and example rows where
@@ -8,7 +9,6 @@ there are some), so an importer never catches library exceptions itself.
 from __future__ import annotations
 
 import json
-import pickle
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from social_xlstm.data.checks import require_columns, suggest
+from social_xlstm.data.format.checks import require_columns, suggest
 from social_xlstm.errors import DataError, UserError
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -105,9 +105,7 @@ def read_csv(
     return frame
 
 
-def read_table(
-    path: str | Path, columns: Sequence[str] | None = None, string_cols: Sequence[str] = ()
-) -> pd.DataFrame:
+def read_table(path: str | Path, columns: Sequence[str] | None = None, string_cols: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet table (by extension), only ``columns`` when given.
 
     Raises:
@@ -140,13 +138,11 @@ def read_json(path: str | Path) -> dict:
 
 
 def load_pickle(path: str | Path) -> object:
-    """Unpickle a file written by Python 2 or 3 (``encoding="latin1"``, as the DCRNN pickles need)."""
-    path = check_file(path)
-    try:
-        with open(path, "rb") as fh:
-            return pickle.load(fh, encoding="latin1")
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, ImportError) as err:
-        raise DataError(f"{path}: not a readable pickle, truncated or corrupt ({err})") from err
+    """Unpickle a data file written by Python 2 or 3 (``encoding="latin1"``, as the DCRNN pickles need),
+    refusing every global that is not plain data, so a pickle cannot run code (:mod:`.safe_pickle`)."""
+    from .safe_pickle import load_pickle as load_restricted
+
+    return load_restricted(check_file(path))
 
 
 def load_array(path: str | Path, key: str | None = None) -> np.ndarray:
@@ -183,9 +179,7 @@ def to_float(values: pd.Series, path: str | Path, column: str) -> np.ndarray:
     if bad.any():
         rows = np.flatnonzero(bad.to_numpy())[:3]
         examples = ", ".join(f"row {r}: {values.iloc[r]!r}" for r in rows)
-        raise DataError(
-            f"{path}: column {column!r} holds non-numeric values ({int(bad.sum())} rows, e.g. {examples})"
-        )
+        raise DataError(f"{path}: column {column!r} holds non-numeric values ({int(bad.sum())} rows, e.g. {examples})")
     return parsed.to_numpy(dtype="float64", na_value=np.nan)
 
 

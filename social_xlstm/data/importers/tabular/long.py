@@ -1,7 +1,7 @@
 """``ingest long``: tables with one row per (timestamp, VD) -> a canonical dataset.
 
 CSV sources are read whole into memory (convert a CSV larger than a few million rows to Parquet first);
-when every source is Parquet the import streams in bounded memory (:mod:`.tabular_stream`). Both paths
+when every source is Parquet the import streams in bounded memory (:mod:`.stream`). Both paths
 give the same dataset and the same errors. Options and their rules: :mod:`.tabular`.
 """
 
@@ -13,15 +13,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import check_duplicates, require_columns
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import check_file, column_names, is_parquet, read_table, to_float
-from social_xlstm.data.importers.graphs import stations_and_edges
-from social_xlstm.data.importers.options import parse_freq, table_meta
-from social_xlstm.data.importers.stations import normalise_ids
-from social_xlstm.data.importers.tabular_stream import KeyColumns, stream_long
-from social_xlstm.data.importers.times import check_freq
-from social_xlstm.data.schema import ID_COL, TIME_COL, write_dataset
+from social_xlstm.data.format.checks import check_duplicates, require_columns
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import ID_COL, TIME_COL, write_dataset
+from social_xlstm.data.importers.common.files import check_file, column_names, is_parquet, read_table, to_float
+from social_xlstm.data.importers.common.graphs import stations_and_edges
+from social_xlstm.data.importers.common.options import parse_freq, table_meta
+from social_xlstm.data.importers.common.stations import normalise_ids
+from social_xlstm.data.importers.common.times import check_freq
+from social_xlstm.data.importers.tabular.stream import KeyColumns, stream_long
 from social_xlstm.errors import DataError, UserError
 
 
@@ -57,7 +57,7 @@ def import_long(
         id_cols: VD id column(s); several are joined with ``-``.
         value_cols: variable name -> source column.
         units: variable name -> unit (default ``"unknown"``).
-        stream: stream the sources (:mod:`.tabular_stream`); None (default) streams when every file is
+        stream: stream the sources (:mod:`.stream`); None (default) streams when every file is
             Parquet.
         tz: zone of naive timestamps (required for them); also ``dataset.json``'s timezone (else UTC).
         dst_gap: ``"raise"`` or ``"drop"`` for naive times in the hour skipped by daylight saving.

@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.schema import ID_COL, TIME_COL
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import ID_COL, TIME_COL
 from social_xlstm.errors import DataError
 
 MAX_EXAMPLES = 5

@@ -16,7 +16,7 @@ from collections import Counter
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.importers.taiwan_vd_parse import Interval, Lane, Reading, VDInfo, parse_time
+from social_xlstm.data.importers.taiwan_vd.parse import Interval, Lane, Reading, VDInfo, parse_time
 from social_xlstm.errors import DataError
 
 VARIABLES = ("flow", "speed", "occupancy")
@@ -46,8 +46,7 @@ def aggregate_lanes(lanes: list[Lane], partial_lanes: str = "missing") -> tuple[
     with_speed = [
         lane
         for lane in lanes
-        if not math.isnan(lane.speed)
-        and not (lane.speed == 0 and lane.volume == 0 and not lane.occupancy > 0)
+        if not math.isnan(lane.speed) and not (lane.speed == 0 and lane.volume == 0 and not lane.occupancy > 0)
     ]
     weight = sum(lane.volume for lane in with_speed if lane.volume > 0)
     if weight > 0:
@@ -95,9 +94,7 @@ class Collector:
             try:
                 seconds = parse_time(record.time)
             except ValueError:
-                self._note(
-                    "reading with unreadable DataCollectTime", f"{label}: {record.vd_id} {record.time!r}"
-                )
+                self._note("reading with unreadable DataCollectTime", f"{label}: {record.vd_id} {record.time!r}")
                 return
             if record.status != 0:
                 values = (math.nan,) * len(VARIABLES)
@@ -110,9 +107,7 @@ class Collector:
                 column.append(value)
 
     def frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(
-            {"vd": np.frombuffer(self.vd, dtype=np.int32), "t": np.frombuffer(self.time, np.int64)}
-        )
+        frame = pd.DataFrame({"vd": np.frombuffer(self.vd, dtype=np.int32), "t": np.frombuffer(self.time, np.int64)})
         for name, column in zip(VARIABLES, self.values, strict=True):
             frame[name] = np.frombuffer(column, dtype=np.float64)
         return frame

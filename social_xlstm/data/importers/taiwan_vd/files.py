@@ -1,7 +1,7 @@
 """Finding and opening Taiwan VD source files: directories, zip archives, gzip, XML vs JSON by content.
 
 The second half of the parsing of the ``taiwan-vd`` importer (records and value cleaning are in
-:mod:`.taiwan_vd_parse`). The format of a file is decided by its content, never its name: gzip magic
+:mod:`.parse`). The format of a file is decided by its content, never its name: gzip magic
 bytes (any depth, e.g. a ``.xml`` that is gzip), zip magic bytes, else the first character after an
 optional UTF-8 byte-order mark and whitespace (``<`` XML, ``{``/``[`` JSON). XML is streamed with
 ``iterparse`` and every record element freed once read, so a national snapshot (~3,300 VDs) or a long
@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
-from social_xlstm.data.importers.taiwan_vd_parse import (
+from social_xlstm.data.importers.taiwan_vd.parse import (
     Interval,
     Record,
     element_obj,
@@ -85,9 +85,7 @@ def iter_xml(stream: BinaryIO, label: str) -> Iterator[Record]:
     if nfb_readings and root_interval:
         yield Interval(root_interval, label)
     if not found and local_name(root.tag) in _KNOWN_ROOTS:
-        log.warning(
-            "taiwan-vd: %s: a <%s> without any record (empty snapshot), skipped", label, local_name(root.tag)
-        )
+        log.warning("taiwan-vd: %s: a <%s> without any record (empty snapshot), skipped", label, local_name(root.tag))
     elif not found:
         raise DataError(
             f"{label}: no VDLive, VD or Info records in this XML file "
@@ -197,13 +195,10 @@ def list_files(sources: list[str]) -> list[Path]:
                 Path(root) / name
                 for root, dirs, names in os.walk(path)
                 for name in names
-                if not name.startswith(".")
-                and not any(p.startswith(".") for p in Path(root).relative_to(path).parts)
+                if not name.startswith(".") and not any(p.startswith(".") for p in Path(root).relative_to(path).parts)
             )
             if not found:
-                raise DataError(
-                    f"{path}: directory holds no files (expected VDList/VDLiveList XML or JSON files)"
-                )
+                raise DataError(f"{path}: directory holds no files (expected VDList/VDLiveList XML or JSON files)")
             files.extend(found)
         elif path.is_file():
             files.append(path)

@@ -1,6 +1,6 @@
 """Taiwan VD records: what one VDLive / VD / NFB v1.1 Info element (or JSON object) says, cleaned.
 
-The record half of the ``taiwan-vd`` importer: :mod:`.taiwan_vd_files` finds and opens files and calls the
+The record half of the ``taiwan-vd`` importer: :mod:`.files` finds and opens files and calls the
 builders here; :mod:`.taiwan_vd` aggregates and writes. Three record types come out:
 
 * :class:`Reading`   one VD at one ``DataCollectTime``: status and its lanes (cleaned numbers, NaN = missing)
@@ -268,11 +268,7 @@ def _tdx_lane(lane: dict) -> Lane:
 
 def tdx_live(obj: dict) -> Reading:
     """A ``VDLive`` from its JSON object (or :func:`element_obj` of its element)."""
-    lanes = [
-        _tdx_lane(lane)
-        for link in items(obj, "linkflows", "linkflow")
-        for lane in items(link, "lanes", "lane")
-    ]
+    lanes = [_tdx_lane(lane) for link in items(obj, "linkflows", "linkflow") for lane in items(link, "lanes", "lane")]
     status = to_int(_scalar(obj, "status"))
     return Reading(_text(obj, "vdid") or "", _text(obj, "datacollecttime") or "", status or 0, lanes)
 
@@ -304,9 +300,7 @@ def tdx_live_element(el: ET.Element) -> Reading:
                         for leaves in map(_leaves, group)
                     ]
                     lanes.append(
-                        make_lane(
-                            values.get("speed"), values.get("occupancy"), values.get("errortype"), vehicles
-                        )
+                        make_lane(values.get("speed"), values.get("occupancy"), values.get("errortype"), vehicles)
                     )
     head = _leaves(el)
     status = to_int(head.get("status"))
@@ -347,9 +341,7 @@ def nfb_live(info: ET.Element) -> Reading:
             continue
         lane_attrs = {k.lower(): v for k, v in lane.attrib.items()}
         volumes = [
-            clean_number(
-                {k.lower(): v for k, v in cars.attrib.items()}.get("volume"), MAX_VOLUME_PER_MINUTE * 5
-            )
+            clean_number({k.lower(): v for k, v in cars.attrib.items()}.get("volume"), MAX_VOLUME_PER_MINUTE * 5)
             for cars in lane
             if local_name(cars.tag) == "cars"
         ]
@@ -360,9 +352,7 @@ def nfb_live(info: ET.Element) -> Reading:
                 occupancy=clean_number(lane_attrs.get("laneoccupy"), MAX_OCCUPANCY),
             )
         )
-    return Reading(
-        attrs.get("vdid", ""), attrs.get("datacollecttime", ""), to_int(attrs.get("status")) or 0, lanes
-    )
+    return Reading(attrs.get("vdid", ""), attrs.get("datacollecttime", ""), to_int(attrs.get("status")) or 0, lanes)
 
 
 def nfb_static(info: ET.Element) -> VDInfo:

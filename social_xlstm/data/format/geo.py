@@ -26,6 +26,4 @@ def bearing_rad(lat1, lon1, lat2, lon2) -> np.ndarray:
     """Initial bearing from point 1 to point 2, radians clockwise from north (numpy broadcasting)."""
     p1, p2 = np.radians(lat1), np.radians(lat2)
     dlmb = np.radians(np.asarray(lon2) - np.asarray(lon1))
-    return np.arctan2(
-        np.sin(dlmb) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlmb)
-    )
+    return np.arctan2(np.sin(dlmb) * np.cos(p2), np.cos(p1) * np.sin(p2) - np.sin(p1) * np.cos(p2) * np.cos(dlmb))

@@ -9,9 +9,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.graphs import COST_UNITS
-from social_xlstm.data.schema import DatasetMeta
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import DatasetMeta
+from social_xlstm.data.importers.common.graphs import COST_UNITS
 from social_xlstm.errors import UserError
 
 
@@ -33,7 +33,7 @@ def parse_list(text: str | None) -> list[str]:
 
 
 def parse_freq(text: str | Freq | None) -> Freq | None:
-    """The ``--freq`` option as a :class:`~social_xlstm.data.freq.Freq`; None stays None (inferred)."""
+    """The ``--freq`` option as a :class:`~social_xlstm.data.format.freq.Freq`; None stays None (inferred)."""
     return None if text is None else Freq.parse(text, "--freq")
 
 

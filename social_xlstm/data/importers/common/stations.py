@@ -12,8 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.checks import require_columns
-from social_xlstm.data.importers.files import (
+from social_xlstm.data.format.checks import require_columns
+from social_xlstm.data.format.schema import STATION_OPTIONAL
+from social_xlstm.data.importers.common.files import (
     check_file,
     first_line,
     is_number,
@@ -22,7 +23,6 @@ from social_xlstm.data.importers.files import (
     read_table,
     to_float,
 )
-from social_xlstm.data.schema import STATION_OPTIONAL
 from social_xlstm.errors import DataError
 
 _ID_NAMES = (
@@ -49,9 +49,7 @@ def _pick(columns: Sequence[str], names: Sequence[str], given: str | None, path:
     for name in names:
         if name in lowered:
             return lowered[name]
-    raise DataError(
-        f"{path}: no {role} column among {list(columns)}; name it (e.g. --station-cols {role}=COLUMN)"
-    )
+    raise DataError(f"{path}: no {role} column among {list(columns)}; name it (e.g. --station-cols {role}=COLUMN)")
 
 
 def read_stations(path: str | Path, mapping: dict[str, str] | None = None) -> pd.DataFrame:
@@ -75,8 +73,7 @@ def read_stations(path: str | Path, mapping: dict[str, str] | None = None) -> pd
         raw = read_csv(path, header=False)
         if raw.shape[1] not in (3, 4):
             raise DataError(
-                f"{path}: a stations file without header needs columns [index,] id, lat, lon; got "
-                f"{raw.shape[1]}"
+                f"{path}: a stations file without header needs columns [index,] id, lat, lon; got {raw.shape[1]}"
             )
         raw.columns = ["vd_id", "lat", "lon"] if raw.shape[1] == 3 else ["index", "vd_id", "lat", "lon"]
     else:
@@ -94,9 +91,7 @@ def read_stations(path: str | Path, mapping: dict[str, str] | None = None) -> pd
     for col in STATION_OPTIONAL:
         if col in cols and col not in picked.values():
             out[col] = raw[col].to_numpy()
-    bad = ~(out["lat"].between(-90, 90) | out["lat"].isna()) | ~(
-        out["lon"].between(-180, 180) | out["lon"].isna()
-    )
+    bad = ~(out["lat"].between(-90, 90) | out["lat"].isna()) | ~(out["lon"].between(-180, 180) | out["lon"].isna())
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         raise DataError(
@@ -107,8 +102,7 @@ def read_stations(path: str | Path, mapping: dict[str, str] | None = None) -> pd
     if dup.any():
         rows = np.flatnonzero(dup.to_numpy())[:3]
         raise DataError(
-            f"{path}: column {picked['vd_id']!r}: duplicate VD id {out['vd_id'].iloc[rows[0]]!r} (rows "
-            f"{list(rows)})"
+            f"{path}: column {picked['vd_id']!r}: duplicate VD id {out['vd_id'].iloc[rows[0]]!r} (rows {list(rows)})"
         )
     return out
 
@@ -147,4 +141,3 @@ def stations_for(
             "give a stations file with their lat/lon (--stations) or a graph (--edges)"
         )
     return frame
-

@@ -2,9 +2,9 @@
 
 Pass 1 reads only the time and id columns, at most :data:`STREAM_ROWS` rows at a time: the distinct
 timestamps (for the frequency check) and the distinct VD ids (for the stations). Pass 2 converts every
-piece (timestamps to UTC, ids to strings as :func:`~social_xlstm.data.importers.stations.normalise_ids`
+piece (timestamps to UTC, ids to strings as :func:`~social_xlstm.data.importers.common.stations.normalise_ids`
 makes them, values to float32), checks it for duplicate ``(timestamp, vd_id)`` against one byte per cell
-of the (time step, VD) grid (:class:`~social_xlstm.data.checks.CellGrid`), and yields canonical tables of
+of the (time step, VD) grid (:class:`~social_xlstm.data.format.checks.CellGrid`), and yields canonical tables of
 about :data:`STREAM_ROWS` rows, which the writer stores as ``observations/part-*.parquet``. Peak memory is
 the grid (T * N bytes) plus a few pieces, independent of the number of rows.
 
@@ -25,13 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from social_xlstm.data.checks import CellGrid, duplicate_error, repeated_rows
-from social_xlstm.data.freq import Freq
-from social_xlstm.data.importers.files import to_float
-from social_xlstm.data.importers.stations import normalise_ids
-from social_xlstm.data.importers.times import check_freq, to_utc
-from social_xlstm.data.importers.writing import ROWS_PER_PART
-from social_xlstm.data.schema import ID_COL, TIME_COL, TIME_TYPE
+from social_xlstm.data.format.checks import CellGrid, duplicate_error, repeated_rows
+from social_xlstm.data.format.freq import Freq
+from social_xlstm.data.format.schema import ID_COL, TIME_COL, TIME_TYPE
+from social_xlstm.data.importers.common.files import to_float
+from social_xlstm.data.importers.common.stations import normalise_ids
+from social_xlstm.data.importers.common.times import check_freq, to_utc
+from social_xlstm.data.importers.common.writing import ROWS_PER_PART
 from social_xlstm.errors import DataError
 
 STREAM_ROWS = ROWS_PER_PART
@@ -52,7 +52,7 @@ class KeyColumns:
     """``"raise"`` or ``"drop"`` for naive times in the hour skipped by daylight saving."""
 
     def to_utc(self, values: pd.Series, path: str | Path, keys: pd.Series | None):
-        """:func:`~social_xlstm.data.importers.times.to_utc` of a time column with these options."""
+        """:func:`~social_xlstm.data.importers.common.times.to_utc` of a time column with these options."""
         return to_utc(values, path, self.time_col, tz=self.tz, dst_gap=self.dst_gap, keys=keys)
 
 
@@ -113,9 +113,7 @@ def _piece_ids(piece: pa.Table, label: str, id_cols: list[str]) -> pa.Array:
         empty |= pc.equal(part.fill_null("-"), "").to_numpy(zero_copy_only=False)
         ids = part if ids is None else pc.binary_join_element_wise(ids, part, "-")
     if empty.any():
-        raise DataError(
-            f"{label}: column(s) {id_cols} hold an empty VD id at row {int(np.flatnonzero(empty)[0])}"
-        )
+        raise DataError(f"{label}: column(s) {id_cols} hold an empty VD id at row {int(np.flatnonzero(empty)[0])}")
     return ids
 
 
@@ -151,11 +149,7 @@ def _scan_keys(files: list[Path], keys: KeyColumns) -> tuple[pd.DatetimeIndex, l
 
 
 def _float32(values: pa.Array, label: str, column: str) -> pa.Array:
-    if (
-        pa.types.is_integer(values.type)
-        or pa.types.is_floating(values.type)
-        or pa.types.is_decimal(values.type)
-    ):
+    if pa.types.is_integer(values.type) or pa.types.is_floating(values.type) or pa.types.is_decimal(values.type):
         return values.cast(pa.float32(), safe=False)
     # Text (or anything else): the in-memory path's parser names the non-numeric rows.
     return pa.array(to_float(values.to_pandas(), label, column).astype(np.float32))

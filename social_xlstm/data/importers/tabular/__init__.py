@@ -4,10 +4,10 @@
 list such as ``intersection,detector`` joins several columns with ``-``) and value columns
 (``--value-cols flow=total,speed``: ``name=column`` renames, a bare name keeps it). Several SRC files are
 concatenated. When every SRC is Parquet (a file, several files or a directory of them) the import
-streams (:mod:`.tabular_stream`). CSV sources are read whole into memory (convert a CSV larger than a few
+streams (:mod:`.stream`). CSV sources are read whole into memory (convert a CSV larger than a few
 million rows to Parquet first). The work is done by
-:func:`~social_xlstm.data.importers.tabular_long.import_long` and
-:func:`~social_xlstm.data.importers.tabular_wide.import_wide`; this module is their command line.
+:func:`~social_xlstm.data.importers.tabular.long.import_long` and
+:func:`~social_xlstm.data.importers.tabular.wide.import_wide`; this module is their command line.
 
 ``wide``: one CSV/Parquet table whose time column (``--time-col``; default a column named timestamp/time/
 datetime/date, else the first column; a Parquet DatetimeIndex also works) is followed by one column per
@@ -32,10 +32,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from social_xlstm.data.importers.files import expand_sources
-from social_xlstm.data.importers.options import add_graph_arguments, parse_freq, parse_list, parse_pairs
-from social_xlstm.data.importers.tabular_long import import_long
-from social_xlstm.data.importers.tabular_wide import import_wide
+from social_xlstm.data.importers.common.files import expand_sources
+from social_xlstm.data.importers.common.options import add_graph_arguments, parse_freq, parse_list, parse_pairs
+from social_xlstm.data.importers.tabular.long import import_long
+from social_xlstm.data.importers.tabular.wide import import_wide
 from social_xlstm.errors import UserError
 
 __all__ = ["add_arguments", "import_long", "import_wide", "run"]
@@ -43,33 +43,21 @@ __all__ = ["add_arguments", "import_long", "import_wide", "run"]
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest long`` and ``social-xlstm ingest wide``."""
-    parser.add_argument(
-        "--time-col", default=None, help="timestamp column (long: required; wide: found by name)"
-    )
-    parser.add_argument(
-        "--id-col", default=None, help="long: VD id column(s), comma separated (joined with '-')"
-    )
+    parser.add_argument("--time-col", default=None, help="timestamp column (long: required; wide: found by name)")
+    parser.add_argument("--id-col", default=None, help="long: VD id column(s), comma separated (joined with '-')")
     parser.add_argument("--value-cols", default=None, help="long: value columns, e.g. 'flow=total,speed'")
     parser.add_argument("--variable", default="value", help="wide: name of the variable (default: value)")
     parser.add_argument("--unit", default="unknown", help="wide: unit of the variable")
-    parser.add_argument(
-        "--units", default=None, help="long: units per variable, e.g. 'flow=veh/15min,speed=km/h'"
-    )
-    parser.add_argument(
-        "--tz", default=None, help="time zone of naive timestamps (IANA name; required for them)"
-    )
+    parser.add_argument("--units", default=None, help="long: units per variable, e.g. 'flow=veh/15min,speed=km/h'")
+    parser.add_argument("--tz", default=None, help="time zone of naive timestamps (IANA name; required for them)")
     parser.add_argument(
         "--dst-gap", choices=("raise", "drop"), default="raise", help="naive times in the hour skipped by DST"
     )
-    parser.add_argument(
-        "--freq", default=None, help="sampling interval, e.g. 15min (default: inferred and checked)"
-    )
+    parser.add_argument("--freq", default=None, help="sampling interval, e.g. 15min (default: inferred and checked)")
     parser.add_argument("--name", default=None, help="dataset name (default: the first file's stem)")
     parser.add_argument("--source", default="", help="where the data came from (dataset.json)")
     parser.add_argument("--licence", default="", help="licence of the data (dataset.json)")
-    parser.add_argument(
-        "--zero-is-missing", default="", help="variables whose 0 means no reading, comma separated"
-    )
+    parser.add_argument("--zero-is-missing", default="", help="variables whose 0 means no reading, comma separated")
     add_graph_arguments(parser)
 
 
@@ -94,9 +82,7 @@ def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
     if args.format == "wide":
         if len(files) != 1:
             raise UserError(f"wide: give exactly one table, got {len(files)} files")
-        return import_wide(
-            files[0], out, time_col=args.time_col, variable=args.variable, unit=args.unit, **shared
-        )
+        return import_wide(files[0], out, time_col=args.time_col, variable=args.variable, unit=args.unit, **shared)
     if not args.time_col or not args.id_col or not args.value_cols:
         raise UserError("long: --time-col, --id-col and --value-cols are required")
     return import_long(

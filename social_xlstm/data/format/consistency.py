@@ -3,7 +3,7 @@
 ``dataset.json`` makes claims that the rows can contradict without any single row being malformed:
 
 * ``freq`` is the data's grid. Every timestamp must lie on ``first + k * freq`` (the row stream checks
-  that, :mod:`social_xlstm.data.observations`), and the grid must not be finer than the data: when every
+  that, :mod:`social_xlstm.data.format.observations`), and the grid must not be finer than the data: when every
   timestamp lies ``m * freq`` (m > 1) apart ("5min" declared, readings every 15 minutes) the panel would
   be two thirds empty steps and the model would be told about a 5-minute rhythm that is not there.
 * each variable's unit bounds its values (:data:`UNIT_RANGES`): speeds of 1e4 km/h, negative flows or
@@ -14,7 +14,7 @@
   (``"unknown"``, ``"index"``) are not checked; ``social-xlstm validate`` says so.
 * ``variables`` names the value columns: every declared variable is a column of every observation file,
   and no numeric column besides the keys goes undeclared (the reader checks the names,
-  :mod:`social_xlstm.data.reader`).
+  :mod:`social_xlstm.data.format.reader`).
 
 :class:`StreamChecks` accumulates what these checks need over the record batches that the loaders stream
 anyway (the panel pivot, the reader's row check), so they cost no extra pass over the data: per variable
@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from social_xlstm.data.freq import Freq
+from social_xlstm.data.format.freq import Freq
 
 UNIT_RANGES: dict[str, tuple[float, float]] = {
     "km/h": (0.0, 300.0),

@@ -1,4 +1,4 @@
-"""What importers hand to :func:`~social_xlstm.data.schema.write_dataset`: long tables and units.
+"""What importers hand to :func:`~social_xlstm.data.format.schema.write_dataset`: long tables and units.
 
 Dense sources (a (T, N, C) array, a wide table) become the long observation table with
 :func:`wide_to_long`, in parts of :data:`ROWS_PER_PART` rows so that a memmap larger than memory streams
@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from social_xlstm.data.schema import ID_COL, TIME_COL, TIME_TYPE
+from social_xlstm.data.format.schema import ID_COL, TIME_COL, TIME_TYPE
 
 ROWS_PER_PART = 2_000_000
 """Long tables larger than this many rows are written as several Parquet parts (memory stays bounded)."""
@@ -50,9 +50,7 @@ def wide_to_long(
         block = np.asarray(values[lo:hi], dtype=np.float32)  # (t, N, F)
         flat = block.reshape(-1, n_var)  # (t*N, F) rows ordered time-major, VD-minor
         ts = pa.array(np.repeat(stamps[lo:hi].asi8, n_vd), type=TIME_TYPE)  # (t*N,)
-        vd = pa.DictionaryArray.from_arrays(
-            pa.array(np.tile(np.arange(n_vd, dtype=np.int32), hi - lo)), dictionary
-        )
+        vd = pa.DictionaryArray.from_arrays(pa.array(np.tile(np.arange(n_vd, dtype=np.int32), hi - lo)), dictionary)
         cols = [ts, vd.cast(pa.string())] + [pa.array(flat[:, f]) for f in range(n_var)]
         return pa.Table.from_arrays(cols, names=[TIME_COL, ID_COL, *variables])
 

@@ -1,7 +1,7 @@
 """``social-xlstm validate DIR``: check a canonical dataset and summarise what is in it.
 
-Hard problems (anything :func:`~social_xlstm.data.reader.load_dataset` or the panel loader rejects,
-``dataset.json`` contradicted by the data included: :mod:`social_xlstm.data.consistency`) end up in
+Hard problems (anything :func:`~social_xlstm.data.format.reader.load_dataset` or the panel loader rejects,
+``dataset.json`` contradicted by the data included: :mod:`social_xlstm.data.format.consistency`) end up in
 ``problems``, every one the run found, one entry each; things a user should know but that do not stop
 training (gaps, VDs that never report, a graph in pieces, units outside the vocabulary) are ``warnings``;
 ``summary`` holds the numbers.
@@ -17,12 +17,13 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
-from social_xlstm.data.checks import DatasetProblems
-from social_xlstm.data.consistency import ImplausibleReadings, unchecked_units
+from social_xlstm.data.format.checks import DatasetProblems
+from social_xlstm.data.format.consistency import ImplausibleReadings, unchecked_units
+from social_xlstm.data.format.dataset import Dataset
+from social_xlstm.data.format.reader import load_dataset
+from social_xlstm.data.format.schema import KEY_COLS
 from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
 from social_xlstm.data.panel import Panel, load_panel
-from social_xlstm.data.reader import Dataset, load_dataset
-from social_xlstm.data.schema import KEY_COLS
 from social_xlstm.errors import DataError
 
 WORST = 10
