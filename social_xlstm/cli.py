@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
         ("evaluate", "metrics.json for a checkpoint and the baselines"),
     ):
         sub.add_parser(name, help=f"{text} (LightningCLI; see social-xlstm {name} --help)", add_help=False)
+    sub.add_parser(
+        "bench", help="the research harness: bench accuracy | variants | probe (see social-xlstm bench --help)",
+        add_help=False,
+    )
     p = sub.add_parser(
         "plot",
         help="PNG plots of a dataset or a run",
@@ -190,6 +194,10 @@ def main(argv: list[str] | None = None) -> int:
 
             run_lightning_cli(argv)
             return 0
+        if argv and argv[0] == "bench":  # its parsers import the harness, so they are built only when asked
+            from social_xlstm.bench.command import main as bench_main
+
+            return bench_main(argv[1:])
         args = build_parser().parse_args(argv)
         result = args.handler(args)
         if isinstance(result, int):

@@ -233,14 +233,14 @@ def load_config(path: str | Path, overrides: dict | None = None) -> dict:
         raise UserError(f"{path}: not valid YAML ({err})") from err
     if not isinstance(config, dict):
         raise UserError(f"{path}: a config must be a YAML mapping, got {type(config).__name__}")
-    return _merge(config, overrides or {})
+    return merge_config(config, overrides or {})
 
 
-def _merge(base: dict, overrides: dict) -> dict:
+def merge_config(base: dict, overrides: dict) -> dict:
     merged = copy.deepcopy(base)
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = _merge(merged[key], value)
+            merged[key] = merge_config(merged[key], value)
         else:
             merged[key] = copy.deepcopy(value)
     return merged

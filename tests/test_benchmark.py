@@ -2,16 +2,19 @@
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from social_xlstm import benchmark
-from social_xlstm.benchmark import BenchmarkSettings, parse_overrides, run_benchmark
-from social_xlstm.benchmark_report import render_markdown
+from social_xlstm.bench import run as benchmark
+from social_xlstm.bench.report import render_markdown
+from social_xlstm.bench.run import BenchmarkSettings, parse_overrides, run_benchmark
 from social_xlstm.errors import UserError
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench_standard.yaml"
+TGCN = CONFIG.with_name("bench_tgcn.yaml")
 TINY = [
     "model.d_model=8",
     "model.encoder.layers=1",
@@ -27,7 +30,7 @@ def settings(tiny_dataset, tmp_path, **kwargs) -> BenchmarkSettings:
     return BenchmarkSettings(
         dataset=str(tiny_dataset),
         protocol=kwargs.pop("protocol", "standard"),
-        config=str(CONFIG),
+        config=kwargs.pop("config", str(CONFIG)),
         models=kwargs.pop("models", ["persistence", "slstm_only"]),
         seeds=kwargs.pop("seeds", [0]),
         epochs=1,
@@ -104,7 +107,7 @@ def record(seed, mae, model="lstm"):
 def test_mean_and_spread_over_seeds_in_table():
     s = BenchmarkSettings.__new__(BenchmarkSettings)
     s.name, s.dataset, s.protocol, s.config, s.epochs, s.seeds, s.overrides = "x", "d", "tgcn", "c", 2, [0, 1], []
-    s.seeds_for = {}
+    s.seeds_for, s.protocol_spec = {}, benchmark.Protocol.from_config("tgcn", TGCN)
     summary = benchmark.summarise(s, {"lstm": [record(0, 3.0), record(1, 4.0)]})
     mae = summary["models"]["lstm"]["variables"]["speed"]["mae"]["60"]
     assert mae == {"mean": 3.5, "std": pytest.approx(0.707107), "n": 2}
@@ -154,8 +157,8 @@ def test_seeds_for_bad_input_names_what(tiny_dataset, tmp_path):
 
 
 def test_bad_input_names_what(tiny_dataset, tmp_path):
-    with pytest.raises(UserError, match="unknown protocol 'nope'"):
-        settings(tiny_dataset, tmp_path, protocol="nope")
+    with pytest.raises(UserError, match="nope.yaml: config not found"):
+        settings(tiny_dataset, tmp_path, config=str(tmp_path / "nope.yaml"))
     with pytest.raises(UserError, match=re.escape("unknown model(s) ['gru']")):
         settings(tiny_dataset, tmp_path, models=["gru"])
     with pytest.raises(UserError, match="dataset directory not found"):
@@ -168,12 +171,30 @@ def test_bad_input_names_what(tiny_dataset, tmp_path):
     }
 
 
-def test_script_exits_2_on_user_error(tmp_path, capsys):
-    import importlib.util
+def test_the_protocol_is_its_config(tmp_path):
+    # the bench YAML is the one place the protocol's numbers are chosen; its leading comment describes it
+    protocol = benchmark.Protocol.from_config("tgcn", TGCN)
+    assert (protocol.window, protocol.horizon, protocol.split) == (12, 12, (0.72, 0.08, 0.2))
+    assert protocol.description.startswith("The accuracy benchmark under the T-GCN protocol")
+    partial = tmp_path / "bench_x.yaml"
+    partial.write_text("# x\ndata:\n  window: 12\n  horizon: 6\n")
+    with pytest.raises(UserError, match=re.escape("bench_x.yaml: a bench config states its protocol; data.split")):
+        benchmark.Protocol.from_config("x", partial)
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_accuracy.py"
-    spec = importlib.util.spec_from_file_location("benchmark_accuracy", path)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    assert script.main(["--dataset", str(tmp_path / "missing"), "--protocol", "tgcn"]) == 2
-    assert "dataset directory not found" in capsys.readouterr().err
+
+def test_bench_accuracy_exits_2_on_user_error(tmp_path, capsys):
+    from social_xlstm.cli import main
+
+    assert main(["bench", "accuracy", "--dataset", str(tmp_path / "missing"), "--protocol", "tgcn"]) == 2
+    assert "social-xlstm: error: " in capsys.readouterr().err
+
+
+def test_the_script_is_a_shim_over_bench_accuracy(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_accuracy.py"
+    run = subprocess.run(
+        [sys.executable, str(script), "--dataset", str(tmp_path / "missing"), "--protocol", "tgcn"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert run.returncode == 2 and "dataset directory not found" in run.stderr

@@ -11,10 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from social_xlstm.bench.probe import _ridge_solutions, probe_spatial_information
 from social_xlstm.data.graph import graph_from_edges
 from social_xlstm.data.panel import Panel
 from social_xlstm.errors import UserError
-from social_xlstm.spatial_probe import _ridge_solutions, probe_spatial_information
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "spatial_information.py"
 LAG = 4
@@ -86,6 +86,7 @@ def test_too_short_a_dataset_names_the_part():
 def test_script_writes_the_table_and_json(tiny_dataset, tmp_path):
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--dataset", str(tiny_dataset), "--protocol", "standard", "--out", str(tmp_path)],
+        cwd=SCRIPT.parents[1],
         capture_output=True,
         text=True,
         check=True,
@@ -100,6 +101,7 @@ def test_script_writes_the_table_and_json(tiny_dataset, tmp_path):
 def test_script_bad_input_exits_2(tmp_path):
     run = subprocess.run(
         [sys.executable, str(SCRIPT), "--dataset", str(tmp_path / "nope"), "--protocol", "standard"],
+        cwd=SCRIPT.parents[1],
         capture_output=True,
         text=True,
     )

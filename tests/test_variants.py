@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from social_xlstm import benchmark
+from social_xlstm.bench import run as benchmark
+from social_xlstm.bench.variants import VariantSettings, load_variants, run_variants
 from social_xlstm.errors import UserError
-from social_xlstm.variants import VariantSettings, load_variants, run_variants
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "bench_standard.yaml"
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "variants.yaml"

@@ -65,7 +65,7 @@ def read_stations(path: str | Path) -> pd.DataFrame:
 def read_metrics(path: str | Path) -> dict:
     """``metrics.json`` (docs/outputs.md): a mapping with ``models`` -> name -> variable -> ``steps``.
 
-    A benchmark summary (``docs/results/<dataset>.json``, :mod:`social_xlstm.benchmark`) is read too: each
+    A benchmark summary (``docs/results/<dataset>.json``, :mod:`social_xlstm.bench.run`) is read too: each
     model's ``mean_report`` (the means over seeds) becomes its steps.
     """
     path = _exists(path, "metrics file")

@@ -14,13 +14,11 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.format.checks import check_duplicates, require_columns
-from social_xlstm.data.format.freq import Freq
-from social_xlstm.data.format.schema import ID_COL, TIME_COL, write_dataset
+from social_xlstm.data.format.schema import ID_COL, TIME_COL
 from social_xlstm.data.importers.common.files import check_file, column_names, is_parquet, read_table, to_float
-from social_xlstm.data.importers.common.graphs import stations_and_edges
-from social_xlstm.data.importers.common.options import parse_freq, table_meta
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq
+from social_xlstm.data.importers.tabular.options import TableOptions
 from social_xlstm.data.importers.tabular.stream import KeyColumns, stream_long
 from social_xlstm.errors import DataError, UserError
 
@@ -34,19 +32,7 @@ def import_long(
     value_cols: dict[str, str],
     units: dict[str, str] | None = None,
     stream: bool | None = None,
-    tz: str | None = None,
-    dst_gap: str = "raise",
-    freq: str | Freq | None = None,
-    stations: str | Path | None = None,
-    station_cols: dict[str, str] | None = None,
-    edges: str | Path | None = None,
-    edge_value: str = "auto",
-    cost_unit: str = "m",
-    name: str | None = None,
-    source: str = "",
-    licence: str = "",
-    zero_is_missing: Sequence[str] = (),
-    overwrite: bool = False,
+    **options,
 ) -> Path:
     """Convert long tables (one row per timestamp and VD) to a canonical dataset.
 
@@ -59,24 +45,14 @@ def import_long(
         units: variable name -> unit (default ``"unknown"``).
         stream: stream the sources (:mod:`.stream`); None (default) streams when every file is
             Parquet.
-        tz: zone of naive timestamps (required for them); also ``dataset.json``'s timezone (else UTC).
-        dst_gap: ``"raise"`` or ``"drop"`` for naive times in the hour skipped by daylight saving.
-        freq: sampling interval, checked against the data; None infers it.
-        stations: stations file (id, lat, lon), required unless ``edges`` give the graph.
-        station_cols: its column names ``{"vd_id"|"lat"|"lon": column}``; default found by name.
-        edges: graph file (edge list or dense matrix).
-        edge_value: what an edge list's value is: ``"auto"``, ``"distance"`` or ``"weight"``.
-        cost_unit: unit of edge distances (``m``, ``km``, ``mi``).
-        name: dataset name (default: the first file's stem).
-        source: where the data came from (``dataset.json``).
-        licence: licence of the data (``dataset.json``).
-        zero_is_missing: variables whose 0 means no reading.
-        overwrite: replace an existing ``out``.
+        options: the keywords of :class:`~.options.TableOptions` (time zone, interval, stations, edges,
+            name, licence, overwrite, ...), shared with the wide importer.
 
     Returns:
         The dataset directory.
     """
-    freq = parse_freq(freq)
+    opts = TableOptions.of("import_long", options)
+    freq = opts.interval
     units = units or {}
     stray = [u for u in units if u not in value_cols]
     if stray:
@@ -90,7 +66,7 @@ def import_long(
     if stream and not all(map(is_parquet, files)):
         raise UserError(f"streaming reads Parquet only; {next(f for f in files if not is_parquet(f))} is not")
     where = files[0] if len(files) == 1 else Path(f"{files[0]} (+{len(files) - 1} files)")
-    keys = KeyColumns(time_col, list(id_cols), tz, dst_gap)
+    keys = KeyColumns(time_col, list(id_cols), opts.tz, opts.dst_gap)
     if stream:
         table, freq, vd_ids = stream_long(files, keys, value_cols, freq, where)
     else:
@@ -98,26 +74,7 @@ def import_long(
         check_duplicates(table, where)
         freq = check_freq(table[TIME_COL], where, freq, column=time_col)
         vd_ids = sorted(table[ID_COL].unique())
-    station_table, edge_table = stations_and_edges(
-        vd_ids,
-        where,
-        stations=stations,
-        station_cols=station_cols,
-        edges=edges,
-        edge_value=edge_value,
-        cost_unit=cost_unit,
-    )
-    meta = table_meta(
-        files[0].stem,
-        freq,
-        {v: units.get(v, "unknown") for v in value_cols},
-        name=name,
-        tz=tz,
-        source=source,
-        licence=licence,
-        zero_is_missing=zero_is_missing,
-    )
-    return write_dataset(out, table, station_table, meta, edge_table, overwrite=overwrite)
+    return opts.write(out, table, vd_ids, where, files[0].stem, freq, {v: units.get(v, "unknown") for v in value_cols})
 
 
 def _read_long(files: list[Path], keys: KeyColumns, value_cols: dict[str, str]) -> pd.DataFrame:

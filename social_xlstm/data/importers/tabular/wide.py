@@ -7,21 +7,17 @@ variable; empty cells are missing. Options and their rules: :mod:`.tabular`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from social_xlstm.data.format.checks import require_columns
-from social_xlstm.data.format.freq import Freq
-from social_xlstm.data.format.schema import write_dataset
 from social_xlstm.data.importers.common.files import check_file, read_table, to_float
-from social_xlstm.data.importers.common.graphs import stations_and_edges
-from social_xlstm.data.importers.common.options import parse_freq, table_meta
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq, to_utc
 from social_xlstm.data.importers.common.writing import wide_to_long
+from social_xlstm.data.importers.tabular.options import TableOptions
 from social_xlstm.errors import DataError
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "date_time")
@@ -34,19 +30,7 @@ def import_wide(
     time_col: str | None = None,
     variable: str = "value",
     unit: str = "unknown",
-    tz: str | None = None,
-    dst_gap: str = "raise",
-    freq: str | Freq | None = None,
-    stations: str | Path | None = None,
-    station_cols: dict[str, str] | None = None,
-    edges: str | Path | None = None,
-    edge_value: str = "auto",
-    cost_unit: str = "m",
-    name: str | None = None,
-    source: str = "",
-    licence: str = "",
-    zero_is_missing: Sequence[str] = (),
-    overwrite: bool = False,
+    **options,
 ) -> Path:
     """Convert a wide table (a time column + one column per VD) to a canonical dataset.
 
@@ -56,13 +40,14 @@ def import_wide(
         time_col: the time column (default: found by name, else the first column).
         variable: name of the variable the cells hold.
         unit: its unit.
-        tz, dst_gap, freq, stations, station_cols, edges, edge_value, cost_unit, name, source, licence,
-            zero_is_missing, overwrite: as :func:`~social_xlstm.data.importers.tabular.long.import_long`.
+        options: the keywords of :class:`~.options.TableOptions` (time zone, interval, stations, edges,
+            name, licence, overwrite, ...), shared with the long importer.
 
     Returns:
         The dataset directory. Shapes: the (T, N) table becomes T*N observation rows.
     """
-    freq = parse_freq(freq)
+    opts = TableOptions.of("import_wide", options)
+    freq = opts.interval
     path = check_file(path)
     frame = read_table(path, string_cols=[time_col] if time_col else ())
     if isinstance(frame.index, pd.DatetimeIndex):
@@ -78,7 +63,7 @@ def import_wide(
     ids = list(normalise_ids(pd.Series(vd_cols)))
     if len(set(ids)) != len(ids):
         raise DataError(f"{path}: VD column names repeat")
-    utc, keep = to_utc(frame[time_col], path, time_col, tz=tz, dst_gap=dst_gap)
+    utc, keep = to_utc(frame[time_col], path, time_col, tz=opts.tz, dst_gap=opts.dst_gap)
     if utc.has_duplicates:
         row = int(np.flatnonzero(np.asarray(utc.duplicated()))[0])
         raise DataError(
@@ -86,24 +71,5 @@ def import_wide(
         )
     values = np.column_stack([to_float(frame[c], path, c) for c in vd_cols])[keep]  # (T, N)
     freq = check_freq(utc, path, freq, column=time_col)
-    station_table, edge_table = stations_and_edges(
-        ids,
-        path,
-        stations=stations,
-        station_cols=station_cols,
-        edges=edges,
-        edge_value=edge_value,
-        cost_unit=cost_unit,
-    )
-    meta = table_meta(
-        path.stem,
-        freq,
-        {variable: unit},
-        name=name,
-        tz=tz,
-        source=source,
-        licence=licence,
-        zero_is_missing=zero_is_missing,
-    )
     observations = wide_to_long(values[:, :, None], utc, ids, [variable])  # (T, N, 1)
-    return write_dataset(out, observations, station_table, meta, edge_table, overwrite=overwrite)
+    return opts.write(out, observations, ids, path, path.stem, freq, {variable: unit})

@@ -24,11 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from social_xlstm.data.graph import Graph
-from social_xlstm.data.panel import Panel
+from social_xlstm.atomic import atomic_file, write_json_atomic
+from social_xlstm.data.format.reader import load_dataset
+from social_xlstm.data.graph import Graph, graph_from_coordinates, graph_from_edges
+from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.scaler import StandardScaler
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.timefeatures import time_features
@@ -145,7 +148,7 @@ def render_probe(result: ProbeResult, name: str, command: str | None, points: Se
         "Per VD, two ridge regressions forecast the next steps from the last window: `own` reads the VD's own "
         "window (every variable) and the time of day; `neighbours` also reads each in-neighbour's window. "
         "Fitted on the train part, ridge strength chosen on the validation part, masked MAE on all "
-        f"{result.test_windows} test windows in original units (`social_xlstm/spatial_probe.py`). The gain is "
+        f"{result.test_windows} test windows in original units (`social_xlstm/bench/probe.py`). The gain is "
         "what the graph adds to a VD's own history for a linear model; a deep model's social layer can draw "
         "more (non-linear, multi-hop) but this is the order of magnitude the data offers.",
         "",
@@ -163,3 +166,56 @@ def render_probe(result: ProbeResult, name: str, command: str | None, points: Se
         avg = (result.mae["neighbours"][:, k].mean() - result.mae["own"][:, k].mean()) / result.mae["own"][:, k].mean()
         lines.append("| gain | " + " | ".join(f"{100 * gain[p - 1]:+.1f}%" for p in points) + f" | {100 * avg:+.1f}% |")
     return "\n".join(lines) + "\n"
+
+
+def run_probe(
+    dataset: str,
+    protocol: str,
+    config: str | None = None,
+    targets: Sequence[str] | None = None,
+    max_neighbours: int = 9,
+    out: str = "docs/results",
+    name: str | None = None,
+    command: str | None = None,
+) -> ProbeResult:
+    """``bench probe``: probe ``dataset`` under the protocol of ``config``; writes ``OUT/<name>-spatial.md``/``.json``.
+
+    The protocol (window, horizon, split) is the bench config's (default ``configs/bench_<protocol>.yaml``),
+    the graph the dataset's own edges or its coordinates, ``max_neighbours`` in-edges per VD.
+    """
+    from social_xlstm.bench.run import Protocol, protocol_config
+
+    spec = Protocol.from_config(protocol, config or protocol_config(protocol))
+    if not Path(dataset).is_dir():
+        raise UserError(f"{dataset}: dataset directory not found")
+    data = load_dataset(dataset, check_rows=False)
+    targets = list(targets or [v for v in ("flow", "speed") if v in data.variables])
+    if not targets:
+        raise UserError(f"{dataset}: no flow or speed variable; name the targets with --targets")
+    panel = load_panel(data)
+    if data.edges is not None:
+        graph = graph_from_edges(data.stations, data.edges, max_neighbours)
+    else:
+        graph = graph_from_coordinates(data.stations, max_neighbours)
+    result = probe_spatial_information(panel, graph, targets, spec.window, spec.horizon, spec.split)
+    name = name or Path(dataset).resolve().name
+    points = [p for p in (3, 6, 9, 12) if p <= spec.horizon]
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    record = {
+        "dataset": name,
+        "protocol": protocol,
+        "max_neighbours": max_neighbours,
+        "targets": result.targets,
+        "freq_minutes": result.freq_minutes,
+        "test_windows": result.test_windows,
+        "alpha": result.alpha,
+        "mae": {p: result.mae[p].tolist() for p in PROBES},
+        "command": command,
+    }
+    write_json_atomic(record, folder / f"{name}-spatial.json")
+    text = render_probe(result, name, command, points)
+    with atomic_file(folder / f"{name}-spatial.md") as tmp:
+        tmp.write_text(text)
+    print(text)
+    return result

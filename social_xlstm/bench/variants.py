@@ -4,7 +4,7 @@
 ``--set`` overrides (YAML: ``configs/variants.yaml``) and the models it changes: a social-only option
 (``model.social.*``) retrains only ``social_xlstm``; a data or width option (``data.window``,
 ``model.d_model``) retrains the ablations too, because they see the same change. Every run goes through
-:func:`~social_xlstm.benchmark.run_benchmark` with the same seeds, so each variant row compares
+:func:`~social_xlstm.bench.run.run_benchmark` with the same seeds, so each variant row compares
 
     social_xlstm(variant)  vs  slstm_only(variant or base)  vs  slstm_pool(variant or base)
 
@@ -21,8 +21,8 @@ from pathlib import Path
 import yaml
 
 from social_xlstm.atomic import atomic_file, write_json_atomic
-from social_xlstm.benchmark import BenchmarkSettings, parse_overrides, run_benchmark
-from social_xlstm.benchmark_report import format_stat
+from social_xlstm.bench.report import format_stat
+from social_xlstm.bench.run import BenchmarkSettings, parse_overrides, run_benchmark
 from social_xlstm.errors import UserError
 
 ABLATIONS = ("slstm_only", "slstm_pool")

@@ -8,7 +8,7 @@ non-learned baselines are scored once on the same test windows (they do not depe
 Each (model, seed) run stores its result in ``WORK/<model>/seed<S>/result.json`` with the settings it
 ran under; a later call with the same settings reads it instead of training again (resume), a call with
 other settings trains again. The summary (mean and spread over seeds) is rebuilt from those files every
-time and written (by :mod:`social_xlstm.benchmark_report`) to ``OUT/<dataset>.md``, ``OUT/<dataset>.json``
+time and written (by :mod:`social_xlstm.bench.report`) to ``OUT/<dataset>.md``, ``OUT/<dataset>.json``
 and ``OUT/<dataset>_<variable>.png``.
 """
 
@@ -18,7 +18,6 @@ import hashlib
 import json
 import math
 import platform
-import shlex
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,7 +27,7 @@ from pathlib import Path
 import yaml
 
 from social_xlstm.atomic import write_json_atomic
-from social_xlstm.benchmark_report import METRICS, write_outputs
+from social_xlstm.bench.report import METRICS, write_outputs
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.baselines import BASELINES
 from social_xlstm.nn.registry import ALL_ARCHS, LIBRARY_MODELS
@@ -39,7 +38,12 @@ REPORT_MINUTES = (15, 30, 45, 60)
 
 @dataclass(frozen=True)
 class Protocol:
-    """Window, horizon and chronological split of a published evaluation protocol."""
+    """Window, horizon and chronological split of an evaluation protocol, read from its bench config.
+
+    A protocol is a config file, ``configs/bench_<name>.yaml``: its ``data.window``, ``data.horizon`` and
+    ``data.split`` are the protocol (the YAML is the one place these numbers are chosen) and its leading
+    comment describes it.
+    """
 
     name: str
     window: int
@@ -47,20 +51,27 @@ class Protocol:
     split: tuple[float, float, float]
     description: str
 
+    @classmethod
+    def from_config(cls, name: str, path: str | Path) -> Protocol:
+        path = Path(path)
+        if not path.is_file():
+            raise UserError(f"{path}: config not found (the {name!r} protocol's config)")
+        text = path.read_text()
+        data = (yaml.safe_load(text) or {}).get("data") or {}
+        missing = [key for key in ("window", "horizon", "split") if data.get(key) is None]
+        if missing:
+            raise UserError(f"{path}: a bench config states its protocol; data.{', data.'.join(missing)} missing")
+        comment = []
+        for line in text.splitlines():
+            if not line.startswith("#"):
+                break
+            comment.append(line.lstrip("#").strip())
+        return cls(name, int(data["window"]), int(data["horizon"]), tuple(data["split"]), " ".join(comment))
 
-PROTOCOLS = {
-    "tgcn": Protocol(
-        "tgcn",
-        12,
-        12,
-        (0.72, 0.08, 0.2),
-        "T-GCN: 12 steps in, 12 out; 80/20 chronological train/test, the last 10% of the train part "
-        "held out for validation (train 72%, val 8%, test 20%)",
-    ),
-    "standard": Protocol(
-        "standard", 12, 12, (0.7, 0.1, 0.2), "12 steps in, 12 out; 70/10/20 chronological train/val/test"
-    ),
-}
+
+def protocol_config(protocol: str) -> str:
+    """The config that defines ``protocol`` (``configs/bench_<protocol>.yaml``, from the repository root)."""
+    return f"configs/bench_{protocol}.yaml"
 
 
 @dataclass
@@ -69,8 +80,9 @@ class BenchmarkSettings:
 
     Args:
         dataset: canonical dataset directory.
-        protocol: a key of :data:`PROTOCOLS`.
-        config: training config (YAML); the protocol's window, horizon and split replace its own.
+        protocol: the protocol's name (the tables and the result files say it).
+        config: training config (YAML); its window, horizon and split are the protocol
+            (:class:`Protocol`).
         models: baselines (``persistence``, ``historical_average``) and archs, in table order.
         seeds: training seeds.
         seeds_for: per-model seeds replacing ``seeds`` for the models named (a model too slow for all of
@@ -97,8 +109,6 @@ class BenchmarkSettings:
     command: str | None = None
 
     def __post_init__(self) -> None:
-        if self.protocol not in PROTOCOLS:
-            raise UserError(f"unknown protocol {self.protocol!r}; valid: {', '.join(PROTOCOLS)}")
         valid = (*BASELINES, *ALL_ARCHS)
         unknown = [m for m in self.models if m not in valid]
         if unknown or not self.models:
@@ -114,8 +124,7 @@ class BenchmarkSettings:
             raise UserError(f"--epochs must be >= 1, got {self.epochs}")
         if not Path(self.dataset).is_dir():
             raise UserError(f"{self.dataset}: dataset directory not found")
-        if not Path(self.config).is_file():
-            raise UserError(f"{self.config}: config not found")
+        self.protocol_spec = Protocol.from_config(self.protocol, self.config)
         self.name = self.name or Path(self.dataset).resolve().name
         self.work = self.work or str(Path("runs") / "benchmark" / self.name)
 
@@ -140,9 +149,9 @@ def _check_seeds(what: str, seeds: Sequence[int]) -> None:
 
 
 def add_run_options(parser, work_help: str, set_help: str | None = None) -> None:
-    """The command-line options every benchmark script shares (scripts/benchmark_accuracy.py, _variants.py)."""
+    """The command-line options ``bench accuracy`` and ``bench variants`` share."""
     parser.add_argument("--dataset", required=True, help="canonical dataset directory")
-    parser.add_argument("--protocol", required=True, choices=list(PROTOCOLS))
+    parser.add_argument("--protocol", required=True, help="tgcn | standard | NAME of a configs/bench_NAME.yaml")
     parser.add_argument("--config", default=None, help="training config (default configs/bench_<protocol>.yaml)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
@@ -153,12 +162,12 @@ def add_run_options(parser, work_help: str, set_help: str | None = None) -> None
     parser.add_argument("--set", dest="overrides", nargs="*", default=[], metavar="KEY.PATH=VALUE", help=set_help)
 
 
-def settings_from_args(args, models: Sequence[str], script: str, argv: Sequence[str]) -> BenchmarkSettings:
-    """The settings the options of :func:`add_run_options` ask for; ``script argv`` is quoted as the command."""
+def settings_from_args(args, models: Sequence[str], command: str) -> BenchmarkSettings:
+    """The settings the options of :func:`add_run_options` ask for; ``command`` is quoted in the tables."""
     return BenchmarkSettings(
         dataset=args.dataset,
         protocol=args.protocol,
-        config=args.config or f"configs/bench_{args.protocol}.yaml",
+        config=args.config or protocol_config(args.protocol),
         models=list(models),
         seeds=args.seeds,
         seeds_for=parse_seeds_for(getattr(args, "seeds_for", [])),  # benchmark_accuracy.py's option
@@ -167,7 +176,7 @@ def settings_from_args(args, models: Sequence[str], script: str, argv: Sequence[
         work=args.work,
         name=args.name,
         overrides=args.overrides,
-        command=f"python {script} " + " ".join(map(shlex.quote, argv)),
+        command=command,
     )
 
 
@@ -207,9 +216,9 @@ def parse_overrides(items: Sequence[str]) -> dict:
 
 def experiment_config(settings: BenchmarkSettings, arch: str, seed: int, root: Path) -> dict:
     """The config dict of one run: the file, the protocol, the run's model, seed and output paths."""
-    from social_xlstm.experiment import _merge, load_config
+    from social_xlstm.experiment import load_config, merge_config
 
-    protocol = PROTOCOLS[settings.protocol]
+    protocol = settings.protocol_spec
     trainer = {"default_root_dir": str(root), "enable_progress_bar": False}
     if settings.epochs is not None:
         trainer["max_epochs"] = settings.epochs
@@ -226,7 +235,7 @@ def experiment_config(settings: BenchmarkSettings, arch: str, seed: int, root: P
         "metrics": {"output": str(root / "metrics.json"), "baselines": []},
         "forecasts": {"output": str(root / "forecasts.parquet")},
     }
-    return _merge(load_config(settings.config, run), parse_overrides(settings.overrides))
+    return merge_config(load_config(settings.config, run), parse_overrides(settings.overrides))
 
 
 def train_and_test(settings: BenchmarkSettings, arch: str, seed: int, root: Path) -> dict:
@@ -380,7 +389,7 @@ def summarise(settings: BenchmarkSettings, records: dict[str, list[dict]]) -> di
             "variables": per_var,
             "runs": runs,
         }
-    protocol = PROTOCOLS[settings.protocol]
+    protocol = settings.protocol_spec
     uses_library = any(m in LIBRARY_MODELS for m in records)
     return {
         "dataset": settings.name,
