@@ -28,7 +28,9 @@ import math
 import torch
 from torch import Tensor, nn
 
-CALENDAR_MODES = ("sincos", "learned", "both")
+from .config import CALENDAR_MODES
+
+__all__ = ["CALENDAR_MODES", "CalendarEmbedding", "decode_calendar"]
 
 
 def decode_calendar(time: Tensor, slots_per_day: int) -> tuple[Tensor, Tensor]:

@@ -21,6 +21,9 @@ SOCIAL_CONTEXTS = ("last", "all")
 SOCIAL_PLACEMENTS = ("last", "between")
 SOCIAL_EDGE_GATES = ("linear", "mlp")
 FF_ACTIVATIONS = ("gelu", "swiglu")
+CALENDAR_MODES = ("sincos", "learned", "both")
+"""``embedding.calendar``: sin/cos features through a linear map, learned slot and weekday tables, or both
+(social_xlstm.nn.calendar)."""
 
 
 class ModelConfigError(UserError, ValueError):
@@ -47,8 +50,12 @@ class EmbeddingConfig:
     """Width of the learned per-VD embedding (N rows plus one shared fallback row)."""
     fallback_prob: float = 0.0
     """Training-time probability of replacing a VD's embedding by the fallback row, so the fallback learns."""
+    calendar: str = "sincos"
+    """How the calendar enters: sincos (a linear map of the four sin/cos features), learned (a row per
+    time-of-day slot and per weekday, slots from the dataset's interval) or both (their sum)."""
 
     def __post_init__(self) -> None:
+        check_choice("embedding.calendar", self.calendar, CALENDAR_MODES)
         _check_positive(self, "embedding.", "vd_dim")
         if not 0.0 <= self.fallback_prob < 1.0:
             raise ModelConfigError(f"model option embedding.fallback_prob={self.fallback_prob} must lie in [0, 1)")
@@ -120,6 +127,9 @@ class SocialConfig:
     """Edge features -> key offset and input gate: linear, or mlp (linear plus a zero-initialised SiLU MLP)."""
     edge_features: bool = True
     """Whether the layer reads the edge features; false is the ablation that keeps only the graph."""
+    global_read: bool = False
+    """Beside the neighbour read, each VD also reads one network-wide memory every VD writes into (linear
+    attention over space, O(N * DH^2); social_xlstm.nn.fusion.global_read), gated and zero-initialised."""
 
     dim: int = field(init=False, default=0)
     """Derived: social head width (head_dim or d_model // heads)."""

@@ -5,13 +5,16 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from .calendar import CalendarEmbedding
+
 
 class InputEmbedding(nn.Module):
     """Embed each (step, VD) reading into D channels.
 
     The sum of three projections: the scaled values with their observed-mask (a 0 that is missing must
-    look different from a 0 that is the mean), the four calendar features (computed once per step and
-    broadcast over VDs), and a learned VD embedding. The embedding table has ``num_vds + 1`` rows: row
+    look different from a 0 that is the mean), the calendar (computed once per step and broadcast over
+    VDs: a linear map of the four sin/cos features, learned time-of-day slot and weekday rows, or both;
+    :mod:`social_xlstm.nn.calendar`), and a learned VD embedding. The embedding table has ``num_vds + 1`` rows: row
     ``num_vds`` is a shared fallback for VDs unseen in training. With ``fallback_prob > 0`` training
     replaces each VD's row by the fallback with that probability, so the fallback row learns an "average
     VD" instead of staying at its random initialisation.
@@ -22,6 +25,8 @@ class InputEmbedding(nn.Module):
         d_model: output width D.
         vd_dim: width of the VD embedding table.
         fallback_prob: training-time probability of using the fallback row.
+        calendar: ``sincos``, ``learned`` or ``both`` (see :class:`~social_xlstm.nn.calendar.CalendarEmbedding`).
+        slots_per_day: time-of-day slots of the learned calendar (1440 / the interval in minutes).
 
     Shapes:
         x, x_mask: (B, W, N, F); time: (B, W, 4); vd_index: (N,) or (B, N) int64 in [0, num_vds];
@@ -29,16 +34,26 @@ class InputEmbedding(nn.Module):
     """
 
     def __init__(
-        self, num_features: int, num_vds: int, d_model: int, vd_dim: int, fallback_prob: float = 0.0
+        self,
+        num_features: int,
+        num_vds: int,
+        d_model: int,
+        vd_dim: int,
+        fallback_prob: float = 0.0,
+        calendar: str = "sincos",
+        slots_per_day: int = 288,
     ):
         super().__init__()
         self.num_features = num_features
         self.num_vds = num_vds
         self.fallback_prob = fallback_prob
         self.value_proj = nn.Linear(2 * num_features, d_model)
-        self.time_proj = nn.Linear(4, d_model, bias=False)
+        # The sin/cos map keeps its name and place (sincos models and their checkpoints are unchanged);
+        # the learned tables live beside it and are created last, so they take no random numbers from it.
+        self.time_proj = nn.Linear(4, d_model, bias=False) if calendar != "learned" else None
         self.vd_table = nn.Embedding(num_vds + 1, vd_dim)
         self.vd_proj = nn.Linear(vd_dim, d_model, bias=False)
+        self.calendar = CalendarEmbedding(d_model, slots_per_day, "learned") if calendar != "sincos" else None
         self.register_buffer("default_index", torch.arange(num_vds), persistent=False)
         self.reset_parameters()
 
@@ -49,9 +64,12 @@ class InputEmbedding(nn.Module):
 
     def reset_parameters(self) -> None:
         self.value_proj.reset_parameters()
-        self.time_proj.reset_parameters()
+        if self.time_proj is not None:
+            self.time_proj.reset_parameters()
         self.vd_proj.reset_parameters()
         nn.init.normal_(self.vd_table.weight, std=0.1)
+        if self.calendar is not None:
+            self.calendar.reset_parameters()
 
     def vd_embedding(self, batch: int, vd_index: Tensor | None = None) -> Tensor:
         """Per-VD embedding after projection, with training-time fallback dropout.
@@ -74,6 +92,14 @@ class InputEmbedding(nn.Module):
             index = index.masked_fill(drop, self.fallback_index)
         return self.vd_proj(self.vd_table(index))  # (B|1, N, D)
 
+    def calendar_embedding(self, time: Tensor) -> Tensor:
+        """The calendar's channels per step. Shapes: time (B, W, 4) -> (B, W, D)."""
+        out = None if self.time_proj is None else self.time_proj(time)
+        if self.calendar is not None:
+            learned = self.calendar(time)  # (B, W, D)
+            out = learned if out is None else out + learned
+        return out
+
     def forward(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
         if x.shape[-1] != self.num_features:
             raise ValueError(f"x has {x.shape[-1]} features, the model was built for {self.num_features}")
@@ -81,7 +107,7 @@ class InputEmbedding(nn.Module):
         # only the narrow (F-wide) inputs are transposed.
         raw = torch.cat([x, x_mask.to(x.dtype)], dim=-1).transpose(1, 2)  # (B, N, W, 2F)
         values = self.value_proj(raw)  # (B, N, W, D)
-        calendar = self.time_proj(time.to(x.dtype))[:, None]  # (B, 1, W, D)
+        calendar = self.calendar_embedding(time.to(x.dtype))[:, None]  # (B, 1, W, D)
         identity = self.vd_embedding(x.shape[0], vd_index)[:, :, None]  # (B|1, N, 1, D)
         return (values + calendar + identity).transpose(1, 2)  # (B, W, N, D), a node-major view
 

@@ -8,6 +8,12 @@ from __future__ import annotations
 
 from .encoder import SLSTMEncoder
 from .lstm_encoder import LSTMEncoder
+from .mlp_encoder import WindowMLPEncoder
 
-ENCODERS: dict[str, type | None] = {"slstm": SLSTMEncoder, "lstm": LSTMEncoder, "none": None}
+ENCODERS: dict[str, type | None] = {
+    "slstm": SLSTMEncoder,
+    "lstm": LSTMEncoder,
+    "mlp": WindowMLPEncoder,
+    "none": None,
+}
 """encoder name -> builder class, or None for no encoder."""

@@ -27,6 +27,7 @@ from .config import ModelConfig, ModelConfigError
 from .embedding import InputEmbedding
 from .encoders import ENCODERS
 from .fusion import FUSIONS, SocialFusion
+from .fusion.global_read import GlobalRead
 from .head import ForecastHead
 from .interleaved import InterleavedEncoder
 from .registry import ARCHITECTURES, interleaves
@@ -72,7 +73,13 @@ class Forecaster(nn.Module):
         graph = replace(shape, edge_index=self.edge_index, edge_attr=self.edge_attr)
         # Built in data-flow order: the order decides which random numbers initialise which part.
         self.embedding = InputEmbedding(
-            shape.num_features, num_vds, config.d_model, config.embedding.vd_dim, config.embedding.fallback_prob
+            shape.num_features,
+            num_vds,
+            config.d_model,
+            config.embedding.vd_dim,
+            config.embedding.fallback_prob,
+            config.embedding.calendar,
+            shape.slots_per_day,
         )
         encoder = ENCODERS[arch.encoder]
         self.encoder = None if encoder is None else encoder.from_config(config, graph)
@@ -82,6 +89,12 @@ class Forecaster(nn.Module):
         self.fusion = FUSIONS[arch.fusion].from_config(config, graph)
         self.head = ForecastHead(
             config.d_model, config.head.hidden_dim, shape.horizon, shape.num_outputs, config.dropout
+        )
+        # Created last (the other parts keep their random numbers); a residual read of the whole network.
+        self.global_read = (
+            GlobalRead(config.d_model, config.social.heads, config.social.head_dim)
+            if config.social.global_read and arch.fusion == "social"
+            else None
         )
 
     @classmethod
@@ -122,6 +135,8 @@ class Forecaster(nn.Module):
         fused = self.fusion(self.encode(x, x_mask, time, vd_index, nodes), nodes)  # (B, N, D) or (B, W, N, D)
         if fused.dim() == 4:  # social context "all": the head reads the last step
             fused = fused[:, -1]  # (B, N, D)
+        if self.global_read is not None:
+            fused = fused + self.global_read(fused)  # (B, N, D): over the VDs of x (all, or the sample)
         y = self.head(fused)  # (B, H, N, O)
         if self.config.head.last_value:
             y = y + last_observed(x, x_mask, self.target_index)[:, None]  # (B, H, N, O)
@@ -186,7 +201,10 @@ class Forecaster(nn.Module):
             new.update(prefixed(enc_state, "encoder."))
         fused, fusion_state = self.fusion.forward_state(h, part(state, "fusion."), nodes)  # (B, T, N, D)
         new.update(prefixed(fusion_state, "fusion."))
-        y = self.head(fused.reshape(batch * steps, count, -1))  # (B*T, H, N, O)
+        fused = fused.reshape(batch * steps, count, -1)  # (B*T, N, D)
+        if self.global_read is not None:  # stateless: one read of the network per step
+            fused = fused + self.global_read(fused)
+        y = self.head(fused)  # (B*T, H, N, O)
         y = y.view(batch, steps, *y.shape[1:])  # (B, T, H, N, O)
         if self.config.head.last_value:
             last, value, seen = running_last_observed(

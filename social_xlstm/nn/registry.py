@@ -14,6 +14,7 @@ the names equal.
 | `slstm_only`   | slstm   | last    | ablation: no graph                                                |
 | `lstm`         | lstm    | last    | baseline: per-VD torch.nn.LSTM, no graph                          |
 | `gru_gcn`      | none    | gcn     | baseline (T-GCN): a GRU whose gates are GCNConvs over the graph   |
+| `stid`         | mlp     | last    | baseline (STID): identity + calendar embeddings, MLP over window  |
 
 Published models from a library (``LIBRARY_MODELS``: ``dcrnn``, ``graph_wavenet``) replace the whole skeleton
 with an adapter (:mod:`social_xlstm.nn.published`, the optional ``.[bench]`` extra) and are trained by the same
@@ -42,6 +43,7 @@ ARCHITECTURES: dict[str, Architecture] = {
     "gru_gcn": Architecture("none", "gcn", "T-GCN: GRU with graph-convolution gates"),
     "slstm_only": Architecture("slstm", "last", "sLSTM encoder, no graph"),
     "slstm_pool": Architecture("slstm", "pool", "sLSTM encoder + edge-weighted neighbour mean"),
+    "stid": Architecture("mlp", "last", "STID: identity and calendar embeddings + an MLP over the window"),
 }
 """arch name -> parts; the order is the order of the valid names in error messages."""
 

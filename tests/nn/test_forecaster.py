@@ -41,7 +41,7 @@ def _model(arch="social_xlstm", encoder=None, social=None, head=None, embedding=
         embedding=embedding or {},
         **kw,
     )
-    return Forecaster(config, NetworkShape(N, F, O, H, *_graph()))
+    return Forecaster(config, NetworkShape(N, F, O, H, *_graph(), window=W))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -108,7 +108,7 @@ def test_default_components_are_not_shared_between_models():
 def test_registry_names_existing_parts_and_every_arch_is_one_skeleton():
     for name, arch in ARCHITECTURES.items():
         assert arch.encoder in ENCODERS and arch.fusion in FUSIONS, name
-    assert ARCHS == ("social_xlstm", "lstm", "gru_gcn", "slstm_only", "slstm_pool")
+    assert ARCHS == ("social_xlstm", "lstm", "gru_gcn", "slstm_only", "slstm_pool", "stid")
     for name in ARCHS:
         model = _model(name)
         assert type(model) is Forecaster

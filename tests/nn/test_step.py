@@ -15,8 +15,11 @@ from social_xlstm.nn import ARCHS, Forecaster, ModelConfig, NetworkShape
 B, F, H, O = 2, 3, 3, 2
 TOL = {"rtol": 1e-5, "atol": 1e-5}
 
-CASES = [(arch, {}) for arch in ARCHS] + [
+WINDOW_ONLY = ("stid",)  # its encoder reads the whole window at once: no recurrent state to carry
+CASES = [(arch, {}) for arch in ARCHS if arch not in WINDOW_ONLY] + [
     ("social_xlstm", {"social": {"form": "target"}}),
+    ("social_xlstm", {"social": {"global_read": True}}),
+    ("social_xlstm", {"embedding": {"calendar": "both"}}),
     ("social_xlstm", {"social": {"context": "all"}}),
     ("slstm_only", {"encoder": {"conv_kernel": 0, "layers": 1}}),
     ("slstm_pool", {"head": {"last_value": True}}),
@@ -156,3 +159,8 @@ def test_source_social_edge_cache_follows_the_weights():
     fresh, _ = model.forward_sequence(x, x_mask, time)  # autograd on: no cache
     torch.testing.assert_close(changed, fresh.detach(), **TOL)
     assert not torch.allclose(changed, cached)
+
+
+def test_a_window_only_model_says_it_carries_no_state():
+    # the streaming forecaster then refuses state mode with a message and runs window mode (auto)
+    assert not _model("stid").supports_state
