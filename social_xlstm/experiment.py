@@ -268,9 +268,10 @@ class Experiment:
         """The trainer's output directory (``trainer.default_root_dir``)."""
         return Path(self.trainer.default_root_dir)
 
-    def fit(self) -> str | None:
-        """Train; returns the best checkpoint's path (None when no checkpoint callback monitors a metric)."""
-        self.trainer.fit(self.model, datamodule=self.datamodule)
+    def fit(self, ckpt_path: str | None = None) -> str | None:
+        """Train (``ckpt_path="last"`` or a file: resume); returns the best checkpoint's path (None when no
+        checkpoint callback monitors a metric)."""
+        self.trainer.fit(self.model, datamodule=self.datamodule, ckpt_path=ckpt_path)
         monitored = [c for c in self.trainer.checkpoint_callbacks if getattr(c, "monitor", None)]
         return (monitored[0].best_model_path or None) if monitored else None
 

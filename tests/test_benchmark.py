@@ -33,7 +33,7 @@ def settings(tiny_dataset, tmp_path, **kwargs) -> BenchmarkSettings:
         config=kwargs.pop("config", str(CONFIG)),
         models=kwargs.pop("models", ["persistence", "slstm_only"]),
         seeds=kwargs.pop("seeds", [0]),
-        epochs=1,
+        epochs=kwargs.pop("epochs", 1),
         out=str(tmp_path / "results"),
         work=str(tmp_path / "work"),
         name="tiny",
@@ -108,6 +108,7 @@ def test_mean_and_spread_over_seeds_in_table():
     s = BenchmarkSettings.__new__(BenchmarkSettings)
     s.name, s.dataset, s.protocol, s.config, s.epochs, s.seeds, s.overrides = "x", "d", "tgcn", "c", 2, [0, 1], []
     s.seeds_for, s.protocol_spec = {}, benchmark.Protocol.from_config("tgcn", TGCN)
+    s.patience = s.max_minutes = None
     summary = benchmark.summarise(s, {"lstm": [record(0, 3.0), record(1, 4.0)]})
     mae = summary["models"]["lstm"]["variables"]["speed"]["mae"]["60"]
     assert mae == {"mean": 3.5, "std": pytest.approx(0.707107), "n": 2}
@@ -119,7 +120,7 @@ def test_mean_and_spread_over_seeds_in_table():
 def test_seeds_for_trains_the_models_named_with_their_own_seeds(tiny_dataset, tmp_path, monkeypatch):
     trained = []
 
-    def fake_train(settings, model, seed, run_dir):
+    def fake_train(settings, model, seed, run_dir, resume=False):
         trained.append((model, seed))
         return record(seed, 3.0 + seed, model)
 
@@ -198,3 +199,38 @@ def test_the_script_is_a_shim_over_bench_accuracy(tmp_path):
         cwd=Path(__file__).resolve().parents[1],
     )
     assert run.returncode == 2 and "dataset directory not found" in run.stderr
+
+
+def test_trains_to_convergence_by_patience_and_says_so(tiny_dataset, tmp_path):
+    # lr 1e-12 is below float32 resolution of the weights: val MAE never improves, patience 1 stops at 2 of 6
+    s = settings(tiny_dataset, tmp_path, models=["slstm_only"], epochs=6, patience=1)
+    s.overrides = [*s.overrides, "model.optim.lr=1e-12"]
+    summary = run_benchmark(s, log=lambda line: None)
+    run = summary["models"]["slstm_only"]["runs"][0]
+    assert run["stopped_by"] == "patience" and run["epochs"] == 2
+    assert len(run["val_mae"]) == 2 and run["val_mae"][0] == run["val_mae"][1] and run["best_epoch"] == 0
+    text = (tmp_path / "results" / "tiny.md").read_text()
+    assert "trained to convergence: stopped when val MAE had not improved for 1 epochs" in text
+    assert table_rows(text, "flow: MAE")["slstm_only"][-1] == "2"
+    # a cap that stops a run before it converges is marked
+    capped = settings(tiny_dataset, tmp_path / "capped", models=["slstm_only"], epochs=1, patience=3)
+    run = run_benchmark(capped, log=lambda line: None)["models"]["slstm_only"]["runs"][0]
+    assert run["stopped_by"] == "max_epochs"
+    assert table_rows((tmp_path / "capped" / "results" / "tiny.md").read_text(), "flow: MAE")["slstm_only"][-1] == "1*"
+
+
+def test_a_run_cut_off_after_its_checkpoint_resumes(tiny_dataset, tmp_path, monkeypatch):
+    s = settings(tiny_dataset, tmp_path, models=["slstm_only"], epochs=1)
+    real_test = benchmark.train_and_test
+
+    def cut_off(*args, **kwargs):  # the fit finishes and checkpoints, then the machine goes away
+        real_test(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(benchmark, "train_and_test", cut_off)
+    with pytest.raises(KeyboardInterrupt):
+        run_benchmark(s, log=lambda line: None)
+    monkeypatch.setattr(benchmark, "train_and_test", real_test)
+    lines = []
+    run = run_benchmark(s, log=lines.append)["models"]["slstm_only"]["runs"][0]
+    assert run["resumed"] and run["epochs"] == 1 and "resumed, done" in lines[0]

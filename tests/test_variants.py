@@ -19,7 +19,7 @@ GAIN = {"model.social.forget_init=0.0": 2.0, "data.window=24": 1.0}
 
 
 def fake_train(calls):
-    def train_and_test(settings, arch, seed, root):
+    def train_and_test(settings, arch, seed, root, resume=False):
         calls.append((arch, seed, tuple(settings.overrides)))
         mae = BASE_MAE[arch] - sum(GAIN.get(o, 0.0) for o in settings.overrides) + 0.5 * seed
         steps = [{"step": h, "minutes": 5.0 * h, "mae": mae, "rmse": mae, "mape": mae} for h in range(1, 13)]

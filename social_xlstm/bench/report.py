@@ -29,7 +29,7 @@ def render_markdown(summary: dict) -> str:
         f"{summary['test_windows']} test windows; each cell is the mean over seeds ± the sample standard "
         "deviation (no ± with one seed). Non-learned baselines have no seed.",
         "",
-        f"- config `{summary['config']}`, epochs {summary['epochs'] or 'as configured'}, seeds "
+        f"- config `{summary['config']}`, {_budget(summary)}, seeds "
         f"{summary['seeds']}{_seeds_for(summary)}, overrides {summary['overrides'] or 'none'}",
         f"- machine: {summary['machine']['processor']}, {summary['machine']['platform']}, torch "
         f"{summary['machine']['torch']}, {summary['machine']['threads']} threads",
@@ -55,9 +55,29 @@ def render_markdown(summary: dict) -> str:
                 stats = entry["variables"][variable][metric]
                 cells = [format_stat(stats[p]) for p in points]
                 fit = "-" if entry["epochs"] == [0] else format_stat(entry["fit_seconds"], 0)
-                epochs = "-" if entry["epochs"] == [0] else "/".join(str(e) for e in entry["epochs"])
+                epochs = "-" if entry["epochs"] == [0] else _epochs(entry, summary)
                 lines.append(f"| {name} | " + " | ".join(cells) + f" | {fit} | {epochs} |")
     return "\n".join(lines) + "\n"
+
+
+def _budget(summary: dict) -> str:
+    """The training rule: a fixed number of epochs, or to convergence by patience with its caps."""
+    epochs = summary["epochs"] or "as configured"
+    if summary.get("patience") is None:  # absent in summaries written before the option
+        return f"epochs {epochs}"
+    cap = f", {summary['max_minutes']:g} min" if summary.get("max_minutes") else ""
+    return (
+        f"trained to convergence: stopped when val MAE had not improved for {summary['patience']} epochs "
+        f"(caps: {epochs} epochs{cap}; an epoch count marked * hit a cap before converging)"
+    )
+
+
+def _epochs(entry: dict, summary: dict) -> str:
+    """Epochs per seed; with the patience rule, ``*`` marks a run a cap stopped before it converged."""
+    stopped = entry.get("stopped_by") or [None] * len(entry["epochs"])
+    capped = summary.get("patience") is not None
+    marks = ["*" if capped and why != "patience" else "" for why in stopped]
+    return "/".join(f"{e}{mark}" for e, mark in zip(entry["epochs"], marks, strict=True))
 
 
 def _seeds_for(summary: dict) -> str:

@@ -32,6 +32,7 @@ from social_xlstm.errors import UserError
 from social_xlstm.forecast.baselines import BASELINES
 from social_xlstm.nn.registry import ALL_ARCHS, LIBRARY_MODELS
 
+EARLY_STOPPING = "lightning.pytorch.callbacks.EarlyStopping"
 REPORT_MINUTES = (15, 30, 45, 60)
 """Lead times of the tables; the 12-step average is the column ``avg``."""
 
@@ -87,7 +88,10 @@ class BenchmarkSettings:
         seeds: training seeds.
         seeds_for: per-model seeds replacing ``seeds`` for the models named (a model too slow for all of
             them on the machine at hand); the tables say how many seeds each row averages.
-        epochs: ``trainer.max_epochs``; None keeps the config's.
+        epochs: ``trainer.max_epochs``; None keeps the config's. With ``patience`` it is the cap.
+        patience: train to convergence: stop once validation MAE has not improved for this many epochs
+            (every model under the same rule; None: a fixed budget of ``epochs``).
+        max_minutes: wall-clock cap of each fit (``trainer.max_time``); None: no cap.
         out: where the tables, JSON and plots go.
         work: where each run's checkpoint and result file go (default ``runs/benchmark/<name>``).
         name: dataset name in the file names (default the directory's name).
@@ -102,6 +106,8 @@ class BenchmarkSettings:
     seeds: Sequence[int] = (0,)
     seeds_for: Mapping[str, Sequence[int]] = field(default_factory=dict)
     epochs: int | None = None
+    patience: int | None = None
+    max_minutes: float | None = None
     out: str = "docs/results"
     work: str | None = None
     name: str | None = None
@@ -122,6 +128,10 @@ class BenchmarkSettings:
             _check_seeds(f"--seeds-for {model}: seeds", seeds)
         if self.epochs is not None and self.epochs < 1:
             raise UserError(f"--epochs must be >= 1, got {self.epochs}")
+        if self.patience is not None and self.patience < 1:
+            raise UserError(f"--patience must be >= 1, got {self.patience}")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise UserError(f"--max-minutes must be > 0, got {self.max_minutes}")
         if not Path(self.dataset).is_dir():
             raise UserError(f"{self.dataset}: dataset directory not found")
         self.protocol_spec = Protocol.from_config(self.protocol, self.config)
@@ -140,6 +150,8 @@ class BenchmarkSettings:
             "config_sha256": hashlib.sha256(Path(self.config).read_bytes()).hexdigest(),
             "epochs": self.epochs,
             "overrides": list(self.overrides),
+            **({"patience": self.patience} if self.patience is not None else {}),
+            **({"max_minutes": self.max_minutes} if self.max_minutes is not None else {}),
         }
 
 
@@ -155,6 +167,13 @@ def add_run_options(parser, work_help: str, set_help: str | None = None) -> None
     parser.add_argument("--config", default=None, help="training config (default configs/bench_<protocol>.yaml)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--epochs", type=int, default=None, help="trainer.max_epochs (default: the config's)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        default=None,
+        help="train to convergence: stop when val MAE has not improved for this many epochs (--epochs caps)",
+    )
+    parser.add_argument("--max-minutes", type=float, default=None, help="wall-clock cap of each fit")
     parser.add_argument("--out", default="docs/results")
     parser.add_argument("--work", default=None, help=work_help)
     parser.add_argument("--name", default=None, help="dataset name in the output file names")
@@ -172,6 +191,8 @@ def settings_from_args(args, models: Sequence[str], command: str) -> BenchmarkSe
         seeds=args.seeds,
         seeds_for=parse_seeds_for(getattr(args, "seeds_for", [])),  # benchmark_accuracy.py's option
         epochs=args.epochs,
+        patience=args.patience,
+        max_minutes=args.max_minutes,
         out=args.out,
         work=args.work,
         name=args.name,
@@ -235,27 +256,71 @@ def experiment_config(settings: BenchmarkSettings, arch: str, seed: int, root: P
         "metrics": {"output": str(root / "metrics.json"), "baselines": []},
         "forecasts": {"output": str(root / "forecasts.parquet")},
     }
-    return merge_config(load_config(settings.config, run), parse_overrides(settings.overrides))
+    config = merge_config(load_config(settings.config, run), parse_overrides(settings.overrides))
+    trainer = config.setdefault("trainer", {})
+    if settings.patience is not None:
+        stop = {"monitor": "val_mae", "mode": "min", "patience": settings.patience}
+        callbacks = list(trainer.get("callbacks") or [])
+        trainer["callbacks"] = [*callbacks, {"class_path": EARLY_STOPPING, "init_args": stop}]
+    if settings.max_minutes is not None:
+        trainer["max_time"] = {"minutes": settings.max_minutes}
+    return config
 
 
-def train_and_test(settings: BenchmarkSettings, arch: str, seed: int, root: Path) -> dict:
-    """Fit one learned model and score its best checkpoint; returns its result record."""
+def train_and_test(settings: BenchmarkSettings, arch: str, seed: int, root: Path, resume: bool = False) -> dict:
+    """Fit one learned model and score its best checkpoint; returns its result record.
+
+    ``resume``: continue an interrupted fit from ``root/checkpoints/last.ckpt`` (epochs, optimiser, early
+    stopping's patience count and the random state all continue).
+    """
     from social_xlstm.experiment import Experiment
 
     exp = Experiment(experiment_config(settings, arch, seed, root))
     start = time.perf_counter()
-    best = exp.fit()
+    best = exp.fit(ckpt_path="last" if resume else None)
     fit_seconds = time.perf_counter() - start
-    metrics = exp.test(best)
+    stopped_by, epochs = _stopped_by(exp.trainer, settings), int(exp.trainer.current_epoch)  # before test()
+    metrics = exp.test(best)  # restores the best checkpoint, callback states included
+    curve = validation_curve(root)
     return {
         "model": arch,
         "seed": seed,
         "fit_seconds": round(fit_seconds, 1),
-        "epochs": int(exp.trainer.current_epoch),
+        "epochs": epochs,
+        "stopped_by": stopped_by,
+        "resumed": resume,
+        "best_epoch": min(curve, key=lambda e: curve[e]) if curve else None,
+        "val_mae": [curve[e] for e in sorted(curve)],
         "parameters": sum(p.numel() for p in exp.model.net.parameters()),
         "test_windows": metrics["test_windows"],
         "report": metrics["models"][arch],
     }
+
+
+def validation_curve(root: Path) -> dict[int, float]:
+    """Validation MAE per epoch from the run's CSV logs (every ``version_*``: a resumed fit logs anew)."""
+    import pandas as pd
+
+    curve: dict[int, float] = {}
+    logs = sorted(root.glob("lightning_logs/version_*/metrics.csv"), key=lambda p: int(p.parent.name.split("_")[1]))
+    for path in logs:
+        frame = pd.read_csv(path)
+        if "val_mae" not in frame or "epoch" not in frame:
+            continue
+        for epoch, value in frame.dropna(subset=["val_mae"])[["epoch", "val_mae"]].itertuples(index=False):
+            curve[int(epoch)] = round(float(value), 6)
+    return curve
+
+
+def _stopped_by(trainer, settings: BenchmarkSettings) -> str:
+    """Why the fit ended: ``patience`` (converged by the rule), ``max_epochs`` or ``max_time`` (a cap)."""
+    from lightning.pytorch.callbacks import EarlyStopping
+
+    if any(isinstance(c, EarlyStopping) and c.stopped_epoch > 0 for c in trainer.callbacks):
+        return "patience"
+    if trainer.max_epochs is not None and trainer.current_epoch >= trainer.max_epochs:
+        return "max_epochs"
+    return "max_time" if settings.max_minutes is not None else "max_epochs"
 
 
 def score_baselines(settings: BenchmarkSettings, names: Sequence[str], root: Path) -> list[dict]:
@@ -311,15 +376,22 @@ def run_benchmark(settings: BenchmarkSettings, log: Callable[[str], None] = prin
             found = stored["records"]
             status = "stored, not retrained"
         else:
-            if path.parent.exists():  # an unfinished run or other settings: start it afresh
+            started = path.with_name("started.json")
+            resume = (
+                seed is not None
+                and _stored(started, fingerprint) is not None
+                and (path.parent / "checkpoints" / "last.ckpt").is_file()
+            )
+            if path.parent.exists() and not resume:  # other settings, or cut off before a checkpoint
                 shutil.rmtree(path.parent)
-            path.parent.mkdir(parents=True)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json_atomic({"settings": fingerprint, "records": []}, started)
             if seed is None:
                 found = score_baselines(settings, baselines, path.parent)
             else:
-                found = [train_and_test(settings, model, seed, path.parent)]
+                found = [train_and_test(settings, model, seed, path.parent, resume=resume)]
             write_json_atomic({"settings": fingerprint, "records": found}, path)
-            status = "done"
+            status = "resumed, done" if resume else "done"
         for record in found:
             records[record["model"]].append(record)
             what = record["model"] if seed is None else f"{model} seed {seed}"
@@ -385,6 +457,8 @@ def summarise(settings: BenchmarkSettings, records: dict[str, list[dict]]) -> di
             "seeds": [r["seed"] for r in runs],
             "fit_seconds": _mean_std([r["fit_seconds"] for r in runs]),
             "epochs": [r["epochs"] for r in runs],
+            "stopped_by": [r.get("stopped_by") for r in runs],
+            "best_epoch": [r.get("best_epoch") for r in runs],
             "parameters": runs[0]["parameters"],
             "variables": per_var,
             "runs": runs,
@@ -397,6 +471,8 @@ def summarise(settings: BenchmarkSettings, records: dict[str, list[dict]]) -> di
         "protocol": {"name": protocol.name, "description": protocol.description, "split": list(protocol.split)},
         "config": str(settings.config),
         "epochs": settings.epochs,
+        "patience": settings.patience,
+        "max_minutes": settings.max_minutes,
         "seeds": list(settings.seeds),
         "seeds_for": {m: list(s) for m, s in settings.seeds_for.items()},
         "overrides": list(settings.overrides),
