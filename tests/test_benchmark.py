@@ -234,3 +234,12 @@ def test_a_run_cut_off_after_its_checkpoint_resumes(tiny_dataset, tmp_path, monk
     lines = []
     run = run_benchmark(s, log=lines.append)["models"]["slstm_only"]["runs"][0]
     assert run["resumed"] and run["epochs"] == 1 and "resumed, done" in lines[0]
+
+
+def test_the_wall_clock_cap_is_lightnings_max_time(tiny_dataset, tmp_path):
+    s = settings(tiny_dataset, tmp_path, max_minutes=90.5, patience=2)
+    config = benchmark.experiment_config(s, "slstm_only", 0, tmp_path / "run")
+    assert config["trainer"]["max_time"] == "00:01:30:30"
+    stop = config["trainer"]["callbacks"][-1]
+    assert stop["class_path"].endswith("EarlyStopping") and stop["init_args"]["patience"] == 2
+    assert len(config["trainer"]["callbacks"]) == 2  # the config's own checkpoint callback kept

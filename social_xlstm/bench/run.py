@@ -263,7 +263,9 @@ def experiment_config(settings: BenchmarkSettings, arch: str, seed: int, root: P
         callbacks = list(trainer.get("callbacks") or [])
         trainer["callbacks"] = [*callbacks, {"class_path": EARLY_STOPPING, "init_args": stop}]
     if settings.max_minutes is not None:
-        trainer["max_time"] = {"minutes": settings.max_minutes}
+        seconds = round(settings.max_minutes * 60)
+        days, hours, minutes = seconds // 86400, seconds // 3600 % 24, seconds // 60 % 60
+        trainer["max_time"] = f"{days:02d}:{hours:02d}:{minutes:02d}:{seconds % 60:02d}"  # Lightning's form
     return config
 
 

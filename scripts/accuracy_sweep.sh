@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The accuracy issue's runs on los-loop (tgcn protocol), resumable: rerun the same line and stored runs are
+# read back, a run cut off after its checkpoint resumes. Two queues, one thread each, run side by side on
+# a 2-core machine:
+#   bash scripts/accuracy_sweep.sh budget        # each option alone and together, 8 epochs, seed 0
+#   bash scripts/accuracy_sweep.sh converge      # to convergence: patience 5, caps 40 epochs / 35 min
+# Tables: docs/results/los-loop-<name>.md / .json. SEEDS="0 1 2" widens either queue.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATA=${DATA:-runs/data/los-loop}
+SEEDS=${SEEDS:-0}
+BENCH=(.venv/bin/social-xlstm bench accuracy --dataset "$DATA" --protocol tgcn --threads 1 --seeds $SEEDS)
+CAL=model.embedding.calendar=learned
+GLOBAL=model.social.global_read=true
+case "${1:-budget}" in
+  budget)
+    "${BENCH[@]}" --epochs 8 --name los-loop-base --work runs/benchmark/los-loop-base \
+      --models slstm_only social_xlstm
+    "${BENCH[@]}" --epochs 8 --name los-loop-calendar --work runs/benchmark/los-loop-calendar \
+      --models slstm_only social_xlstm stid --set "$CAL"
+    "${BENCH[@]}" --epochs 8 --name los-loop-global --work runs/benchmark/los-loop-global \
+      --models social_xlstm --set "$GLOBAL"
+    "${BENCH[@]}" --epochs 8 --name los-loop-calendar-global --work runs/benchmark/los-loop-calendar-global \
+      --models social_xlstm --set "$CAL" "$GLOBAL"
+    ;;
+  converge)
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar \
+      --work runs/benchmark/los-loop-converged-calendar --models stid slstm_only social_xlstm --set "$CAL"
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar-global \
+      --work runs/benchmark/los-loop-converged-calendar-global --models social_xlstm --set "$CAL" "$GLOBAL"
+    ;;
+  *) echo "usage: $0 budget|converge" >&2; exit 2 ;;
+esac
