@@ -56,7 +56,16 @@ def _add_ingest(sub) -> None:
         for action in fp._actions:  # one check of --tz for every importer, at parse time (nothing written yet)
             if "--tz" in action.option_strings:
                 action.type = time_zone
-        fp.set_defaults(handler=lambda args, m=module: m.run(args.sources, args.out, args))
+        fp.set_defaults(handler=lambda args, m=module: _run_ingest(m, args))
+
+
+def _run_ingest(module, args):
+    from social_xlstm.outputs import DATASET_MARK, check_output_dir
+
+    # before any source is read: the output must be ours to write, and must not hold a source
+    sources = [*args.sources, *(getattr(args, o) for o in ("stations", "edges", "locations") if getattr(args, o, None))]
+    check_output_dir(args.out, args.overwrite, [DATASET_MARK], sources)
+    return module.run(args.sources, args.out, args)
 
 
 def _run_validate(args) -> int:

@@ -11,6 +11,8 @@ from social_xlstm.errors import UserError
 REPORT_MINUTES = (15, 30, 60)
 # A Saturday: with 14 days and the 70/10/20 split the test part falls on weekdays, peaks included.
 DEMO_START = "2024-03-02"
+LEGACY_DEMO_MARK = "data/dataset.json"
+"""What a demo directory written before the run mark holds (its simulated dataset): also ours to replace."""
 
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
@@ -46,14 +48,17 @@ def run_demo(
     """
     from social_xlstm.data.synth import simulate
     from social_xlstm.experiment import Experiment, load_config
+    from social_xlstm.outputs import RUN_MARK, check_output_dir, mark_run
     from social_xlstm.viz import write_plots
 
     out = Path(out)
     config = Path(config) if config else config_path("demo.yaml")
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise UserError(f"{out}: exists and is not empty (use --overwrite or another --out)")
+    # Every check before anything is deleted: the output must be a run of ours (or new), the config readable.
+    check_output_dir(out, overwrite, [RUN_MARK, LEGACY_DEMO_MARK])
+    load_config(config)
+    if out.exists():
         shutil.rmtree(out)
+    mark_run(out, "social-xlstm demo")
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     data_dir = simulate(out / "data", vds=vds, days=days, seed=seed, start=DEMO_START)

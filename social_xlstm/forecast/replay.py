@@ -26,6 +26,7 @@ from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.streaming import StreamingForecaster
+from social_xlstm.outputs import check_output_file
 from social_xlstm.progress import progress_enabled
 
 
@@ -127,6 +128,7 @@ def replay(
     Raises:
         UserError: a bad checkpoint, dataset or option; no tick in the range; no VD or variable in common.
     """
+    check_output_file(out)  # before the checkpoint, the dataset and the whole replay
     forecaster = StreamingForecaster.from_checkpoint(checkpoint, mode=mode, max_gap=max_gap)
     data = load_dataset(dataset, check_rows=False)
     variables = [v for v in forecaster.variables if v in data.meta.variables]

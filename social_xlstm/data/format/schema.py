@@ -24,7 +24,8 @@ import pyarrow.parquet as pq
 
 from social_xlstm.atomic import atomic_dir
 from social_xlstm.data.format.freq import Freq
-from social_xlstm.errors import DataError, UserError
+from social_xlstm.errors import DataError
+from social_xlstm.outputs import DATASET_MARK, check_output_dir
 
 OBSERVATIONS = "observations.parquet"
 OBSERVATIONS_DIR = "observations"
@@ -121,7 +122,8 @@ def write_dataset(
     so a failure never leaves a half-written dataset.
 
     Args:
-        out_dir: target directory; must not exist (or be empty) unless ``overwrite``.
+        out_dir: target directory; must not exist (or be empty) unless ``overwrite``, and then must be a
+            dataset (:func:`~social_xlstm.outputs.check_output_dir`: nothing else is ever replaced).
         observations: one long table, or an iterable of tables (then written as ``observations/part-*.parquet``,
             one file per table, so data larger than memory streams through).
         stations: one row per VD with at least ``vd_id, lat, lon``.
@@ -133,9 +135,7 @@ def write_dataset(
     Returns:
         The path of the written directory.
     """
-    out_dir = Path(out_dir)
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        raise UserError(f"{out_dir}: output directory exists and is not empty (use --overwrite to replace it)")
+    out_dir = check_output_dir(out_dir, overwrite, [DATASET_MARK])
     with atomic_dir(out_dir) as tmp:
         variables = list(meta.variables)
         if isinstance(observations, (pd.DataFrame, pa.Table)):

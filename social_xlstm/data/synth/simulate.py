@@ -27,6 +27,7 @@ from social_xlstm.data.synth.demand import TIMEZONE, DemandModel, Incident, draw
 from social_xlstm.data.synth.network import Network, build_network
 from social_xlstm.data.synth.sensors import SensorConfig, SensorModel
 from social_xlstm.errors import UserError
+from social_xlstm.outputs import DATASET_MARK, check_output_dir
 from social_xlstm.progress import progress_enabled
 
 EFFECTIVE_LENGTH_M = 6.0
@@ -306,6 +307,7 @@ def simulate(
         The dataset directory.
     """
     days = _whole("days", days, 1)
+    check_output_dir(out_dir, overwrite, [DATASET_MARK])  # before minutes of simulation
     sim = Simulator(vds=vds, seed=seed, freq=freq, start=start)
     return sim.write(out_dir, days, overwrite=overwrite, progress=progress)
 
