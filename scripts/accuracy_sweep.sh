@@ -4,6 +4,9 @@
 # a 2-core machine:
 #   bash scripts/accuracy_sweep.sh budget        # each option alone and together, 8 epochs, seed 0
 #   bash scripts/accuracy_sweep.sh converge      # to convergence: patience 5, caps 40 epochs / 35 min
+#   bash scripts/accuracy_sweep.sh baselines     # the same rule for the library's Graph WaveNet and the
+#                                                # sin/cos-calendar ablation and full model with global read
+#   bash scripts/accuracy_sweep.sh learned       # learned neighbours (model.social.graph), to convergence
 # Tables: docs/results/los-loop-<name>.md / .json. SEEDS="0 1 2" widens either queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +32,16 @@ case "${1:-budget}" in
     "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar-global \
       --work runs/benchmark/los-loop-converged-calendar-global --models social_xlstm --set "$CAL" "$GLOBAL"
     ;;
-  *) echo "usage: $0 budget|converge" >&2; exit 2 ;;
+  baselines)
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-global \
+      --work runs/benchmark/los-loop-converged-global --models social_xlstm --set "$GLOBAL"
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-library \
+      --work runs/benchmark/los-loop-converged-library --models graph_wavenet
+    ;;
+  learned)
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-learned \
+      --work runs/benchmark/los-loop-converged-learned --models social_xlstm \
+      --set "$GLOBAL" model.social.graph=both
+    ;;
+  *) echo "usage: $0 budget|converge|baselines|learned" >&2; exit 2 ;;
 esac

@@ -61,3 +61,23 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
     state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
     net.load_state_dict(state)
     return net.eval(), info
+
+
+def learned_source_edges(net: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The learned sources of every social layer of ``net`` (``social.graph: learned | both``).
+
+    Returns:
+        layer name -> (src, dst, rank, gate), each (E,): source and target positions in the network, the
+        source's rank among its target's (0 = highest score) and its log input gate averaged over heads.
+        Empty for a model that reads the road only.
+    """
+    from social_xlstm.nn.fusion.learned_graph import LearnedSources
+
+    edges = {}
+    for name, layer in net.named_modules():
+        if isinstance(layer, LearnedSources):
+            with torch.no_grad():
+                src, dst, gate, _ = layer.edges()
+            rank = (layer.learned_src[dst] == src[:, None]).long().argmax(1)
+            edges[name.removesuffix(".learned")] = (src, dst, rank, gate.mean(0))
+    return edges

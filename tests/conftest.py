@@ -24,16 +24,16 @@ SMALL_MODEL = dict(d_model=16, encoder={"heads": 2, "layers": 1}, social={"heads
 """ForecastModule options of the small model the tests train for a few steps."""
 
 
-def train_tiny_checkpoint(datamodule, path: Path, steps: int = 2, seed: int = 0) -> Path:
-    """A :data:`SMALL_MODEL` trained ``steps`` optimiser steps on ``datamodule`` (weights just off their
-    initial values, no validation), saved as a checkpoint at ``path``."""
+def train_tiny_checkpoint(datamodule, path: Path, steps: int = 2, seed: int = 0, **model) -> Path:
+    """A :data:`SMALL_MODEL` (updated by ``model``) trained ``steps`` optimiser steps on ``datamodule``
+    (weights just off their initial values, no validation), saved as a checkpoint at ``path``."""
     import lightning as L  # imported by the tests that train, not by every test run
     import torch
 
     from social_xlstm.training.module import ForecastModule
 
     torch.manual_seed(seed)
-    module = ForecastModule(**SMALL_MODEL, data_info=datamodule.info())
+    module = ForecastModule(**(SMALL_MODEL | model), data_info=datamodule.info())
     trainer = L.Trainer(
         max_steps=steps,
         logger=False,

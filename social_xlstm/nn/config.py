@@ -20,6 +20,8 @@ SLSTM_FORGET = ("sigmoid", "exp")
 SOCIAL_CONTEXTS = ("last", "all")
 SOCIAL_PLACEMENTS = ("last", "between")
 SOCIAL_EDGE_GATES = ("linear", "mlp")
+SOCIAL_GRAPHS = ("road", "learned", "both")
+"""``social.graph``: which sources a VD reads (social_xlstm.nn.fusion.learned_graph)."""
 FF_ACTIVATIONS = ("gelu", "swiglu")
 CALENDAR_MODES = ("sincos", "learned", "both")
 """``embedding.calendar``: sin/cos features through a linear map, learned slot and weekday tables, or both
@@ -130,6 +132,16 @@ class SocialConfig:
     global_read: bool = False
     """Beside the neighbour read, each VD also reads one network-wide memory every VD writes into (linear
     attention over space, O(N * DH^2); social_xlstm.nn.fusion.global_read), gated and zero-initialised."""
+    graph: str = "road"
+    """Which sources each VD reads: road (the graph's in-edges), learned (its own memory and learned_k
+    sources chosen by learned VD embeddings, top-k, refreshed in training) or both (the road's and
+    learned_k more); learned sources need form source (social_xlstm.nn.fusion.learned_graph)."""
+    learned_k: int = 8
+    """Learned sources per VD (graph learned or both)."""
+    learned_dim: int = 16
+    """Width of the VD embeddings that choose and weight the learned sources."""
+    learned_refresh: int = 20
+    """Training steps between two re-choices of the learned sources (each costs O(N^2 * learned_dim))."""
 
     dim: int = field(init=False, default=0)
     """Derived: social head width (head_dim or d_model // heads)."""
@@ -139,7 +151,13 @@ class SocialConfig:
         check_choice("social.context", self.context, SOCIAL_CONTEXTS)
         check_choice("social.placement", self.placement, SOCIAL_PLACEMENTS)
         check_choice("social.edge_gate", self.edge_gate, SOCIAL_EDGE_GATES)
-        _check_positive(self, "social.", "heads")
+        check_choice("social.graph", self.graph, SOCIAL_GRAPHS)
+        _check_positive(self, "social.", "heads", "learned_k", "learned_dim", "learned_refresh")
+        if self.graph != "road" and self.form != "source":
+            raise ModelConfigError(
+                f"model option social.graph={self.graph!r} needs social.form='source' (learned sources are "
+                f"read as extra edges of the source-memory read), got social.form={self.form!r}"
+            )
 
     def derive(self, d_model: int) -> None:
         """Set the head width that depends on the model width."""

@@ -6,8 +6,10 @@ for new data aligned to that checkpoint (:mod:`social_xlstm.data.alignment`) dif
 * added VDs: its VD embedding table has a row per network VD; an added VD's row is the trained fallback
   row (the one the embedding keeps for unseen VDs), the checkpoint's VDs keep theirs;
 * its graph buffers (neighbour tables, edge lists) describe the aligned network: they are the module's
-  own, built from the aligned graph, not the checkpoint's. Every other buffer is a function of the
-  config and the data facts, which alignment takes from the checkpoint, so the module's own equal them.
+  own, built from the aligned graph, not the checkpoint's. Learned sources (``social.graph``) are the
+  exception: they were trained, so the checkpoint's are kept, and an added VD learns none. Every other
+  buffer is a function of the config and the data facts, which alignment takes from the checkpoint, so
+  the module's own equal them.
 
 Anything else (another network, another scaler) is refused: a model must not be fed data it was not
 aligned to, which is how a 60-VD network with different ids used to be silently relabelled.
@@ -72,8 +74,23 @@ def fit_trained_weights(module: nn.Module, state: dict[str, torch.Tensor], train
         table = state[EMBEDDING_KEY]  # (N + 1, vd_dim), row N the fallback
         fallback = table[trained.num_vds : trained.num_vds + 1]  # (1, vd_dim)
         state[EMBEDDING_KEY] = torch.cat([table[:-1], fallback.expand(added, -1), fallback])  # (N' + 1, vd_dim)
+    learned = _fit_learned_sources(module, state, trained.num_vds)
     own = module.state_dict()
     for name, _ in module.named_buffers():
-        if name in state:  # persistent buffers: graph tables of the aligned network, scaler, target index
+        # persistent buffers: graph tables of the aligned network, scaler, target index
+        if name in state and name not in learned:
             state[name] = own[name]
     return state
+
+
+def _fit_learned_sources(module: nn.Module, state: dict[str, torch.Tensor], trained: int) -> set[str]:
+    """Pad the learned-source entries of ``state`` for added VDs; their buffer names (kept from ``state``)."""
+    from social_xlstm.nn.fusion.learned_graph import LearnedSources
+
+    kept = set()
+    for prefix, sub in module.named_modules():
+        if isinstance(sub, LearnedSources):
+            if sub.num_nodes > trained:
+                sub.fit_added_vds(state, prefix + ".", trained)
+            kept.add(prefix + ".learned_src")
+    return kept

@@ -1,4 +1,4 @@
-"""``social-xlstm plot forecast|horizons|map|missing|all``: one PNG per call (``all``: the run's standard set)."""
+"""``social-xlstm plot forecast|horizons|map|missing|sources|all``: one PNG per call (``all``: the standard set)."""
 
 from __future__ import annotations
 
@@ -96,6 +96,31 @@ def run_missing(args) -> Path:
     return save_figure(plot_missing(panel, variables), args.out)
 
 
+def run_sources(args) -> list[Path]:
+    from social_xlstm.data.format.schema import STATIONS
+    from social_xlstm.network import learned_source_edges, load_network
+    from social_xlstm.viz.common import read_stations, save_figure
+    from social_xlstm.viz.sources import learned_source_table, plot_learned_sources, source_distances_km
+
+    if not (args.stations or args.dataset):
+        raise UserError("plot sources needs --stations FILE or --dataset DIR (the VDs' coordinates)")
+    net, info = load_network(args.ckpt)
+    table = learned_source_table(learned_source_edges(net), info.vd_ids)
+    stations = read_stations(args.stations or Path(args.dataset) / STATIONS)
+    table["distance_km"] = source_distances_km(table, stations)
+    written = [save_figure(plot_learned_sources(stations, table, args.vds), args.out)]
+    if args.table:
+        table.to_csv(args.table, index=False)
+        written.append(Path(args.table))
+    km = table["distance_km"].dropna()
+    if len(km):
+        print(
+            f"learned sources: {len(table)} edges, {table['vd_id'].nunique()} VDs; distance to the reader "
+            f"median {km.median():.2f} km, 90% below {km.quantile(0.9):.2f} km"
+        )
+    return written
+
+
 def run_all(args) -> list[Path]:
     from social_xlstm.viz.report import write_plots
 
@@ -162,6 +187,14 @@ def add_arguments(plot: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="PNG file to write")
     p.add_argument("--dataset", required=True, help="dataset directory")
     p.add_argument("--variable", default=None, help="one variable (default: the share over all variables)")
+
+    p = kind("sources", "which sources each VD learned to read (social.graph learned | both), on the map", run_sources)
+    p.add_argument("--ckpt", required=True, help="checkpoint of a model trained with learned sources")
+    p.add_argument("--stations", default=None, help="stations.parquet (or --dataset)")
+    p.add_argument("--vds", nargs="+", default=None, help="draw only these VDs' sources (default: every VD's)")
+    p.add_argument("--table", default=None, help="also write the learned edges as CSV (layer, vd_id, source_id, ...)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--dataset", default=None, help="dataset directory (its stations.parquet)")
 
     p = kind("all", "the standard plots of a run (forecast, horizons, map) per variable", run_all)
     p.add_argument("--forecasts", required=True, help="forecasts.parquet")

@@ -19,6 +19,8 @@ WINDOW_ONLY = ("stid",)  # its encoder reads the whole window at once: no recurr
 CASES = [(arch, {}) for arch in ARCHS if arch not in WINDOW_ONLY] + [
     ("social_xlstm", {"social": {"form": "target"}}),
     ("social_xlstm", {"social": {"global_read": True}}),
+    ("social_xlstm", {"social": {"graph": "both", "learned_k": 2}}),
+    ("social_xlstm", {"social": {"graph": "learned", "learned_k": 2, "placement": "between"}}),
     ("social_xlstm", {"embedding": {"calendar": "both"}}),
     ("social_xlstm", {"social": {"context": "all"}}),
     ("slstm_only", {"encoder": {"conv_kernel": 0, "layers": 1}}),

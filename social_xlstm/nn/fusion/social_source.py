@@ -23,6 +23,8 @@ is the identity, so at initialisation the layer equals the uncapped equations.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -30,8 +32,13 @@ from torch import Tensor
 from social_xlstm.ops.mlstm import SourceMemory, read_neighbour_memories, source_memory_parallel, source_memory_step
 
 from ..state import State, empty_max_state, zeros
+from .learned_graph import LearnedSources
 from .neighbours import induced_subgraph
 from .social import SocialMLSTM
+
+if TYPE_CHECKING:  # annotations only
+    from ..config import ModelConfig
+    from ..shape import NetworkShape
 
 GATE_CAP = 15.0
 """Soft cap of the gate pre-activations: exp(2 * 15) stays far inside fp32's range."""
@@ -44,13 +51,26 @@ def soft_cap(x: Tensor, cap: float = GATE_CAP) -> Tensor:
 class SourceSocialMLSTM(SocialMLSTM):
     """The social layer with one matrix memory per source VD (arguments as :class:`SocialMLSTM`).
 
+    Beyond those, ``graph`` says which sources a VD reads (``social.graph``): ``road`` (the graph's
+    edges), ``learned`` (its own memory, i.e. the self loops, and ``learned_k`` sources chosen by learned
+    VD embeddings, :mod:`.learned_graph`) or ``both`` (the road edges and ``learned_k`` more).
+
     Shapes:
         h: (B, T, N, D) -> (B, N, D) with context "last", (B, T, N, D) with "all".
         :meth:`step`: h_t (B, N, D), state :class:`~social_xlstm.ops.mlstm.SourceMemory` over (NH, N, B).
     """
 
+    @classmethod
+    def from_config(cls, config: ModelConfig, shape: NetworkShape, context: str | None = None) -> SocialMLSTM:
+        layer = super().from_config(config, shape, context)
+        c = config.social
+        layer.learn_sources(c.graph, c.learned_k, c.learned_dim, c.learned_refresh)
+        return layer
+
     def __init__(self, d_model: int, edge_index: Tensor, edge_attr: Tensor, num_nodes: int, **kwargs):
         super().__init__(d_model, edge_index, edge_attr, num_nodes, **kwargs)
+        self.graph = "road"
+        self.learned: LearnedSources | None = None
         src, dst = edge_index.long()
         order = torch.argsort(dst * num_nodes + src)  # sorted by (target, source): a coalesced sparse matrix
         src, dst = src[order], dst[order]
@@ -61,6 +81,23 @@ class SourceSocialMLSTM(SocialMLSTM):
         # [:, :edge_dim]: without edge features (edge_features=False) the parent kept no columns.
         self.register_buffer("edge_feat", edge_attr.float()[order][:, : self.edge_dim], persistent=False)
         self._edge_cache: tuple | None = None  # (key, edges) of the whole graph, reused without autograd
+
+    def learn_sources(self, graph: str = "road", k: int = 8, dim: int = 16, refresh: int = 20) -> None:
+        """Read learned sources beside (``both``) or instead of (``learned``) the road's; ``road`` is a no-op.
+
+        Called after construction: a road-only layer (the default) is built exactly as before.
+        """
+        if graph not in ("road", "learned", "both"):
+            raise ValueError(f"graph must be road, learned or both, got {graph!r}")
+        self.graph = graph
+        if graph == "road":
+            return
+        if graph == "learned":  # a VD keeps reading its own memory, and only that, of the road graph
+            own = self.edge_src == self.edge_dst
+            self.edge_src, self.edge_dst, self.edge_feat = self.edge_src[own], self.edge_dst[own], self.edge_feat[own]
+        self.learned = LearnedSources(
+            self.num_nodes, self.heads, self.head_dim, k, dim, refresh, self.edge_src, self.edge_dst, GATE_CAP
+        ).to(self.edge_feat.device)
 
     def _projections(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """Keys, values, capped input gates and log forget gates of every VD, in the op's layout.
@@ -90,12 +127,27 @@ class SourceSocialMLSTM(SocialMLSTM):
         until the edge weights change (another ``load_state_dict``, an optimiser step, a move).
         """
         if nodes is not None or torch.is_grad_enabled():
-            return self._project_edges(nodes)
+            return self._all_edges(nodes)
         params = [self.edge_feat, *([] if self.edge is None else self.edge.parameters())]
+        if self.learned is not None:
+            params += [*self.learned.parameters(), self.learned.learned_src]
         key = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
         if self._edge_cache is None or self._edge_cache[0] != key:
-            self._edge_cache = (key, self._project_edges(None))
+            self._edge_cache = (key, self._all_edges(None))
         return self._edge_cache[1]
+
+    def _all_edges(self, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
+        """The road edges and, with learned sources, theirs, sorted by (target, source) as the read needs."""
+        road = self._project_edges(nodes)
+        if self.learned is None:
+            return road
+        src, dst, gate, key = self.learned.edges(nodes)
+        road_key = road[3] if road[3] is not None else gate.new_zeros(self.heads, road[0].numel(), self.head_dim)
+        src, dst = torch.cat([road[0], src]), torch.cat([road[1], dst])
+        gate, key = torch.cat([road[2], gate], dim=1), torch.cat([road_key, key], dim=1)
+        count = self.num_nodes if nodes is None else nodes.numel()
+        order = torch.argsort(dst * count + src)
+        return src[order], dst[order], gate[:, order], key[:, order]
 
     def _project_edges(self, nodes: Tensor | None) -> tuple[Tensor, Tensor, Tensor, Tensor | None]:
         src, dst, feat = self.edge_src, self.edge_dst, self.edge_feat
@@ -124,6 +176,8 @@ class SourceSocialMLSTM(SocialMLSTM):
         """h (B, T, N', D) over all VDs, or over the sorted global ids ``nodes`` (N',)."""
         if h.shape[2] != (self.num_nodes if nodes is None else len(nodes)):
             raise ValueError(f"h has {h.shape[2]} VDs, the graph has {self.num_nodes}")
+        if self.learned is not None:
+            self.learned.maybe_refresh()  # once per training step, whatever the context
         if self.context == "all":  # every step reads: run the recurrent form (on the subgraph of ``nodes``)
             state, outs = None, []
             for t in range(h.shape[1]):
@@ -151,6 +205,11 @@ class SourceSocialMLSTM(SocialMLSTM):
         out, gate = self._read(state, x, nodes)
         return self._output(h, out, gate)[:, :, 0], state  # (B, N, D)
 
+    def forward_state(self, h: Tensor, state: State, nodes: Tensor | None = None) -> tuple[Tensor, State]:
+        if self.learned is not None:
+            self.learned.maybe_refresh()
+        return super().forward_state(h, state, nodes)
+
     def initial_state(self, batch: int, nodes: int) -> State:
         """The empty memories, layout (NH, N, B): c (.., DH, DH), n and v (.., DH), w, m (= -inf)."""
         like, shape, width = self.norm.weight, (self.heads, nodes, batch), self.head_dim
@@ -169,4 +228,5 @@ class SourceSocialMLSTM(SocialMLSTM):
         return SourceMemory(**{name: state[name] for name in SourceMemory._fields})
 
     def __repr__(self) -> str:
-        return super().__repr__().replace("context=", "form='source', context=")
+        graph = "" if self.learned is None else f"graph={self.graph!r}, learned_k={self.learned.k}, "
+        return super().__repr__().replace("context=", f"form='source', {graph}context=")
