@@ -7,12 +7,15 @@ checkpoints, metrics, forecasts, plots) gets the user's umask, not tempfile's pr
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 import os
 import pickle
 import random
 import shutil
 import stat
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -153,6 +156,36 @@ class Ctx:
         ]
 
 
+    def joined_ids_source(self) -> list[str]:
+        """Rows ("A-B", "1") and ("A", "B-1"): both join to "A-B-1" under --id-col road,km."""
+        (self.tmp / "joined.csv").write_text(
+            "timestamp,road,km,flow\n2024-01-01T00:00Z,A-B,1,80\n2024-01-01T00:00Z,A,B-1,10\n"
+            "2024-01-01T00:05Z,A-B,1,81\n2024-01-01T00:05Z,A,B-1,11\n"
+        )
+        return ["ingest", "long", str(self.tmp / "joined.csv"), "--out", str(self.out), "--time-col", "timestamp",
+                "--id-col", "road,km", "--value-cols", "flow"]  # fmt: skip
+
+    def wide(self, variable: str) -> list[str]:
+        (self.tmp / "wide.csv").write_text("timestamp,A,B\n2024-01-01T00:00Z,1,2\n2024-01-01T00:05Z,3,4\n")
+        return ["ingest", "wide", str(self.tmp / "wide.csv"), "--out", str(self.out), "--variable", variable]
+
+    def deep_gzip(self, levels: int = 1200) -> str:
+        """A Taiwan VD file gzipped ``levels`` times over (the recursion a crafted file asks for)."""
+        data = b'{"VDLives": []}'
+        for _ in range(levels):
+            data = gzip.compress(data, compresslevel=1)
+        return self.bad_ckpt("VDLive.json.gz", data)
+
+    def nested_zip(self, levels: int = 40) -> str:
+        data = b'{"VDLives": []}'
+        for k in range(levels):
+            buffer = io.BytesIO()
+            with zipfile.ZipFile(buffer, "w") as archive:
+                archive.writestr(f"level{k}.zip" if k else "VDLive.json", data)
+            data = buffer.getvalue()
+        return self.bad_ckpt("nested.zip", data)
+
+
 def _truncate(path: Path, keep: int = 200) -> None:
     path.write_bytes(path.read_bytes()[:keep])
 
@@ -266,6 +299,21 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
     # importer sources and options
     "ingest: unknown time zone": (lambda c: c.ingest_long("--tz", "Mars/Base"), "unknown time zone 'Mars/Base'"),
     "ingest: unknown column": (lambda c: c.ingest_long("--value-cols", "occupancy"), "occupancy"),
+    "ingest: joined ids collide": (
+        lambda c: c.joined_ids_source(),
+        "join two different detectors into one VD id 'A-B-1': ('A-B', '1') and ('A', 'B-1')",
+    ),
+    "ingest: variable named like a key column": (lambda c: c.wide("timestamp"), "is a key column"),
+    "ingest: empty variable name": (lambda c: c.wide(""), "variable name '' must be a non-empty name"),
+    "ingest: vd_id as variable": (lambda c: c.wide("vd_id"), "variable name 'vd_id' is a key column"),
+    "ingest: gzip 1,200 levels deep": (
+        lambda c: ["ingest", "taiwan-vd", c.deep_gzip(), "--out", str(c.out)],
+        "gzip or zip nested more than 8 levels deep",
+    ),
+    "ingest: zip 40 levels deep": (
+        lambda c: ["ingest", "taiwan-vd", c.nested_zip(), "--out", str(c.out)],
+        "nested more than 8 levels deep; not a published feed file",
+    ),
     "ingest: missing source": (
         lambda c: ["ingest", "long", str(c.tmp / "gone.csv"), "--out", str(c.out), "--time-col", "t", "--id-col", "v"],
         "gone.csv",

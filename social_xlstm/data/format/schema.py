@@ -45,6 +45,20 @@ EDGE_VALUES = ("distance_m", "weight")
 TIME_TYPE = pa.timestamp("us", tz="UTC")
 
 
+def check_variable_names(names: Iterable[str], where: str) -> None:
+    """A variable is a column of ``observations.parquet`` beside the keys: a non-empty name without
+    surrounding spaces that is neither key column.
+
+    Raises:
+        DataError: naming the bad name and ``where`` it came from.
+    """
+    for name in names:
+        if not isinstance(name, str) or not name.strip() or name != name.strip():
+            raise DataError(f"{where}: variable name {name!r} must be a non-empty name without surrounding spaces")
+        if name in (TIME_COL, ID_COL):
+            raise DataError(f"{where}: variable name {name!r} is a key column of the canonical format; choose another")
+
+
 @dataclass
 class DatasetMeta:
     """Contents of ``dataset.json``."""
@@ -66,6 +80,7 @@ class DatasetMeta:
 
     def __post_init__(self) -> None:
         self.freq = Freq.parse(self.freq, "dataset 'freq'")
+        check_variable_names(self.variables, "dataset 'variables'")
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "freq": self.freq.alias}, indent=2, sort_keys=False) + "\n"

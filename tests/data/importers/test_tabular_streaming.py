@@ -176,3 +176,20 @@ def test_duplicate_across_pieces_of_one_file(tmp_path, monkeypatch):
     ):
         _import(tmp_path, files, "ds")
     assert no_output(tmp_path / "ds")
+
+
+@pytest.mark.parametrize("stream", [True, False])
+def test_joined_ids_that_collide_across_files_are_refused(tmp_path, stream):
+    """("7-1", "2") in one file and ("7", "1-2") in the next both join to "7-1-2": one error names both."""
+    first, second = _day(0), _day(1)
+    first["road"], first["det"] = first["road"].astype(str), first["det"].astype(str)
+    second["road"], second["det"] = second["road"].astype(str), second["det"].astype(str)
+    first.loc[first["road"] == "9", ["road", "det"]] = ["7-1", "2"]
+    second.loc[second["road"] == "9", ["road", "det"]] = ["7", "1-2"]
+    files = []
+    for k, frame in enumerate((first, second)):
+        files.append(tmp_path / f"day{k}.parquet")
+        frame.to_parquet(files[-1])
+    with pytest.raises(DataError, match=r"'7-1-2': \('7-1', '2'\) and \('7', '1-2'\)"):
+        _import(tmp_path, files, "out", stream=stream)
+    assert not (tmp_path / "out").exists()

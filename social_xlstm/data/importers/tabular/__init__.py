@@ -44,7 +44,11 @@ __all__ = ["add_arguments", "import_long", "import_wide", "run"]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``social-xlstm ingest long`` and ``social-xlstm ingest wide``."""
     parser.add_argument("--time-col", default=None, help="timestamp column (long: required; wide: found by name)")
-    parser.add_argument("--id-col", default=None, help="long: VD id column(s), comma separated (joined with '-')")
+    parser.add_argument(
+        "--id-col",
+        default=None,
+        help="long: VD id column(s), comma separated (joined with '-'; two tuples joining to one id are refused)",
+    )
     parser.add_argument("--value-cols", default=None, help="long: value columns, e.g. 'flow=total,speed'")
     parser.add_argument("--variable", default="value", help="wide: name of the variable (default: value)")
     parser.add_argument("--unit", default="unknown", help="wide: unit of the variable")

@@ -19,7 +19,7 @@ from social_xlstm.data.importers.common.files import check_file, column_names, i
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq
 from social_xlstm.data.importers.tabular.options import TableOptions
-from social_xlstm.data.importers.tabular.stream import KeyColumns, stream_long
+from social_xlstm.data.importers.tabular.stream import KeyColumns, check_joined_ids, stream_long
 from social_xlstm.errors import DataError, UserError
 
 
@@ -79,13 +79,16 @@ def import_long(
 
 def _read_long(files: list[Path], keys: KeyColumns, value_cols: dict[str, str]) -> pd.DataFrame:
     """The in-memory path: every file read whole with pandas, checked and concatenated."""
-    parts = []
+    parts, joined = [], {}
     for path in files:
         wanted = [keys.time_col, *keys.id_cols, *value_cols.values()]
         frame = read_table(path, list(dict.fromkeys(wanted)), string_cols=[keys.time_col, *keys.id_cols])
-        ids = normalise_ids(frame[keys.id_cols[0]])
+        id_parts = pd.DataFrame({col: normalise_ids(frame[col]) for col in keys.id_cols})
+        if len(keys.id_cols) > 1:
+            check_joined_ids(id_parts, str(path), joined)
+        ids = id_parts[keys.id_cols[0]]
         for col in keys.id_cols[1:]:
-            ids = ids + "-" + normalise_ids(frame[col])
+            ids = ids + "-" + id_parts[col]
         empty = frame[keys.id_cols].isna().any(axis=1).to_numpy() | (ids == "").to_numpy()
         if empty.any():
             row = int(np.flatnonzero(empty)[0])

@@ -101,14 +101,41 @@ def _column(piece: pa.Table, name: str) -> pa.Array:
     return column.combine_chunks() if column.num_chunks != 1 else column.chunk(0)
 
 
-def _piece_ids(piece: pa.Table, label: str, id_cols: list[str]) -> pa.Array:
-    """VD ids as strings, as :func:`normalise_ids` makes them, normalising each distinct id once."""
-    ids, empty = None, np.zeros(piece.num_rows, dtype=bool)
+def _id_parts(piece: pa.Table, id_cols: list[str]) -> Iterator[pa.Array]:
+    """Each id column as strings, as :func:`normalise_ids` makes them, normalising each distinct id once."""
     for col in id_cols:
         raw = _column(piece, col)
         codes = raw if pa.types.is_dictionary(raw.type) else pc.dictionary_encode(raw)
         names = normalise_ids(codes.dictionary.to_pandas()).to_numpy(dtype=object)
-        part = pa.array(names, type=pa.string()).take(codes.indices)
+        yield pa.array(names, type=pa.string()).take(codes.indices)
+
+
+def check_joined_ids(parts: pd.DataFrame, label: str, seen: dict[str, tuple]) -> None:
+    """Refuse two different id tuples that join to one id (("A-B", "1") and ("A", "B-1") are both "A-B-1").
+
+    Args:
+        parts: the normalised id columns, one row per source row (or per distinct tuple).
+        seen: each joined id met so far (in any file) -> the tuple it came from; updated.
+
+    Raises:
+        DataError: naming both tuples and ``label``.
+    """
+    for row in parts.drop_duplicates().itertuples(index=False):
+        if any(not isinstance(p, str) for p in row):
+            continue  # an empty id: the caller names it
+        joined = "-".join(row)
+        first = seen.setdefault(joined, tuple(row))
+        if first != tuple(row):
+            raise DataError(
+                f"{label}: the id columns {list(parts.columns)} join two different detectors into one VD id "
+                f"{joined!r}: {first} and {tuple(row)}; give each detector one id column, or ids without '-'"
+            )
+
+
+def _piece_ids(piece: pa.Table, label: str, id_cols: list[str]) -> pa.Array:
+    """VD ids as strings, as :func:`normalise_ids` makes them, normalising each distinct id once."""
+    ids, empty = None, np.zeros(piece.num_rows, dtype=bool)
+    for part in _id_parts(piece, id_cols):
         empty |= part.is_null().to_numpy(zero_copy_only=False)
         empty |= pc.equal(part.fill_null("-"), "").to_numpy(zero_copy_only=False)
         ids = part if ids is None else pc.binary_join_element_wise(ids, part, "-")
@@ -137,10 +164,13 @@ def _piece_keys(piece: pa.Table, label: str, keys: KeyColumns) -> tuple[pa.Array
 
 def _scan_keys(files: list[Path], keys: KeyColumns) -> tuple[pd.DatetimeIndex, list[str], int]:
     """First pass: distinct UTC timestamps (sorted), distinct VD ids (sorted) and the number of rows."""
-    stamps, ids, num_rows = [], set(), 0
+    stamps, ids, num_rows, joined = [], set(), 0, {}
     for path in files:
         for label, piece in _pieces(path, [keys.time_col, *keys.id_cols]):
             utc, vd, _ = _piece_keys(piece, label, keys)
+            if len(keys.id_cols) > 1:
+                parts = {c: p.to_pandas() for c, p in zip(keys.id_cols, _id_parts(piece, keys.id_cols), strict=True)}
+                check_joined_ids(pd.DataFrame(parts), label, joined)
             stamps.append(np.unique(utc.to_numpy(zero_copy_only=False).astype("datetime64[us]")))
             ids.update(pc.unique(vd).to_pylist())
             num_rows += len(vd)

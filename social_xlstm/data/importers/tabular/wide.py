@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.format.checks import require_columns
+from social_xlstm.data.format.schema import check_variable_names
 from social_xlstm.data.importers.common.files import check_file, read_table, to_float
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq, to_utc
@@ -46,6 +47,7 @@ def import_wide(
     Returns:
         The dataset directory. Shapes: the (T, N) table becomes T*N observation rows.
     """
+    check_variable_names([variable], "--variable")
     opts = TableOptions.of("import_wide", options)
     freq = opts.interval
     path = check_file(path)

@@ -144,14 +144,22 @@ def _sniff(stream: BinaryIO) -> tuple[bytes, BinaryIO]:
     return head, io.BufferedReader(_Prefixed(head, stream))
 
 
-def iter_stream(stream: BinaryIO, label: str) -> Iterator[Record]:
-    """Records of one file's bytes, whatever it is: gzip (any depth), zip, XML or JSON."""
+MAX_NESTING = 8
+"""Gzip or zip layers one file may have: published feeds have one or two (a zip of ``.xml.gz``); more is
+a crafted file, refused before the nesting exhausts the stack."""
+
+
+def iter_stream(stream: BinaryIO, label: str, depth: int = 0) -> Iterator[Record]:
+    """Records of one file's bytes, whatever it is: gzip or zip (up to :data:`MAX_NESTING` layers), XML or JSON."""
     head, stream = _sniff(stream)
+    packed = head[:2] == b"\x1f\x8b" or head[:4] in (b"PK\x03\x04", b"PK\x05\x06")
+    if packed and depth >= MAX_NESTING:
+        raise DataError(f"{label}: gzip or zip nested more than {MAX_NESTING} levels deep; not a published feed file")
     if head[:2] == b"\x1f\x8b":
-        yield from iter_stream(gzip.GzipFile(fileobj=stream), label)
+        yield from iter_stream(gzip.GzipFile(fileobj=stream), label, depth + 1)
         return
     if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
-        yield from iter_zip(io.BytesIO(stream.read()), label)
+        yield from iter_zip(io.BytesIO(stream.read()), label, depth + 1)
         return
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if text[:1] == b"<":
@@ -169,14 +177,14 @@ def _wanted(name: str) -> bool:
     return not (name.endswith("/") or base.startswith(".") or "__MACOSX" in name)
 
 
-def iter_zip(file: str | Path | BinaryIO, label: str) -> Iterator[Record]:
+def iter_zip(file: str | Path | BinaryIO, label: str, depth: int = 0) -> Iterator[Record]:
     """Records of every member of a zip archive, members in name order."""
     with zipfile.ZipFile(file) as archive:
         for name in sorted(n for n in archive.namelist() if _wanted(n)):
             member = f"{label}:{name}"
             try:
                 with archive.open(name) as fh:
-                    yield from iter_stream(fh, member)
+                    yield from iter_stream(fh, member, depth)
             except CORRUPT as err:
                 raise DataError(f"{member}: cannot be read ({type(err).__name__}: {err})") from err
 
