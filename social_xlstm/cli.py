@@ -92,9 +92,11 @@ def _run_demo(args) -> int:
 
 
 def _run_serve(args) -> int:
+    from social_xlstm.forecast.service_limits import limits_from_options
     from social_xlstm.forecast.service_run import serve
 
-    serve(args.checkpoint, host=args.host, port=args.port, state=args.state, mode=args.mode)
+    limits = limits_from_options(args.max_ahead, args.max_jump, args.max_body_mb)
+    serve(args.checkpoint, host=args.host, port=args.port, state=args.state, mode=args.mode, limits=limits)
     return 0
 
 
@@ -176,6 +178,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--state", default=None, help="state snapshot: restored on start when it exists, written on shutdown"
     )
     p.add_argument("--mode", choices=("auto", "window", "state"), default="auto", help="streaming mode (default auto)")
+    p.add_argument(
+        "--max-ahead", default="1h", help="refuse ticks further ahead of the server clock (default 1h; none: no bound)"
+    )
+    p.add_argument("--max-jump", type=int, default=None, help="refuse ticks more steps than this after the last one")
+    p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body in MiB (default 32)")
     p.set_defaults(handler=_run_serve)
     p = sub.add_parser(
         "stream",

@@ -14,13 +14,23 @@ lifespan's shutdown, under the same lock, after the last request.
 Errors: a payload that does not validate gets 422 with FastAPI's list of ``{loc, msg, type}`` (loc names
 the field, e.g. ``["body", "readings", 0, "flow"]``); a late or duplicated tick (``StreamError``) 409;
 another :class:`UserError` from the forecaster 422; forecasts asked for before the first tick 404.
+
+Defences (docs/service.md, "Limits"): a body over :class:`Limits`'s ``max_body`` bytes is 413 before it is
+read into memory; more readings than ``max_readings`` or an id longer than ``max_id_length`` is 422
+before the forecaster sees it; a tick further ahead than ``max_ahead`` of the server's clock, or more than
+``max_jump`` steps after the last tick, is 422 naming the bound (a tick in 2099 would otherwise make every
+real tick late for good); a tick is applied all or nothing (``StreamingForecaster.update``), so a failed
+one changes nothing; readings outside their unit's plausible range are read as missing and counted in
+the reply; unknown VD ids are counted and a few named in the reply, never stored.
 """
 
 import json
 import logging
 import math
+import os
 import threading
 import time
+from collections.abc import Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
@@ -31,11 +41,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from social_xlstm.errors import UserError
+from social_xlstm.forecast.service_limits import Limits
 from social_xlstm.forecast.service_schema import forecasts_json, tick_frame, tick_model
 from social_xlstm.forecast.service_state import file_sha256, load_snapshot, save_snapshot
 from social_xlstm.forecast.streaming import StreamError
 
 logger = logging.getLogger("uvicorn.error")  # uvicorn's own log: the line shows where its start/stop lines do
+IGNORED_SHOWN = 20
+"""Unknown VD ids a reply names (it counts them all)."""
 
 
 def _iso(ts: pd.Timestamp | None) -> str | None:
@@ -61,6 +74,37 @@ def _clean_error(err: dict, variables: list[str]) -> dict:
     return out
 
 
+class TickRefused(UserError):
+    """A tick outside the service's bounds (422): nothing of the state changes."""
+
+
+def _check_bounds(timestamp: pd.Timestamp, forecaster, limits: Limits, now: pd.Timestamp) -> None:
+    if limits.max_ahead is not None and timestamp > now + limits.max_ahead:
+        raise TickRefused(
+            f"tick {_iso(timestamp)} is more than {limits.max_ahead} ahead of the server clock ({_iso(now)}); "
+            "a tick that far ahead would make every real tick late (serve --max-ahead sets the bound)"
+        )
+    last = forecaster.last_timestamp
+    if limits.max_jump is not None and last is not None:
+        steps = (timestamp - last) / forecaster.freq
+        if steps > limits.max_jump:
+            raise TickRefused(
+                f"tick {_iso(timestamp)} is {steps:g} steps after the last tick {_iso(last)}, more than "
+                f"max_jump={limits.max_jump} (serve --max-jump sets the bound)"
+            )
+
+
+def check_state_writable(path: Path) -> None:
+    """Refuse a ``--state`` the shutdown could not write, before serving (the state would be lost then)."""
+    folder = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise UserError(f"--state {path}: is a directory; give a file path")
+    if not folder.is_dir():
+        raise UserError(f"--state {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UserError(f"--state {path}: cannot be written (permissions); the snapshot would be lost at shutdown")
+
+
 def _query_error(name: str, value, msg: str) -> RequestValidationError:
     return RequestValidationError([{"loc": ("query", name), "msg": msg, "type": "value_error", "input": value}])
 
@@ -76,6 +120,8 @@ class _Service:
         self.sha256 = None if checkpoint is None else file_sha256(checkpoint)
         self.ticks_served = 0
         self.restored_from = None
+        if self.state_path is not None:
+            check_state_writable(self.state_path)
         if self.state_path is not None and self.state_path.exists():
             counters = load_snapshot(self.state_path, forecaster, checkpoint=self.checkpoint, sha256=self.sha256)
             self.ticks_served = counters["ticks_served"]
@@ -95,23 +141,34 @@ class _Service:
         logger.info("state snapshot (%d ticks served) written to %s", self.ticks_served, self.state_path)
 
 
-def create_app(forecaster, state_path: str | Path | None = None, *, checkpoint: str | Path | None = None) -> FastAPI:
+def create_app(
+    forecaster,
+    state_path: str | Path | None = None,
+    *,
+    checkpoint: str | Path | None = None,
+    limits: Limits | None = None,
+    clock: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+) -> FastAPI:
     """The FastAPI app serving ``forecaster``.
 
     Args:
         forecaster: a :class:`~social_xlstm.forecast.streaming.StreamingForecaster`.
-        state_path: snapshot file; restored now when it exists, written when the app shuts down.
+        state_path: snapshot file; restored now when it exists, written when the app shuts down; its
+            folder must be writable now.
         checkpoint: the checkpoint the forecaster was loaded from: reported by ``/health``; its SHA-256
             is stored in the snapshot and a snapshot of another checkpoint is refused.
+        limits: what one request may ask (default :class:`~.service_limits.Limits`'s defaults).
+        clock: the server's time (UTC), for ``limits.max_ahead``.
 
     Raises:
-        UserError: the snapshot at ``state_path`` cannot be restored into this forecaster.
+        UserError: the snapshot at ``state_path`` cannot be restored into this forecaster, or written.
     """
+    limits = limits or Limits()
     service = _Service(forecaster, state_path, checkpoint)
     variables = list(forecaster.variables)
     known_vds = set(forecaster.vd_ids)
     targets = list(forecaster.targets)
-    Tick = tick_model(variables)
+    Tick = tick_model(variables, max_readings=limits.max_readings, max_id_length=limits.max_id_length)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -120,6 +177,33 @@ def create_app(forecaster, state_path: str | Path | None = None, *, checkpoint: 
 
     app = FastAPI(title="Social-xLSTM forecasts", version="1", lifespan=lifespan)
     app.state.service = service
+
+    @app.middleware("http")
+    async def _limit_body(request: Request, call_next):
+        # Before the body is read: a declared length over the limit is refused at once; a chunked body
+        # is counted as it arrives and refused once it passes the limit, never held whole.
+        declared = request.headers.get("content-length")
+        too_big = JSONResponse(
+            status_code=413, content={"detail": f"request body over {limits.max_body} bytes (the service's limit)"}
+        )
+        if declared is not None:
+            if not declared.isdigit() or int(declared) > limits.max_body:
+                return too_big
+            return await call_next(request)
+        if request.method in ("POST", "PUT", "PATCH"):
+            size, chunks = 0, []
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limits.max_body:
+                    return too_big
+                chunks.append(chunk)
+            body = b"".join(chunks)
+
+            async def receive():
+                return {"type": "http.request", "body": body, "more_body": False}
+
+            request = Request(request.scope, receive)
+        return await call_next(request)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
@@ -140,15 +224,19 @@ def create_app(forecaster, state_path: str | Path | None = None, *, checkpoint: 
     ):
         timestamp, readings = tick_frame(tick, variables)
         with service.lock:
+            _check_bounds(timestamp, forecaster, limits, clock())
             start = time.perf_counter()
             frame = forecaster.update(timestamp, readings)
             seconds = time.perf_counter() - start
             service.ticks_served += 1
-            served = service.ticks_served
+            served, implausible = service.ticks_served, dict(forecaster.last_implausible)
+        unknown = readings["vd_id"][~readings["vd_id"].isin(known_vds)]
         summary = {
             "issue_time": _iso(timestamp),
             "readings": len(readings),
-            "ignored_vds": sorted(set(readings["vd_id"]) - known_vds),
+            "ignored_vds": sorted(unknown.head(IGNORED_SHOWN)),
+            "ignored_vd_count": int(len(unknown)),
+            "implausible": implausible,
             "forecast_rows": len(frame),
             "ticks_served": served,
             "seconds": seconds,

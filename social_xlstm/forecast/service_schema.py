@@ -24,25 +24,27 @@ Value = Annotated[float | None, Field(strict=True, allow_inf_nan=False)]
 VdId = Annotated[str, Field(min_length=1)]
 
 
-def reading_model(variables: Sequence[str]) -> type[BaseModel]:
-    """A pydantic model of one VD's reading: ``vd_id`` and any of ``variables``, nothing else."""
+def reading_model(variables: Sequence[str], max_id_length: int = 256) -> type[BaseModel]:
+    """A pydantic model of one VD's reading: ``vd_id`` (at most ``max_id_length`` characters) and any of
+    ``variables``, nothing else."""
     fields = {f"v{i}": (Value, Field(None, alias=name)) for i, name in enumerate(variables)}
     return create_model(
         "Reading",
         __config__=ConfigDict(extra="forbid", coerce_numbers_to_str=True),
-        vd_id=(VdId, ...),
+        vd_id=(Annotated[VdId, Field(max_length=max_id_length)], ...),
         **fields,
     )
 
 
-def tick_model(variables: Sequence[str]) -> type[BaseModel]:
-    """A pydantic model of ``POST /readings``: a timestamp with its UTC offset and the readings at it."""
-    reading = reading_model(variables)
+def tick_model(variables: Sequence[str], max_readings: int = 200_000, max_id_length: int = 256) -> type[BaseModel]:
+    """A pydantic model of ``POST /readings``: a timestamp with its UTC offset and the readings at it
+    (at most ``max_readings``)."""
+    reading = reading_model(variables, max_id_length)
 
     class Tick(BaseModel):
         model_config = ConfigDict(extra="forbid")
         timestamp: AwareDatetime = Field(description="ISO-8601 with a UTC offset, e.g. 2024-03-04T08:05:00+08:00")
-        readings: list[reading] = Field(description="one entry per VD; VDs may be absent")
+        readings: list[reading] = Field(description="one entry per VD; VDs may be absent", max_length=max_readings)
 
         @field_validator("readings")
         @classmethod

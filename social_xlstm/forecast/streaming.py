@@ -26,6 +26,7 @@ import pyarrow as pa
 import torch
 from torch import Tensor
 
+from social_xlstm.data.format.consistency import unit_range
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.timefeatures import time_features
 from social_xlstm.errors import UserError
@@ -34,6 +35,8 @@ from social_xlstm.forecast.writer import forecast_table
 from social_xlstm.network import load_network
 
 MODES = ("auto", "window", "state")
+MAX_WARNED = 10_000
+"""Unknown VD ids remembered (so each is warned about once); beyond that they are warned about, not kept."""
 STATE_FORMAT = "social-xlstm-streaming"
 STATE_VERSION = 1
 
@@ -71,6 +74,8 @@ class StreamingForecaster:
         self._vd_index = pd.Index(info.vd_ids)
         self._mean = torch.tensor(info.mean, dtype=torch.float32)  # (F,)
         self._std = torch.tensor(info.std, dtype=torch.float32)
+        # Readings outside their unit's plausible range are missing (the range validate checks datasets with).
+        self._ranges = [unit_range(str(info.units.get(name, ""))) for name in info.variables]
         idx = info.target_index
         self._target_mean = torch.tensor([info.mean[i] for i in idx], dtype=torch.float32)  # (O,)
         self._target_std = torch.tensor([info.std[i] for i in idx], dtype=torch.float32)
@@ -129,6 +134,8 @@ class StreamingForecaster:
         self._buffer: dict[str, Tensor] | None = None  # window mode: x, mask (W, N, F), time (W, 4)
         self._state: dict[str, Tensor] | None = None  # state mode: the network's recurrent state
         self._warned: set[str] = set()
+        self.last_unknown = 0  # VDs of the last tick the model does not know
+        self.last_implausible: dict[str, int] = {}  # variable -> readings of the last tick read as missing
 
     # -- one tick ---------------------------------------------------------------------------------------
     def update(self, timestamp, readings: pd.DataFrame) -> pd.DataFrame:
@@ -152,26 +159,40 @@ class StreamingForecaster:
         return self._update(timestamp, readings, caller_depth=3)
 
     def _update(self, timestamp, readings: pd.DataFrame, caller_depth: int) -> pa.Table:
+        # All or nothing: the new window or state, forecasts and table are computed first and committed
+        # last, so a tick that fails anywhere (a time past the calendar's end, a bad reading) leaves the
+        # forecaster exactly as it was, and the next valid tick is answered as if it had never come.
         ts = self._check_time(timestamp)
-        x, mask, unknown = tick_arrays(readings, self._vd_index, self.info.variables, self._mean, self._std)
-        new = sorted(set(unknown) - self._warned)
-        if new:
-            warnings.warn(
-                f"readings of {len(new)} VD(s) the model does not know are ignored (the graph cannot place "
-                f"them): {', '.join(new[:20])}{' ...' if len(new) > 20 else ''}",
-                stacklevel=caller_depth,  # the warning names the caller's line
-            )
-            self._warned.update(new)
+        x, mask, unknown, implausible = tick_arrays(
+            readings, self._vd_index, self.info.variables, self._mean, self._std, self._ranges
+        )
         missed = 0 if self._last is None else int((ts - self._last) / self.freq) - 1
         with torch.inference_mode():
-            scaled = (
-                self._window_tick(ts, x, mask, missed)
-                if self.mode == "window"
-                else self._state_tick(ts, x, mask, missed)
-            )  # (H, N, O)
-        self._latest = scaled.float() * self._target_std + self._target_mean  # (H, N, O) original units
-        self._last = ts
-        return self._table(self._latest, ts)
+            if self.mode == "window":
+                scaled, buffer, state = *self._window_tick(ts, x, mask, missed), self._state
+            else:
+                scaled, state = self._state_tick(ts, x, mask, missed)
+                buffer = self._buffer
+        latest = scaled.float() * self._target_std + self._target_mean  # (H, N, O) original units
+        table = self._table(latest, ts)
+        self._buffer, self._state, self._latest, self._last = buffer, state, latest, ts
+        self.last_unknown, self.last_implausible = len(unknown), implausible
+        self._warn_unknown(unknown, caller_depth + 1)
+        return table
+
+    def _warn_unknown(self, unknown: list[str], caller_depth: int) -> None:
+        """Warn once per unknown VD id, remembering at most :data:`MAX_WARNED` of them (a flood of made-up
+        ids must not grow the memory or the state file)."""
+        new = [vd for vd in unknown if vd not in self._warned]
+        if not new:
+            return
+        shown = ", ".join(vd[:40] for vd in new[:20])
+        warnings.warn(
+            f"readings of {len(new)} VD(s) the model does not know are ignored (the graph cannot place "
+            f"them): {shown}{' ...' if len(new) > 20 else ''}",
+            stacklevel=caller_depth,  # the warning names the caller's line
+        )
+        self._warned.update(new[: max(MAX_WARNED - len(self._warned), 0)])
 
     def _check_time(self, timestamp) -> pd.Timestamp:
         try:
@@ -181,6 +202,9 @@ class StreamingForecaster:
         if ts.tzinfo is None:
             raise StreamError(f"tick timestamp {ts} has no time zone (give an offset, e.g. +00:00)")
         ts = ts.tz_convert("UTC")
+        # The last target time must be a nanosecond timestamp, as the forecast tables store them (to 2262).
+        if ts > pd.Timestamp.max.tz_localize("UTC") - self.freq * self.info.horizon:
+            raise StreamError(f"tick {ts.isoformat()}: its forecasts would lie past the calendar's end (2262)")
         last = self._last
         if last is None:
             return ts
@@ -196,9 +220,10 @@ class StreamingForecaster:
         grid = pd.date_range(end=ts, periods=steps, freq=self.freq)
         return torch.from_numpy(time_features(grid, self.info.timezone))
 
-    def _window_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> Tensor:
+    def _window_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> tuple[Tensor, dict]:
+        """The forecasts (H, N, O) and the new window; the current one is left as it is (copied on write)."""
         window = self.info.window
-        buf = self._buffer
+        buf = None if self._buffer is None else dict(self._buffer)
         if buf is None or missed >= window - 1:  # nothing of the old window is left: a fresh, all-missing one
             nodes, feats = x.shape
             buf = {
@@ -206,16 +231,16 @@ class StreamingForecaster:
                 "mask": torch.zeros(window, nodes, feats, dtype=torch.bool),
                 "time": self._times(ts, window),
             }
-        else:  # shift by the missed ticks and this one; the missed ones read as missing
+        else:  # shift by the missed ticks and this one (new tensors); the missed ones read as missing
             shift = missed + 1
             for key in ("x", "mask"):
                 buf[key] = torch.cat([buf[key][shift:], torch.zeros_like(buf[key][:shift])])
             buf["time"] = torch.cat([buf["time"][shift:], self._times(ts, shift)])
         buf["x"][-1], buf["mask"][-1] = x, mask
-        self._buffer = buf
-        return self.net(buf["x"][None], buf["mask"][None], buf["time"][None])[0]  # (H, N, O)
+        return self.net(buf["x"][None], buf["mask"][None], buf["time"][None])[0], buf  # (H, N, O), new window
 
-    def _state_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> Tensor:
+    def _state_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> tuple[Tensor, dict]:
+        """The forecasts (H, N, O) and the new state (the network's step returns new tensors)."""
         state = self._state
         if missed > self.max_gap:
             state = None  # restart: the gap is longer than the rule fills
@@ -224,8 +249,8 @@ class StreamingForecaster:
             nodes, feats = x.shape
             empty = torch.zeros(1, missed, nodes, feats)
             _, state = self.net.forward_sequence(empty, empty.bool(), times[None], state)
-        y, self._state = self.net.step(x[None], mask[None], self._times(ts, 1), state)
-        return y[0]  # (H, N, O)
+        y, state = self.net.step(x[None], mask[None], self._times(ts, 1), state)
+        return y[0], state  # (H, N, O)
 
     def _table(self, pred: Tensor, ts: pd.Timestamp) -> pa.Table:
         return forecast_table(pred[None].numpy(), np.zeros(1, dtype=np.int64), pd.DatetimeIndex([ts]), self.info)
