@@ -42,6 +42,9 @@ case "${1:-budget}" in
     "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-learned \
       --work runs/benchmark/los-loop-converged-learned --models social_xlstm \
       --set "$GLOBAL" model.social.graph=both
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-all \
+      --work runs/benchmark/los-loop-converged-all --models social_xlstm \
+      --set "$CAL" "$GLOBAL" model.social.graph=both
     ;;
   *) echo "usage: $0 budget|converge|baselines|learned" >&2; exit 2 ;;
 esac

@@ -2,6 +2,7 @@
 
     python scripts/bench_epoch.py --archs lstm slstm_only slstm_pool social_xlstm --vds 500 --neighbours 16
     python scripts/bench_epoch.py --archs lstm slstm_only --compile --before /path/to/old/worktree
+    python scripts/bench_epoch.py --archs lstm slstm_only slstm_pool social_xlstm --cpp   (the fused C++ kernel)
     python scripts/bench_epoch.py --backends torch cpu [--data DIR] [--batches 30]   (demo epoch, per backend)
 
 Architecture mode (``--archs``): each architecture is built with the model section of ``--config`` (the
@@ -11,7 +12,9 @@ of ``--batch`` windows of ``--window`` steps; no dataset is read. Each architect
 subprocess (so its peak memory, ``ru_maxrss``, is its own), and the subprocesses run round-robin for
 ``--rounds`` rounds; the table shows the fastest round of each, whose time is the mean of ``--steps``
 optimiser steps (forward, masked-MAE-like loss, backward, clipping, AdamW) after a warm-up step.
-``--compile`` adds ``<arch>+compile`` rows (``encoder.compile``) for the sLSTM architectures, with the
+``--cpp`` adds ``<arch>+cpp`` rows (``encoder.backend: cpp``, the fused C++ sLSTM kernel; built before
+the timing) for the sLSTM architectures. ``--compile`` adds ``<arch>+compile`` rows (``encoder.compile``)
+for the sLSTM architectures, with the
 time of their first (compiling) step; ``--before DIR`` adds ``<arch>@before`` rows run with ``DIR`` (a
 git worktree of an older commit) first on the import path. Ratios are against ``lstm`` and ``slstm_pool``
 of the same code version.
@@ -74,6 +77,8 @@ def worker(spec: dict) -> dict:
     model_cfg = dict(spec["model"], arch=spec["arch"])
     if spec["compile"]:
         model_cfg["encoder"] = {**model_cfg.get("encoder", {}), "compile": True}
+    if spec.get("backend"):
+        model_cfg["encoder"] = {**model_cfg.get("encoder", {}), "backend": spec["backend"]}
     device = torch.device(spec.get("device", "cpu"))
     shape = NetworkShape(nodes, features, outputs, horizon, edge_index, edge_attr)
     net = Forecaster(ModelConfig(**model_cfg), shape).to(device)
@@ -120,13 +125,20 @@ def _run_worker(spec: dict, path: str | None) -> dict:
 
 
 def arch_mode(args, model_cfg: dict) -> None:
-    rows = []  # (label, arch, compile, path)
+    rows = []  # (label, arch, compile, path, backend)
     versions = [("", None)] + ([("@before", args.before)] if args.before else [])
     for suffix, path in versions:
         for arch in args.archs:
-            rows.append((arch + suffix, arch, False, path))
+            rows.append((arch + suffix, arch, False, path, None))
             if args.compile and arch in SLSTM_ARCHS and not path:
-                rows.append((f"{arch}+compile{suffix}", arch, True, path))
+                rows.append((f"{arch}+compile{suffix}", arch, True, path, None))
+            if args.cpp and arch in SLSTM_ARCHS and not path:
+                rows.append((f"{arch}+cpp{suffix}", arch, False, path, "cpp"))
+    if args.cpp:  # build the kernel once here, so no worker times the compiler
+        from social_xlstm.ops.slstm.cpp_build import kernel_available
+
+        if not kernel_available():
+            raise SystemExit("--cpp: the fused C++ kernel cannot be built on this machine")
     base = {
         "vds": args.vds, "neighbours": args.neighbours, "batch": args.batch, "window": args.window,
         "horizon": args.horizon, "features": 3, "outputs": 1, "steps": args.steps, "threads": args.threads,
@@ -134,8 +146,8 @@ def arch_mode(args, model_cfg: dict) -> None:
     }  # fmt: skip
     results: dict[str, list[dict]] = {label: [] for label, *_ in rows}
     for rnd in range(args.rounds):
-        for label, arch, comp, path in rows:
-            res = _run_worker({**base, "arch": arch, "compile": comp}, path)
+        for label, arch, comp, path, backend in rows:
+            res = _run_worker({**base, "arch": arch, "compile": comp, "backend": backend}, path)
             results[label].append(res)
             print(f"round {rnd + 1}: {label}: {res['sec']:.3f} s/step ({res['package']})", file=sys.stderr)
     best = {label: min(r, key=lambda r: r["sec"]) for label, r in results.items()}
@@ -243,6 +255,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda: where the arch-mode steps run")
     parser.add_argument("--compile", action="store_true", help="also time encoder.compile for the sLSTM archs")
+    parser.add_argument("--cpp", action="store_true", help="also time encoder.backend cpp for the sLSTM archs")
     parser.add_argument("--before", default=None, help="also run from this directory (an older worktree)")
     parser.add_argument("--data", default=None, help="dataset dir (backend mode; default: simulate the demo's)")
     parser.add_argument("--backends", nargs="+", default=["torch", "cpu"], help="sLSTM backends (backend mode)")

@@ -74,7 +74,8 @@ class EncoderConfig:
     forget: str = "sigmoid"
     """sLSTM forget gate: sigmoid (logsigmoid in log space) or exp (exponential forget)."""
     backend: str = "auto"
-    """sLSTM op backend: auto | torch | cpu | triton (see social_xlstm.ops.slstm)."""
+    """sLSTM op backend: auto | torch | cpu | cpp | triton (see social_xlstm.ops.slstm; cpp: the fused C++
+    CPU kernel, built on first use, the cpu path where no compiler is found)."""
     conv_kernel: int = 4
     """Width of the causal depthwise convolution before the sLSTM input and forget gates; 0 disables it."""
     ff_factor: float = 4.0 / 3.0

@@ -1,4 +1,5 @@
-"""The fast CPU path (hand-written backward through time) against the reference loop."""
+"""The fast CPU paths against the reference loop: the Python one (hand-written backward through time,
+``backend="cpu"``) and the fused C++ kernel (``backend="cpp"``); every test runs on both."""
 
 from __future__ import annotations
 
@@ -41,8 +42,23 @@ def _run(fn, leaves, forget, seed=1):
     return [h_seq, *final, *grads]
 
 
+BACKEND = {"name": "cpu"}
+
+
+@pytest.fixture(autouse=True, params=["cpu", "cpp"])
+def fast_backend(request, monkeypatch):
+    """Each test once per fast path; ``cpp`` needs the kernel built (a compiler on the machine)."""
+    if request.param == "cpp":
+        from social_xlstm.ops.slstm.cpp_build import kernel_available
+
+        if not kernel_available():
+            pytest.skip("the fused C++ kernel cannot be built here (no compiler)")
+    monkeypatch.setitem(BACKEND, "name", request.param)
+    return request.param
+
+
 def _cpu(*args, **kwargs):
-    return slstm(*args, backend="cpu", **kwargs)
+    return slstm(*args, backend=BACKEND["name"], **kwargs)
 
 
 NAMES = ["h_seq", "h", "c", "n", "m", "d_wx", "d_r", "d_b", "d_h0", "d_c0", "d_n0", "d_m0"]
@@ -145,3 +161,17 @@ def test_state_gradients_flow_and_chain_across_calls():
     g_split = torch.autograd.grad(torch.cat([h_a, h_b], dim=1).sum(), (wx, r, b))
     for x, y in zip(g_split, g_full, strict=True):
         torch.testing.assert_close(x, y, rtol=1e-10, atol=1e-12)
+
+
+def test_cpp_fallback_without_a_compiler_is_the_python_path(monkeypatch, fast_backend):
+    from social_xlstm.ops.slstm import cpp_build
+
+    monkeypatch.setenv(cpp_build.DISABLE_ENV, "1")
+    cpp_build.load_kernel.cache_clear()
+    try:
+        wx, r, b = _inputs(2, 3, 1, 4)
+        h_seq, _ = slstm(wx, r, b, backend="cpp")
+        assert "SLSTMFunction" in type(h_seq.grad_fn).__name__  # the Python path's Function
+        torch.testing.assert_close(h_seq, slstm_reference(wx, r, b)[0], rtol=1e-10, atol=1e-12)
+    finally:
+        cpp_build.load_kernel.cache_clear()

@@ -5,6 +5,8 @@
 * ``"torch"``  -- :func:`~social_xlstm.ops.slstm.reference.slstm_reference`, the plain loop;
 * ``"cpu"``    -- :mod:`~social_xlstm.ops.slstm.cpu`, an ``autograd.Function`` with a hand-written
   backward through time (works on any device, tuned for CPUs);
+* ``"cpp"``    -- :mod:`~social_xlstm.ops.slstm.cpp`, the fused C++ kernel (CPU tensors, fp32/fp64),
+  built just in time on first use; where it cannot be built, a warning and the ``"cpu"`` path;
 * ``"triton"`` -- the fused Triton kernels (CUDA tensors, or CPU tensors under ``TRITON_INTERPRET=1``);
 * ``"auto"``   -- ``"triton"`` for non-fp64 CUDA tensors when Triton is installed, else ``"cpu"``.
 
@@ -21,7 +23,7 @@ from torch import Tensor
 
 from .reference import SLSTMState, check_inputs, slstm_reference
 
-BACKENDS = ("auto", "torch", "cpu", "triton")
+BACKENDS = ("auto", "torch", "cpu", "cpp", "triton")
 
 
 def triton_available() -> bool:
@@ -78,7 +80,7 @@ def slstm(
         r: recurrent weights; gate ``g`` of head ``k`` receives ``h_{t-1}[:, k, :] @ r[g, k]``.
         b: biases.
         state: optional initial ``(h, c, n, m)``; ``None`` means zeros with ``m_1 = pre_i``.
-        backend: ``"auto"``, ``"torch"`` (reference), ``"cpu"`` or ``"triton"``.
+        backend: ``"auto"``, ``"torch"`` (reference), ``"cpu"``, ``"cpp"`` or ``"triton"``.
         forget: ``"sigmoid"`` (``logf = logsigmoid(pre_f)``) or ``"exp"`` (``logf = pre_f``).
 
     Returns:
@@ -93,6 +95,14 @@ def slstm(
     check_inputs(wx, r, b, state, forget)
     if name == "torch":
         return slstm_reference(wx, r, b, state, forget=forget)
+    if name == "cpp":
+        from .cpp_build import kernel_available
+
+        if kernel_available() and not wx.is_cuda:
+            from .cpp import slstm_cpp
+
+            return slstm_cpp(wx, r, b, state, forget=forget)
+        name = "cpu"  # no compiler here (warned once), or CUDA tensors: the Python path
     if name == "cpu":
         from .cpu import slstm_cpu
 
