@@ -186,6 +186,15 @@ class Ctx:
         return self.bad_ckpt("nested.zip", data)
 
 
+    def folder_with(self, *names: str) -> Path:
+        """A folder the tool did not write, holding ``names`` (a user's files)."""
+        folder = self.tmp / "mine"
+        folder.mkdir(exist_ok=True)
+        for name in names:
+            (folder / name).write_text("a user's file\n")
+        return folder
+
+
 def _truncate(path: Path, keep: int = 200) -> None:
     path.write_bytes(path.read_bytes()[:keep])
 
@@ -313,6 +322,48 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
     "ingest: zip 40 levels deep": (
         lambda c: ["ingest", "taiwan-vd", c.nested_zip(), "--out", str(c.out)],
         "nested more than 8 levels deep; not a published feed file",
+    ),
+    "ingest: --out is a file": (
+        lambda c: [*c.wide("flow")[:3], "--out", c.bad_ckpt("thesis.txt", b"my thesis"), "--variable", "flow"],
+        "is a file, not a directory",
+    ),
+    "ingest: --overwrite on a folder the tool did not write": (
+        lambda c: [*c.wide("flow")[:3], "--out", str(c.folder_with("thesis.tex")), "--overwrite"],
+        "--overwrite replaces only a directory this tool wrote",
+    ),
+    "ingest: --out is the source's folder": (
+        lambda c: [*c.wide("flow")[:3], "--out", str(c.tmp), "--overwrite"],
+        "the source",
+    ),
+    "ingest: padded variable name": (lambda c: c.wide(" flow"), "without surrounding spaces"),
+    "stream: --out is a directory": (
+        lambda c: ["stream", "--checkpoint", str(c.ckpt), "--replay", str(c.dataset), "--out",
+                   str(c.folder_with())],  # fmt: skip
+        "is a directory; name the file to write",
+    ),
+    "serve: --max-ahead not a duration": (
+        lambda c: ["serve", "--checkpoint", str(c.ckpt), "--port", "0", "--max-ahead", "soon"],
+        "--max-ahead 'soon' is not a duration",
+    ),
+    "serve: --max-jump 0": (
+        lambda c: ["serve", "--checkpoint", str(c.ckpt), "--port", "0", "--max-jump", "0"],
+        "--max-jump must be >= 1",
+    ),
+    "plot sources of a road-only model": (
+        lambda c: ["plot", "sources", "--ckpt", str(c.ckpt), "--dataset", str(c.dataset), "--out", str(c.out)],
+        "reads no learned sources",
+    ),
+    "plot sources without coordinates": (
+        lambda c: ["plot", "sources", "--ckpt", str(c.ckpt), "--out", str(c.out)],
+        "plot sources needs --stations FILE or --dataset DIR",
+    ),
+    "fit: learned sources with the target form": (
+        lambda c: c.fit("--model.social.graph", "both", "--model.social.form", "target"),
+        "needs social.form='source'",
+    ),
+    "fit: unknown social graph": (
+        lambda c: c.fit("--model.social.graph", "nearby"),
+        "social.graph='nearby'",
     ),
     "ingest: missing source": (
         lambda c: ["ingest", "long", str(c.tmp / "gone.csv"), "--out", str(c.out), "--time-col", "t", "--id-col", "v"],
