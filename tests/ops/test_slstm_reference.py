@@ -81,9 +81,9 @@ def test_first_step_without_state_is_tanh_z_gated():
 
 def test_unknown_backend_lists_valid_ones():
     wx, r, b, _ = _inputs(1, 2, 1, 2)
-    with pytest.raises(ValueError, match="auto, torch, cpu, triton"):
+    with pytest.raises(ValueError, match="auto, torch, cpu, cpp, triton"):
         slstm(wx, r, b, backend="cuda")
-    assert BACKENDS == ("auto", "torch", "cpu", "triton")
+    assert BACKENDS == ("auto", "torch", "cpu", "cpp", "triton")
 
 
 def test_bad_shapes_and_forget_mode_raise():
