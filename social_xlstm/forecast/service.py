@@ -122,7 +122,7 @@ class _Service:
         self.restored_from = None
         if self.state_path is not None:
             check_state_writable(self.state_path)
-        if self.state_path is not None and self.state_path.exists():
+        if self.state_path is not None and self.state_path.exists():  # a snapshot to continue from
             counters = load_snapshot(self.state_path, forecaster, checkpoint=self.checkpoint, sha256=self.sha256)
             self.ticks_served = counters["ticks_served"]
             self.restored_from = str(self.state_path)

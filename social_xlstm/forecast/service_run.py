@@ -15,6 +15,7 @@ import socket
 from pathlib import Path
 
 from social_xlstm.errors import UserError
+from social_xlstm.forecast.service_limits import Limits
 
 SERVE_EXTRA = "pip install 'social-xlstm[serve]'"
 SERVE_MODULES = ("fastapi", "uvicorn", "pydantic")
@@ -53,7 +54,7 @@ def serve(
     port: int = 8000,
     state: str | Path | None = None,
     mode: str = "auto",
-    limits=None,
+    limits: Limits | None = None,
 ) -> None:
     """Serve one :class:`StreamingForecaster` over HTTP until SIGINT/SIGTERM (docs/service.md).
 
@@ -66,7 +67,7 @@ def serve(
         host, port: where to listen (port 0: a free port, printed on start).
         state: snapshot file, restored on start when it exists and written (atomically) on shutdown.
         mode: ``StreamingForecaster.from_checkpoint`` mode: ``auto``, ``window`` or ``state``.
-        limits: :class:`~social_xlstm.forecast.service.Limits` (default its defaults).
+        limits: :class:`~social_xlstm.forecast.service_limits.Limits` (default its defaults).
 
     Raises:
         UserError: the serve extra is missing, the address is taken, the checkpoint or snapshot is bad.
@@ -74,13 +75,13 @@ def serve(
     require_serve_extra()
     import uvicorn
 
-    from social_xlstm.forecast.service import Limits, create_app
+    from social_xlstm.forecast.service import create_app
     from social_xlstm.forecast.streaming import StreamingForecaster
 
     sock = bind(host, port)
     try:
         forecaster = StreamingForecaster.from_checkpoint(checkpoint, mode=mode)
-        app = create_app(forecaster, state_path=state, checkpoint=checkpoint, limits=limits or Limits())
+        app = create_app(forecaster, state_path=state, checkpoint=checkpoint, limits=limits)
         bound = sock.getsockname()[1]
         config = uvicorn.Config(app, host=host, port=bound, log_level="info", lifespan="on")
         print(f"serving {checkpoint} on http://{host}:{bound}", flush=True)

@@ -134,7 +134,6 @@ class StreamingForecaster:
         self._buffer: dict[str, Tensor] | None = None  # window mode: x, mask (W, N, F), time (W, 4)
         self._state: dict[str, Tensor] | None = None  # state mode: the network's recurrent state
         self._warned: set[str] = set()
-        self.last_unknown = 0  # VDs of the last tick the model does not know
         self.last_implausible: dict[str, int] = {}  # variable -> readings of the last tick read as missing
 
     # -- one tick ---------------------------------------------------------------------------------------
@@ -176,7 +175,7 @@ class StreamingForecaster:
         latest = scaled.float() * self._target_std + self._target_mean  # (H, N, O) original units
         table = self._table(latest, ts)
         self._buffer, self._state, self._latest, self._last = buffer, state, latest, ts
-        self.last_unknown, self.last_implausible = len(unknown), implausible
+        self.last_implausible = implausible
         self._warn_unknown(unknown, caller_depth + 1)
         return table
 

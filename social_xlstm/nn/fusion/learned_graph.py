@@ -31,6 +31,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .neighbours import induced_subgraph
+
 REFRESH_BLOCK = 1024
 """Rows scored at once by a refresh: (1024, N) scores, 35 MB at 8,600 VDs."""
 
@@ -117,19 +119,12 @@ class LearnedSources(nn.Module):
         src, dst = self.learned_src[valid], dst[valid]  # (E',) global ids, grouped by target
         score = (self.target[dst] * self.source[src]).sum(-1) / math.sqrt(self.dim)  # (E',)
         if nodes is not None:
-            local = torch.full((self.num_nodes,), -1, dtype=torch.long, device=src.device)
-            local[nodes] = torch.arange(nodes.numel(), device=src.device)
-            src, dst = local[src], local[dst]
-            keep = (src >= 0) & (dst >= 0)
-            src, dst, score = src[keep], dst[keep], score[keep]
+            (src, dst), score = induced_subgraph(torch.stack([src, dst]), score[:, None], nodes, self.num_nodes)
+            score = score[:, 0]
         pre = self.gate_scale[:, None] * score + self.gate_bias[:, None]  # (NH, E')
         gate = self.gate_cap * torch.tanh(pre / self.gate_cap)
         key = self.key[:, None].expand(-1, src.numel(), -1)  # (NH, E', DH)
         return src, dst, gate, key
-
-    def table(self) -> Tensor:
-        """(N, K) global ids of each VD's learned sources, -1 where it has fewer (a copy)."""
-        return self.learned_src.clone()
 
     def fit_added_vds(self, state: dict[str, Tensor], prefix: str, trained: int) -> None:
         """Make a checkpoint's entries fit this module built for ``trained`` VDs plus added ones.

@@ -31,6 +31,7 @@ from torch import Tensor
 
 from social_xlstm.ops.mlstm import SourceMemory, read_neighbour_memories, source_memory_parallel, source_memory_step
 
+from ..config import SOCIAL_GRAPHS
 from ..state import State, empty_max_state, zeros
 from .learned_graph import LearnedSources
 from .neighbours import induced_subgraph
@@ -87,8 +88,8 @@ class SourceSocialMLSTM(SocialMLSTM):
 
         Called after construction: a road-only layer (the default) is built exactly as before.
         """
-        if graph not in ("road", "learned", "both"):
-            raise ValueError(f"graph must be road, learned or both, got {graph!r}")
+        if graph not in SOCIAL_GRAPHS:
+            raise ValueError(f"graph must be one of {', '.join(SOCIAL_GRAPHS)}, got {graph!r}")
         self.graph = graph
         if graph == "road":
             return

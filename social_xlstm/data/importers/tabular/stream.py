@@ -132,10 +132,18 @@ def check_joined_ids(parts: pd.DataFrame, label: str, seen: dict[str, tuple]) ->
             )
 
 
-def _piece_ids(piece: pa.Table, label: str, id_cols: list[str]) -> pa.Array:
-    """VD ids as strings, as :func:`normalise_ids` makes them, normalising each distinct id once."""
+def _piece_ids(piece: pa.Table, label: str, id_cols: list[str], joined: dict[str, tuple] | None = None) -> pa.Array:
+    """VD ids as strings, as :func:`normalise_ids` makes them, normalising each distinct id once.
+
+    With ``joined`` (several id columns, the first pass), the distinct id tuples go through
+    :func:`check_joined_ids` with it.
+    """
     ids, empty = None, np.zeros(piece.num_rows, dtype=bool)
-    for part in _id_parts(piece, id_cols):
+    parts = list(_id_parts(piece, id_cols))
+    if joined is not None and len(id_cols) > 1:
+        distinct = pa.table(dict(zip(id_cols, parts, strict=True))).group_by(id_cols).aggregate([])
+        check_joined_ids(distinct.to_pandas(), label, joined)
+    for part in parts:
         empty |= part.is_null().to_numpy(zero_copy_only=False)
         empty |= pc.equal(part.fill_null("-"), "").to_numpy(zero_copy_only=False)
         ids = part if ids is None else pc.binary_join_element_wise(ids, part, "-")
@@ -144,10 +152,13 @@ def _piece_ids(piece: pa.Table, label: str, id_cols: list[str]) -> pa.Array:
     return ids
 
 
-def _piece_keys(piece: pa.Table, label: str, keys: KeyColumns) -> tuple[pa.Array, pa.Array, np.ndarray | None]:
+def _piece_keys(
+    piece: pa.Table, label: str, keys: KeyColumns, joined: dict[str, tuple] | None = None
+) -> tuple[pa.Array, pa.Array, np.ndarray | None]:
     """``(utc, ids, kept)`` of a piece: UTC timestamps and ids of the kept rows, and the kept row numbers
-    (None when every row is kept; rows in the hour skipped by DST go with ``--dst-gap drop``)."""
-    ids = _piece_ids(piece, label, keys.id_cols)
+    (None when every row is kept; rows in the hour skipped by DST go with ``--dst-gap drop``); ``joined``
+    as in :func:`_piece_ids`."""
+    ids = _piece_ids(piece, label, keys.id_cols, joined)
     times = _column(piece, keys.time_col)
     if pa.types.is_timestamp(times.type) and times.type.tz is not None:
         # Zoned Arrow timestamps hold UTC instants already: a cast, no pandas.
@@ -167,10 +178,7 @@ def _scan_keys(files: list[Path], keys: KeyColumns) -> tuple[pd.DatetimeIndex, l
     stamps, ids, num_rows, joined = [], set(), 0, {}
     for path in files:
         for label, piece in _pieces(path, [keys.time_col, *keys.id_cols]):
-            utc, vd, _ = _piece_keys(piece, label, keys)
-            if len(keys.id_cols) > 1:
-                parts = {c: p.to_pandas() for c, p in zip(keys.id_cols, _id_parts(piece, keys.id_cols), strict=True)}
-                check_joined_ids(pd.DataFrame(parts), label, joined)
+            utc, vd, _ = _piece_keys(piece, label, keys, joined)
             stamps.append(np.unique(utc.to_numpy(zero_copy_only=False).astype("datetime64[us]")))
             ids.update(pc.unique(vd).to_pylist())
             num_rows += len(vd)
