@@ -13,8 +13,9 @@ from matplotlib.collections import LineCollection
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 
+from social_xlstm.data.format.geo import haversine_m
 from social_xlstm.errors import UserError
-from social_xlstm.viz.maps import KM_PER_DEGREE, located_stations, plot_vd_map
+from social_xlstm.viz.maps import located_stations, plot_vd_map
 
 TABLE_COLUMNS = ["layer", "vd_id", "source_id", "rank", "gate"]
 """One row per learned edge: the layer holding it, target and source VD, the source's rank among the
@@ -42,13 +43,10 @@ def learned_source_table(edges: dict, vd_ids: list[str]) -> pd.DataFrame:
 
 
 def source_distances_km(table: pd.DataFrame, stations: pd.DataFrame) -> pd.Series:
-    """Ground distance (km, equirectangular) of each learned edge; NaN where a VD has no coordinates."""
+    """Great-circle distance (km) of each learned edge; NaN where a VD has no coordinates."""
     st = stations.assign(vd_id=stations["vd_id"].astype(str)).set_index("vd_id")[["lat", "lon"]]
     a, b = st.reindex(table["vd_id"]).to_numpy(), st.reindex(table["source_id"]).to_numpy()
-    lat0 = np.deg2rad((a[:, 0] + b[:, 0]) / 2)
-    dy = (a[:, 0] - b[:, 0]) * KM_PER_DEGREE
-    dx = (a[:, 1] - b[:, 1]) * KM_PER_DEGREE * np.cos(lat0)
-    return pd.Series(np.hypot(dx, dy), index=table.index)
+    return pd.Series(haversine_m(a[:, 0], a[:, 1], b[:, 0], b[:, 1]) / 1000.0, index=table.index)
 
 
 def plot_learned_sources(stations: pd.DataFrame, table: pd.DataFrame, vds: list[str] | None = None) -> Figure:
