@@ -1,6 +1,6 @@
 """The accuracy benchmark's outputs: the Markdown tables, the JSON summary and the error-by-horizon PNGs.
 
-:func:`social_xlstm.bench.run.summarise` builds the summary (mean and spread over seeds of every metric);
+:func:`social_xlstm.bench.summary.summarise` builds the summary (mean and spread over seeds of every metric);
 this module only renders and writes it, so the variant study can share the cell format.
 """
 
