@@ -7,6 +7,9 @@
 #   bash scripts/accuracy_sweep.sh baselines     # the same rule for the library's Graph WaveNet and the
 #                                                # sin/cos-calendar ablation and full model with global read
 #   bash scripts/accuracy_sweep.sh learned       # learned neighbours (model.social.graph), to convergence
+#   bash scripts/accuracy_sweep.sh seeds         # seeds 1 and 2 of the converged calendar+global full model
+#                                                # and its no-social ablation, seed by seed (pairs first);
+#                                                # seed 0 is in the converge queue's tables
 # Tables: docs/results/los-loop-<name>.md / .json. SEEDS="0 1 2" widens either queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,5 +49,14 @@ case "${1:-budget}" in
       --work runs/benchmark/los-loop-converged-all --models social_xlstm \
       --set "$CAL" "$GLOBAL" model.social.graph=both
     ;;
-  *) echo "usage: $0 budget|converge|baselines|learned" >&2; exit 2 ;;
+  seeds)
+    ARGS=(--protocol tgcn --dataset "$DATA" --threads 1 --epochs 40 --patience 5 --max-minutes 35)
+    for seeds in "1" "1 2"; do
+      .venv/bin/social-xlstm bench accuracy "${ARGS[@]}" --seeds $seeds --name los-loop-converged-calendar-global-seeds \
+        --work runs/benchmark/los-loop-converged-calendar-global --models social_xlstm --set "$CAL" "$GLOBAL"
+      .venv/bin/social-xlstm bench accuracy "${ARGS[@]}" --seeds $seeds --name los-loop-converged-calendar-seeds \
+        --work runs/benchmark/los-loop-converged-calendar --models slstm_only --set "$CAL"
+    done
+    ;;
+  *) echo "usage: $0 budget|converge|baselines|learned|seeds" >&2; exit 2 ;;
 esac
