@@ -31,6 +31,7 @@ from lightning.pytorch.callbacks import ModelCheckpoint, ProgressBar, RichProgre
 from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import CheckpointIO
+from lightning.pytorch.utilities import rank_zero_info
 
 from social_xlstm.checkpoint import read_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule
@@ -135,6 +136,8 @@ class SocialXLSTMCLI(LightningCLI):
     def _instantiate_trainer(self, config, callbacks):
         callbacks = [*callbacks, DivergenceGuard(), RandomState()]
         check_trainer_options(config)
+        if config.get("enable_checkpointing", True) is False:
+            callbacks = drop_checkpoints(config, callbacks)
         user_checkpoints = [
             c
             for c in (config.get("callbacks") or [])
@@ -156,10 +159,29 @@ class SocialXLSTMCLI(LightningCLI):
             config["logger"] = default_loggers(
                 config.get("default_root_dir"), bool(self._get(self.config, "tensorboard"))
             )
+        elif config.get("logger") is not False:
+            config["logger"] = with_csv_log(config["logger"], config.get("default_root_dir"))
         try:
             return super()._instantiate_trainer(config, callbacks)
         except MisconfigurationException as err:  # e.g. accelerator gpu on a machine without one
             raise UserError(f"trainer options: {err}") from err
+
+
+def drop_checkpoints(config, callbacks: list) -> list:
+    """``trainer.enable_checkpointing: false`` honoured: the config's ModelCheckpoint callbacks and the
+    project's LastCheckpoint are dropped (Lightning refuses the flag beside any of them), so no checkpoint is
+    written; says so once, since ``test``/``predict`` then need a ``--ckpt_path`` from elsewhere."""
+    configured = config.get("callbacks") or []
+    configured = configured if isinstance(configured, (list, tuple)) else [configured]
+    dropped = [c for c in [*configured, *callbacks] if isinstance(c, ModelCheckpoint)]
+    config["callbacks"] = [c for c in configured if not isinstance(c, ModelCheckpoint)]
+    if dropped:
+        names = sorted({type(c).__name__ for c in dropped})
+        rank_zero_info(
+            f"trainer.enable_checkpointing=false: no checkpoint is written ({', '.join(names)} dropped); "
+            "resume (--ckpt_path last), test and predict need a checkpoint from another run"
+        )
+    return [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
 
 
 def check_ckpt_path(subcommand: str, ckpt_path: str | None) -> None:
@@ -207,6 +229,18 @@ def default_loggers(root: str | None, tensorboard: bool = False) -> list:
         raise UserError("--tensorboard true needs the tensorboard package: pip install 'social-xlstm[tensorboard]'")
     # Same version folder as the CSV log, so one run's files stay together.
     return [csv, TensorBoardLogger(root, name="lightning_logs", version=csv.version, sub_dir="tensorboard")]
+
+
+def with_csv_log(loggers, root: str | None) -> list:
+    """The user's ``trainer.logger`` (one or a list: TensorBoard, MLflow, ...) with the CSV log first.
+
+    ``plot``, the bench harness and the notebooks read ``lightning_logs/version_N/metrics.csv``, so the CSV
+    log stays beside whatever the user adds; first, so checkpoints keep going to its version folder.
+    """
+    loggers = list(loggers) if isinstance(loggers, (list, tuple)) else [loggers]
+    if any(isinstance(logger, CSVLogger) for logger in loggers):
+        return loggers
+    return [CSVLogger(root or os.getcwd(), name="lightning_logs"), *loggers]
 
 
 CLI_KWARGS = dict(
