@@ -66,6 +66,26 @@ def test_disconnected_graph_is_a_warning(tmp_path):
     assert any("2 connected components" in w for w in report.warnings)
 
 
+def test_edge_counts_say_the_file_and_what_the_cap_keeps(tmp_path):
+    # a dense published matrix: every ordered pair incl. the diagonal, 4 x 4 = 16 rows
+    ids = ["a", "b", "c", "d"]
+    edges = pd.DataFrame(
+        [(s, d, None, 1.0 + i) for i, (s, d) in enumerate((s, d) for s in ids for d in ids)],
+        columns=["src", "dst", "distance_m", "weight"],
+    )
+    stamps = pd.date_range("2024-01-01", periods=10, freq="5min", tz="UTC")
+    obs = pd.DataFrame([(t, v, 1.0, 2.0) for t in stamps for v in ids], columns=["timestamp", "vd_id", "flow", "speed"])
+    stations = pd.DataFrame({"vd_id": ids, "lat": [0.0, 0.001, 0.002, 0.003], "lon": [0.0] * 4})
+    root = write_dataset(tmp_path / "ds", obs, stations, META, edges)
+    report = validate_dataset(root, max_neighbours=2)
+    g = report.summary["graph"]
+    assert (g["edges_in_file"], g["edges"]) == (16, 8)  # the cap keeps the self loop + 1 in-edge per VD
+    assert "16 edges in the file, 8 kept (incl. self loops, after the data.max_neighbours cap)" in report.render()
+    coordinates = validate_dataset(_write(tmp_path / "c"), max_neighbours=2)
+    assert coordinates.summary["graph"]["edges_in_file"] is None
+    assert "in the file" not in coordinates.render()
+
+
 def test_longest_gap():
     observed = np.array([[1, 0, 0, 1], [0, 0, 1, 1], [0, 0, 1, 1], [1, 0, 0, 1]], dtype=bool)  # (T=4, N=4)
     np.testing.assert_array_equal(longest_gap(observed), [2, 4, 1, 0])

@@ -76,9 +76,11 @@ class ValidationReport:
                 + (", ".join(f"{k} {v}" for k, v in s["longest_outage_steps"].items()) or "none")
             )
             g = s["graph"]
+            offered = "" if g["edges_in_file"] is None else f"{g['edges_in_file']:,} edges in the file, "
             lines.append(
-                f"  graph ({g['source']}): {g['edges']} edges incl. self loops, "
-                f"{g['components']} connected component(s), largest {g['largest_component']} VDs"
+                f"  graph ({g['source']}): {offered}{g['edges']:,} kept (incl. self loops, after the "
+                f"data.max_neighbours cap), {g['components']} connected component(s), "
+                f"largest {g['largest_component']} VDs"
             )
             lines.append(f"  edge features: {', '.join(g['edge_features'])}")
             lines.extend("  " + line for line in degree_lines(g))
@@ -208,7 +210,8 @@ def _summarise(report: ValidationReport, dataset: Dataset, panel: Panel, graph: 
         "longest_outage_steps": {str(vd_ids[i]): int(outage[i]) for i in worst_out if outage[i] > 0},
         "graph": {
             "source": "edges.parquet" if dataset.edges is not None else "coordinates (nearest VDs)",
-            "edges": graph.num_edges,
+            "edges_in_file": None if dataset.edges is None else len(dataset.edges),
+            "edges": graph.num_edges,  # kept: self loops added, duplicates merged, the cap applied
             "components": int(len(sizes)),
             "largest_component": int(sizes.max()),
             "edge_features": list(graph.edge_attr_names),
