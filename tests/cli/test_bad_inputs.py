@@ -169,6 +169,11 @@ class Ctx:
         (self.tmp / "wide.csv").write_text("timestamp,A,B\n2024-01-01T00:00Z,1,2\n2024-01-01T00:05Z,3,4\n")
         return ["ingest", "wide", str(self.tmp / "wide.csv"), "--out", str(self.out), "--variable", variable]
 
+    def wide_with_edges(self, edges: str, *extra: str) -> list[str]:
+        """``ingest wide`` of two VDs A, B with a blank-separated ``--edges`` file holding ``edges``."""
+        (self.tmp / "adj.txt").write_text(edges)
+        return [*self.wide("speed"), "--edges", str(self.tmp / "adj.txt"), *extra]
+
     def deep_gzip(self, levels: int = 1200) -> str:
         """A Taiwan VD file gzipped ``levels`` times over (the recursion a crafted file asks for)."""
         data = b'{"VDLives": []}'
@@ -223,6 +228,14 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
     "negative step checkpoints": (
         lambda c: c.fit("--last_checkpoint.every_n_train_steps", "-1"),
         "every_n_train_steps must be >= 0",
+    ),
+    "edge positions of no base": (
+        lambda c: c.wide_with_edges("1 1 1.0\n"),
+        "endpoints are positions 1 .. 1 among 2 VDs, which say neither 0- nor 1-based: give --edge-base",
+    ),
+    "edge position out of range": (
+        lambda c: c.wide_with_edges("0 0 1\n0 2 0.5\n", "--edge-ids", "index"),
+        "0-based positions 0 .. 2, but there are 2 VDs",
     ),
     "missing config": (lambda c: ["fit", "--config", str(c.tmp / "nope.yaml")], "nope.yaml"),
     "missing dataset": (lambda c: c.fit("--data.data_dir", str(c.tmp / "nowhere")), "nowhere"),

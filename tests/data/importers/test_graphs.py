@@ -140,3 +140,63 @@ def test_matrix_of_the_wrong_size_and_unknown_ids(tmp_path):
     edges = pd.DataFrame({"src": ["a", "q"], "dst": ["b", "a"], "weight": [1.0, 2.0]})
     with pytest.raises(DataError, match=r"e.csv: 1 edge\(s\) name VDs without a station or series, e.g. VD 'q' in\n"):
         finish_edges(edges, stations, "e.csv")
+
+
+# --- edge lists as graph papers publish them: blank-separated, headerless, endpoints as positions ---------
+
+IDS = ["773869", "767541", "767542", "717447"]
+
+
+def _dense_list(base: int, sep: str = " ") -> str:
+    """Every ordered pair incl. the diagonal, as ``i j w`` lines; 0 where there is no edge."""
+    weights = {(0, 1): 0.5, (1, 2): 0.25, (3, 0): 1.0}
+    lines = []
+    for i in range(4):
+        for j in range(4):
+            w = 1.0 if i == j else weights.get((i, j), 0.0)
+            lines.append(sep.join([str(i + base), str(j + base), f"{w:g}"]))
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("base, sep", [(0, " "), (1, " "), (0, "\t"), (1, "   "), (0, ";")])
+def test_headerless_position_lists_of_any_separator_and_base(tmp_path, base, sep):
+    path = tmp_path / "adj.txt"
+    path.write_text(_dense_list(base, sep))
+    edges = read_edges(path, IDS)
+    # positions become ids, the value is a weight, zero weights and the diagonal are no edge
+    got = sorted(zip(edges["src"], edges["dst"], edges["weight"], strict=True))
+    assert got == sorted([("773869", "767541", 0.5), ("767541", "767542", 0.25), ("717447", "773869", 1.0)])
+    assert "distance_m" not in edges
+
+
+def test_positions_given_explicitly_and_checked_against_the_vd_count(tmp_path):
+    path = tmp_path / "adj.txt"
+    path.write_text("1 2 0.5\n2 3 0.5\n")  # neither 0 nor N=4 appears: the base cannot be told
+    with pytest.raises(DataError, match=r"positions 1 \.\. 3 among 4 VDs.*--edge-base 0 or 1"):
+        read_edges(path, IDS)
+    one_based = read_edges(path, IDS, base=1)
+    assert list(one_based["src"]) == ["773869", "767541"] and list(one_based["dst"]) == ["767541", "767542"]
+    path.write_text("0 4 0.5\n")  # 0-based, but position 4 among 4 VDs
+    with pytest.raises(DataError, match=r"0-based positions 0 \.\. 4, but there are 4 VDs"):
+        read_edges(path, IDS, endpoints="index")
+    path.write_text("0 x 0.5\n")
+    with pytest.raises(DataError, match=r"endpoint 'x' \(row 0\) is not an integer position"):
+        read_edges(path, IDS, endpoints="index")
+
+
+def test_ids_stay_ids_and_edge_ids_id_never_reads_positions(tmp_path):
+    path = tmp_path / "edges.txt"
+    path.write_text("773869 767541 120.5\n767541 767542 80\n")  # DCRNN-style ids with a distance
+    edges = read_edges(path, IDS)
+    assert list(edges["src"]) == ["773869", "767541"] and list(edges["distance_m"]) == [120.5, 80.0]
+    path.write_text("0 1 2.0\n")
+    as_ids = read_edges(path, IDS, endpoints="id")  # kept as written; finish_edges names them unknown
+    assert list(as_ids["src"]) == ["0"] and list(as_ids["distance_m"]) == [2.0]
+
+
+def test_blank_separated_dense_matrix(tmp_path):
+    path = tmp_path / "adj.txt"
+    path.write_text("1 0.5 0 0\n0 1 0.25 0\n0 0 1 0\n1 0 0 1\n")
+    edges = read_edges(path, IDS)
+    got = sorted(zip(edges["src"], edges["dst"], edges["weight"], strict=True))
+    assert got == sorted([("773869", "767541", 0.5), ("767541", "767542", 0.25), ("717447", "773869", 1.0)])

@@ -54,10 +54,29 @@ def is_number(text: str) -> bool:
     return True
 
 
-def first_line(path: Path) -> list[str]:
-    """The cells of a CSV file's first line (a header, or the first data row), unquoted."""
+WHITESPACE = " "
+"""The separator :func:`separator` returns for cells split by runs of spaces and tabs (``0 1 0.5``)."""
+
+
+def separator(path: Path) -> str:
+    """A text table's cell separator, from its first non-empty line: ``,`` where it has one, else a tab,
+    ``;``, or :data:`WHITESPACE` for cells between runs of blanks (graph papers' ``i j w`` lines)."""
     with open(path, encoding="utf-8-sig", errors="replace") as fh:
-        return [t.strip().strip('"') for t in fh.readline().split(",")]
+        line = next((text for text in fh if text.strip()), "")
+    for sep in (",", "\t", ";"):
+        if sep in line:
+            return sep
+    return WHITESPACE if len(line.split()) > 1 else ","
+
+
+def first_line(path: Path) -> list[str]:
+    """The cells of a text table's first line (a header, or the first data row), unquoted; split by the
+    file's :func:`separator`."""
+    sep = separator(path)
+    with open(path, encoding="utf-8-sig", errors="replace") as fh:
+        line = next((text for text in fh if text.strip()), "")
+    cells = line.split() if sep == WHITESPACE else line.split(sep)
+    return [t.strip().strip('"') for t in cells]
 
 
 def column_names(path: Path) -> list[str]:
@@ -86,6 +105,9 @@ def read_csv(
         columns: read only these columns (by header name); None reads all.
     """
     path = check_file(path)
+    sep = separator(path)
+    if sep == WHITESPACE:
+        return _read_blank_separated(path, header, string_cols, columns)
     read_opts = pacsv.ReadOptions(autogenerate_column_names=not header)
     # Only an empty cell is missing: text such as "n/a" must fail loudly in to_float, not become NaN.
     convert = pacsv.ConvertOptions(
@@ -94,10 +116,36 @@ def read_csv(
         null_values=[""],
     )
     try:
-        table = pacsv.read_csv(path, read_options=read_opts, convert_options=convert)
+        table = pacsv.read_csv(
+            path, read_options=read_opts, parse_options=pacsv.ParseOptions(delimiter=sep), convert_options=convert
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as err:
         raise DataError(f"{path}: not a readable CSV file ({err})") from err
     frame = table.to_pandas()
+    if not header:
+        frame.columns = range(frame.shape[1])
+    if frame.empty:
+        raise DataError(f"{path}: no data rows")
+    return frame
+
+
+def _read_blank_separated(
+    path: Path, header: bool, string_cols: Sequence[str], columns: Sequence[str] | None
+) -> pd.DataFrame:
+    """:func:`read_csv` for cells between runs of blanks (pyarrow reads one-character separators only)."""
+    try:
+        frame = pd.read_csv(
+            path,
+            sep=r"\s+",
+            header=0 if header else None,
+            usecols=list(columns) if columns is not None else None,
+            dtype={c: str for c in string_cols} or None,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+        )
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as err:
+        raise DataError(f"{path}: not a readable blank-separated table ({err})") from err
     if not header:
         frame.columns = range(frame.shape[1])
     if frame.empty:

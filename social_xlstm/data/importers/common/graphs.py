@@ -5,8 +5,14 @@ What a graph file is follows from its contents, never from its column count alon
 * **Edge list**: a table (CSV or Parquet) whose header names the endpoints, ``src|from|origin_id|source``
   and ``dst|to|destination_id|target``, whatever its number of columns. Its value columns are found by
   name, several at once: ``distance_m`` (metres), ``distance|cost|dist`` (in ``--cost-unit``) and
-  ``weight``. A table of endpoints only gets weight 1. A headerless CSV of 2 or 3 columns (DCRNN's
-  PEMS-BAY distance file) is ``src,dst[,value]``, the value a distance unless ``--edge-value weight``.
+  ``weight``. A table of endpoints only gets weight 1. A headerless table of 2 or 3 columns (DCRNN's
+  PEMS-BAY distance file, graph papers' whitespace-separated ``i j w`` lines) is ``src dst [value]``.
+  Cells are split by commas, tabs, semicolons or runs of blanks (found from the first line).
+* **Endpoints** are VD ids, or 0- or 1-based positions in the VD order (the stations file's, else the
+  series'): ``--edge-ids auto`` takes ids when every endpoint is one, else positions when every endpoint
+  is an integer in range (the base from the smallest and largest, or ``--edge-base``). A headerless
+  value is a distance between ids and a weight between positions (an adjacency written out), unless
+  ``--edge-value`` says. A zero weight is no edge; the diagonal is dropped (the graph code adds self loops).
 * **Dense matrix**: a square numeric (N, N) array: ``.npy``/``.npz``, a pickle (bare, or DCRNN's
   ``[ids, id_to_ind, adj]``), a CSV without header (4 VDs or more) or with a header of VD ids. A
   non-zero, finite entry ``adj[i, j]`` is the edge i -> j (DCRNN's convention) with that ``weight``;
@@ -155,22 +161,39 @@ def _pick_column(path: Path, cols: list[str], names: Sequence[str], role: str) -
     return hits[0] if hits else None
 
 
-def read_edge_list(path: str | Path, value: str = "auto", cost_unit: str = "m") -> pd.DataFrame:
+EDGE_IDS = ("auto", "id", "index")
+"""``--edge-ids``: what an edge list's endpoints are (VD ids, positions in the VD order, or found)."""
+
+
+def read_edge_list(
+    path: str | Path,
+    value: str = "auto",
+    cost_unit: str = "m",
+    ids: Sequence[str] | None = None,
+    endpoints: str = "auto",
+    base: int | None = None,
+) -> pd.DataFrame:
     """Read an edge list by its header, e.g. ``from,to,cost`` or ``src,dst,distance,weight``.
 
     Args:
-        path: CSV or Parquet file (a headerless CSV of 2 or 3 columns is ``src,dst[,value]``).
-        value: ``"auto"``: columns mean what their names say (a headerless value is a distance);
-            ``"distance"`` or ``"weight"``: the only value column is that, whatever its name.
+        path: CSV, TSV, blank-separated text or Parquet file (a headerless one of 2 or 3 columns is
+            ``src dst [value]``).
+        value: ``"auto"``: columns mean what their names say (a headerless value is a distance between
+            ids, a weight between positions); ``"distance"`` or ``"weight"``: the only value column is
+            that, whatever its name.
         cost_unit: unit of a ``distance|cost|dist`` column: ``m``, ``km`` or ``mi`` (``distance_m`` is
             always metres).
+        ids: the VD order that positions refer to; None: endpoints are ids.
+        endpoints: ``--edge-ids`` (:data:`EDGE_IDS`), see :func:`resolve_endpoints`.
+        base: ``--edge-base``: 0 or 1 for positions; None finds it.
 
     Returns:
-        Frame ``src, dst`` (str) and ``distance_m`` and/or ``weight``; endpoints only: weight 1.
+        Frame ``src, dst`` (str ids) and ``distance_m`` and/or ``weight``; endpoints only: weight 1;
+        rows of weight 0 dropped (no edge).
 
     Raises:
         DataError: no endpoint columns, an unknown column, empty ids, values that are not finite
-            numbers >= 0, a row with neither a distance nor a weight.
+            numbers >= 0, a row with neither a distance nor a weight, positions out of range.
     """
     if cost_unit not in COST_UNITS:
         raise UserError(f"--cost-unit {cost_unit!r}: valid units are {list(COST_UNITS)}")
@@ -211,6 +234,9 @@ def read_edge_list(path: str | Path, value: str = "auto", cost_unit: str = "m") 
         if empty.any():
             rows = np.flatnonzero(empty)
             raise DataError(f"{path}: column {col!r} has {rows.size} empty VD id(s), e.g.\n{examples(raw, rows)}")
+    out, positions = resolve_endpoints(out, ids, path, endpoints, base)
+    if positions and not header and value == "auto" and dist_col is not None:
+        dist_col, weight_col = None, dist_col  # an adjacency written out as (i, j, a_ij)
     if dist_col is None and weight_col is None:
         out["weight"] = 1.0
         return out
@@ -219,7 +245,69 @@ def read_edge_list(path: str | Path, value: str = "auto", cost_unit: str = "m") 
     if dist_col is not None:
         scale = 1.0 if dist_col.strip().lower() == "distance_m" else COST_UNITS[cost_unit]
         out["distance_m"] = _values(raw, dist_col, path, allow_empty=weight_col is not None) * scale
-    return out
+    if weight_col is not None:
+        out = out[out["weight"] != 0]  # a published dense list writes every pair, 0 for no edge
+    return out.reset_index(drop=True)
+
+
+def resolve_endpoints(
+    edges: pd.DataFrame, ids: Sequence[str] | None, path: str | Path, endpoints: str = "auto", base: int | None = None
+) -> tuple[pd.DataFrame, bool]:
+    """Endpoints as VD ids: kept when they are ids, else read as positions in ``ids``.
+
+    ``endpoints="auto"`` keeps them when every one is a VD id (or ``ids`` is None), else reads them as
+    positions when every one is an integer; ``"index"`` always reads positions, ``"id"`` never. The base
+    of positions is ``base``, else 0 when one is 0, 1 when the largest is ``len(ids)``; a list that says
+    neither (every position in 1 .. N-1) needs ``base``.
+
+    Returns:
+        ``(edges, positions)``: the frame with id endpoints, and whether they were positions.
+    """
+    if endpoints not in EDGE_IDS:
+        raise UserError(f"--edge-ids {endpoints!r}: valid are {', '.join(EDGE_IDS)}")
+    if base not in (None, 0, 1):
+        raise UserError(f"--edge-base {base!r}: positions count from 0 or 1")
+    if endpoints == "id" or ids is None:
+        return edges, False
+    ids = [str(i) for i in ids]
+    both = pd.concat([edges["src"], edges["dst"]], ignore_index=True)
+    if endpoints == "auto" and both.isin(set(ids)).all():
+        return edges, False
+    position = pd.to_numeric(both, errors="coerce")
+    whole = position.notna() & (position == np.floor(position))
+    if not whole.all():
+        if endpoints == "auto":
+            return edges, False  # names of VDs: finish_edges says which are unknown
+        first = int(np.flatnonzero(~whole.to_numpy())[0])
+        raise DataError(
+            f"{path}: --edge-ids index, but endpoint {both.iloc[first]!r} (row {first % len(edges)}) is not an "
+            "integer position"
+        )
+    low, high, n = int(position.min()), int(position.max()), len(ids)
+    if base is None:
+        if low == 0:
+            base = 0
+        elif high == n:
+            base = 1
+        elif endpoints == "auto" and (low < 0 or high > n):
+            return edges, False
+        else:
+            raise DataError(
+                f"{path}: endpoints are positions {low} .. {high} among {n} VDs, which say neither 0- nor "
+                "1-based: give --edge-base 0 or 1"
+            )
+    if low < base or high > n - 1 + base:
+        if endpoints == "auto":
+            return edges, False
+        raise DataError(
+            f"{path}: endpoints are {base}-based positions {low} .. {high}, but there are {n} VDs "
+            f"(positions {base} .. {n - 1 + base}; rows and columns follow the stations file, else the series)"
+        )
+    order = np.asarray(ids, dtype=object)
+    resolved = edges.copy()
+    for col in ("src", "dst"):
+        resolved[col] = order[pd.to_numeric(edges[col]).to_numpy(dtype=np.int64) - base]
+    return resolved, True
 
 
 def _values(raw: pd.DataFrame, col: str, path: Path, allow_empty: bool) -> np.ndarray:
@@ -236,7 +324,12 @@ def _values(raw: pd.DataFrame, col: str, path: Path, allow_empty: bool) -> np.nd
 
 
 def read_edges(
-    path: str | Path, ids: Sequence[str] | None = None, value: str = "auto", cost_unit: str = "m"
+    path: str | Path,
+    ids: Sequence[str] | None = None,
+    value: str = "auto",
+    cost_unit: str = "m",
+    endpoints: str = "auto",
+    base: int | None = None,
 ) -> pd.DataFrame:
     """Read a graph file: an edge list or a dense adjacency matrix (see the module docstring).
 
@@ -256,7 +349,7 @@ def read_edges(
         dense = not _names_edge_columns(first) if _is_header(first) else len(first) > 3
         dense = dense or (ids is not None and set(first) == {str(i) for i in ids})
     if not dense:
-        edges = read_edge_list(path, value, cost_unit)
+        edges = read_edge_list(path, value, cost_unit, ids, endpoints, base)
         return edges[edges["src"] != edges["dst"]].reset_index(drop=True)
     adj, own_ids = read_matrix(path, ids)
     if own_ids is None:
@@ -346,6 +439,8 @@ def stations_and_edges(
     edges: str | Path | None,
     edge_value: str,
     cost_unit: str,
+    edge_ids: str = "auto",
+    edge_base: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Stations (in ``ids`` order) and finished edges from a stations file and/or a graph file.
 
@@ -361,12 +456,14 @@ def stations_and_edges(
         edges: ``--edges`` file, or None.
         edge_value: ``--edge-value`` (``auto``, ``distance``, ``weight``).
         cost_unit: ``--cost-unit``.
+        edge_ids: ``--edge-ids`` (``auto``, ``id``, ``index``).
+        edge_base: ``--edge-base`` (0, 1; None: found).
     """
     coords = read_stations(stations, station_cols) if stations else None
     graph = None
     if edges:
         order = coords["vd_id"].tolist() if coords is not None else list(ids)
-        graph = read_edges(edges, ids=order, value=edge_value, cost_unit=cost_unit)
+        graph = read_edges(edges, order, edge_value, cost_unit, edge_ids, edge_base)
     table = stations_for(ids, coords, graph, where)
     if graph is not None:
         graph = finish_edges(graph, table, edges)

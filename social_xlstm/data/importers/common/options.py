@@ -83,7 +83,8 @@ def add_graph_arguments(
         metavar="FILE",
         help=(
             "graph: an edge list read by its header (src|from, dst|to, then any of distance|cost and "
-            "weight; CSV/Parquet) or a square N x N weight matrix (CSV/NPY/pickle); weights alone suffice"
+            "weight), a headerless 'src dst [value]' list (commas, tabs or blanks), or a square N x N weight "
+            "matrix (CSV/text/NPY/pickle); weights alone suffice"
         ),
     )
     parser.add_argument(
@@ -92,6 +93,20 @@ def add_graph_arguments(
         default="auto",
         help="meaning of an edge list's only value column: 'auto' = by its name (weight, or distance|cost), "
         "a headerless one a distance; a dense matrix holds weights unless 'distance' (default: auto)",
+    )
+    parser.add_argument(
+        "--edge-ids",
+        choices=("auto", "id", "index"),
+        default="auto",
+        help="an edge list's endpoints: VD ids, or positions in the VD order (the stations file's, else the "
+        "series'); 'auto' = ids when every endpoint is one, else positions (default: auto)",
+    )
+    parser.add_argument(
+        "--edge-base",
+        type=int,
+        choices=(0, 1),
+        default=None,
+        help="positions count from 0 or 1 (default: found from the smallest and largest endpoint)",
     )
     add_cost_unit_argument(parser, "edge distances/costs")
 

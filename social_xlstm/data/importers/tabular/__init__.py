@@ -76,6 +76,8 @@ def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
         "station_cols": parse_pairs(args.station_cols),
         "edges": args.edges,
         "edge_value": args.edge_value,
+        "edge_ids": args.edge_ids,
+        "edge_base": args.edge_base,
         "cost_unit": args.cost_unit,
         "name": args.name,
         "source": args.source,

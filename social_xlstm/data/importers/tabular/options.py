@@ -26,6 +26,8 @@ class TableOptions:
         station_cols: its column names ``{"vd_id"|"lat"|"lon": column}``; default found by name.
         edges: graph file (edge list or dense matrix).
         edge_value: what an edge list's value is: ``"auto"``, ``"distance"`` or ``"weight"``.
+        edge_ids: what its endpoints are: ``"auto"``, ``"id"`` or ``"index"`` (positions in the VD order).
+        edge_base: positions count from 0 or 1; None finds it.
         cost_unit: unit of edge distances (``m``, ``km``, ``mi``).
         name: dataset name (default: the first file's stem).
         source: where the data came from (``dataset.json``).
@@ -41,6 +43,8 @@ class TableOptions:
     station_cols: dict[str, str] | None = None
     edges: str | Path | None = None
     edge_value: str = "auto"
+    edge_ids: str = "auto"
+    edge_base: int | None = None
     cost_unit: str = "m"
     name: str | None = None
     source: str = ""
@@ -80,6 +84,8 @@ class TableOptions:
             edges=self.edges,
             edge_value=self.edge_value,
             cost_unit=self.cost_unit,
+            edge_ids=self.edge_ids,
+            edge_base=self.edge_base,
         )
         meta = table_meta(
             stem,
