@@ -16,6 +16,7 @@ Mistakes the user made (a bad file, a bad option) print one message and exit wit
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from social_xlstm.errors import UserError
@@ -224,3 +225,6 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as err:
         print(f"social-xlstm: error: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `social-xlstm validate DIR | head`: the reader is gone, nothing more to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 0

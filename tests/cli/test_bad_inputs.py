@@ -237,6 +237,10 @@ CASES: dict[str, tuple[Callable[[Ctx], list[str]], str]] = {
         lambda c: c.wide_with_edges("0 0 1\n0 2 0.5\n", "--edge-ids", "index"),
         "0-based positions 0 .. 2, but there are 2 VDs",
     ),
+    "numpy array given as a wide table": (
+        lambda c: ["ingest", "wide", c.bad_ckpt("speeds.csv", b"\x93NUMPY\x01\x00" + bytes(64)), "--out", str(c.out)],
+        "speeds.csv: this file is NumPy, not a CSV table",
+    ),
     "missing config": (lambda c: ["fit", "--config", str(c.tmp / "nope.yaml")], "nope.yaml"),
     "missing dataset": (lambda c: c.fit("--data.data_dir", str(c.tmp / "nowhere")), "nowhere"),
     # checkpoints

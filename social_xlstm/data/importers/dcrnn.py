@@ -33,18 +33,18 @@ import numpy as np
 import pandas as pd
 
 from social_xlstm.data.format.schema import DatasetMeta, write_dataset
-from social_xlstm.data.importers.common.files import check_file, expand_sources, pick_file, to_float
+from social_xlstm.data.importers.common.files import expand_sources, pick_file, to_float
 from social_xlstm.data.importers.common.graphs import (
     finish_edges,
     matrix_to_edges,
     read_adjacency_pickle,
     read_edge_list,
 )
-from social_xlstm.data.importers.common.safe_pickle import read_hdf
+from social_xlstm.data.importers.common.hdf5 import read_h5
 from social_xlstm.data.importers.common.stations import normalise_ids, read_stations, stations_for
 from social_xlstm.data.importers.common.times import check_freq, localise
 from social_xlstm.data.importers.common.writing import wide_to_long
-from social_xlstm.errors import DataError, UserError
+from social_xlstm.errors import DataError
 
 DEFAULT_TZ = "America/Los_Angeles"
 SOURCES = {
@@ -81,34 +81,6 @@ def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
         key=args.key,
         overwrite=args.overwrite,
     )
-
-
-def read_h5(path: str | Path, key: str | None = None) -> pd.DataFrame:
-    """The wide speed table of a DCRNN ``.h5`` file (T rows, N sensor columns).
-
-    Raises:
-        UserError: PyTables is not installed.
-        DataError: unreadable file, or not a table with a DatetimeIndex.
-    """
-    path = check_file(path, "HDF5 file")
-    try:
-        import tables  # noqa: F401  (pandas needs it for read_hdf; import here to say so clearly)
-    except ImportError as err:
-        raise UserError(f"{path}: reading HDF5 needs PyTables: pip install tables") from err
-    try:
-        # PyTables unpickles object columns and non-native attributes: read with that restricted to data
-        frame = read_hdf(path, key=key)
-    except DataError:  # a refused pickle inside the file, or not HDF5 at all: already one clear message
-        raise
-    except ImportError as err:
-        raise UserError(f"{path}: reading HDF5 needs PyTables: pip install tables") from err
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as err:
-        raise DataError(f"{path}: not a readable pandas HDF5 file, truncated or corrupt ({err})") from err
-    if not isinstance(frame, pd.DataFrame) or not isinstance(frame.index, pd.DatetimeIndex):
-        raise DataError(f"{path}: expected a wide DataFrame with a DatetimeIndex, got {type(frame).__name__}")
-    if frame.empty:
-        raise DataError(f"{path}: the table has no rows or no columns")
-    return frame
 
 
 def index_to_utc(

@@ -35,11 +35,12 @@ from social_xlstm.data.format.checks import require_columns
 from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.data.importers.common.files import check_file, expand_sources, pick_file, read_csv, to_float
 from social_xlstm.data.importers.common.graphs import finish_edges, matrix_to_edges, read_matrix
+from social_xlstm.data.importers.common.hdf5 import read_h5
 from social_xlstm.data.importers.common.options import check_zero_is_missing, parse_list
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq
 from social_xlstm.data.importers.common.writing import CALTRANS_UNITS, wide_to_long
-from social_xlstm.data.importers.dcrnn import index_to_utc, read_h5
+from social_xlstm.data.importers.dcrnn import index_to_utc
 from social_xlstm.errors import DataError
 
 DEFAULT_TZ = "America/Los_Angeles"

@@ -9,7 +9,7 @@ million rows to Parquet first). The work is done by
 :func:`~social_xlstm.data.importers.tabular.long.import_long` and
 :func:`~social_xlstm.data.importers.tabular.wide.import_wide`; this module is their command line.
 
-``wide``: one CSV/Parquet table whose time column (``--time-col``; default a column named timestamp/time/
+``wide``: one CSV/Parquet/HDF5 table whose time column (``--time-col``; default a column named timestamp/time/
 datetime/date, else the first column; a Parquet DatetimeIndex also works) is followed by one column per
 VD; the values are the variable ``--variable`` in ``--unit``.
 
@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--value-cols", default=None, help="long: value columns, e.g. 'flow=total,speed'")
     parser.add_argument("--variable", default="value", help="wide: name of the variable (default: value)")
     parser.add_argument("--unit", default="unknown", help="wide: unit of the variable")
+    parser.add_argument("--key", default=None, help="wide: the table of an HDF5 file that holds several")
     parser.add_argument("--units", default=None, help="long: units per variable, e.g. 'flow=veh/15min,speed=km/h'")
     parser.add_argument("--tz", default=None, help="time zone of naive timestamps (IANA name; required for them)")
     parser.add_argument(
@@ -88,7 +89,9 @@ def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
     if args.format == "wide":
         if len(files) != 1:
             raise UserError(f"wide: give exactly one table, got {len(files)} files")
-        return import_wide(files[0], out, time_col=args.time_col, variable=args.variable, unit=args.unit, **shared)
+        return import_wide(
+            files[0], out, time_col=args.time_col, variable=args.variable, unit=args.unit, key=args.key, **shared
+        )
     if not args.time_col or not args.id_col or not args.value_cols:
         raise UserError("long: --time-col, --id-col and --value-cols are required")
     return import_long(

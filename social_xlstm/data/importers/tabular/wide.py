@@ -1,8 +1,10 @@
 """``ingest wide``: one table of a time column + one column per VD -> a canonical dataset.
 
-The time column is ``time_col``, else a column named timestamp/time/datetime/date/date_time, else the
-first column; a Parquet DatetimeIndex also works. Every other column is a VD whose cells hold the one
-variable; empty cells are missing. Options and their rules: :mod:`.tabular`.
+The table is a CSV (or blank/tab separated text), a Parquet file, or a pandas HDF5 store of a wide
+DataFrame (``key`` where it holds several). The time column is ``time_col``, else a column named
+timestamp/time/datetime/date/date_time, else the first column; a DatetimeIndex (Parquet, HDF5) also works.
+Every other column is a VD whose cells hold the one variable; empty cells are missing. Options and their
+rules: :mod:`.tabular`.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ import pandas as pd
 
 from social_xlstm.data.format.checks import require_columns
 from social_xlstm.data.format.schema import check_variable_names
-from social_xlstm.data.importers.common.files import check_file, read_table, to_float
+from social_xlstm.data.importers.common.files import check_file, file_kind, read_table, to_float
+from social_xlstm.data.importers.common.hdf5 import HDF5_SUFFIXES, read_h5
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq, to_utc
 from social_xlstm.data.importers.common.writing import wide_to_long
 from social_xlstm.data.importers.tabular.options import TableOptions
-from social_xlstm.errors import DataError
+from social_xlstm.errors import DataError, UserError
 
 TIME_NAMES = ("timestamp", "time", "datetime", "date", "date_time")
 
@@ -31,16 +34,18 @@ def import_wide(
     time_col: str | None = None,
     variable: str = "value",
     unit: str = "unknown",
+    key: str | None = None,
     **options,
 ) -> Path:
     """Convert a wide table (a time column + one column per VD) to a canonical dataset.
 
     Args:
-        path: CSV or Parquet file.
+        path: CSV, Parquet or pandas HDF5 file (by its first bytes or its ``.h5``/``.hdf5`` name).
         out: output dataset directory.
         time_col: the time column (default: found by name, else the first column).
         variable: name of the variable the cells hold.
         unit: its unit.
+        key: the table of an HDF5 file that holds several (``/speed``); None: its only one.
         options: the keywords of :class:`~.options.TableOptions` (time zone, interval, stations, edges,
             name, licence, overwrite, ...), shared with the long importer.
 
@@ -51,7 +56,12 @@ def import_wide(
     opts = TableOptions.of("import_wide", options)
     freq = opts.interval
     path = check_file(path)
-    frame = read_table(path, string_cols=[time_col] if time_col else ())
+    if file_kind(path) == "HDF5" or path.suffix.lower() in HDF5_SUFFIXES:
+        frame = read_h5(path, key)
+    elif key is not None:
+        raise UserError(f"--key {key!r}: only an HDF5 table has keys; {path} is not HDF5")
+    else:
+        frame = read_table(path, string_cols=[time_col] if time_col else ())
     if isinstance(frame.index, pd.DatetimeIndex):
         frame = frame.reset_index(names=time_col or "timestamp")
     cols = [str(c) for c in frame.columns]
