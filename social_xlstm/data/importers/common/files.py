@@ -52,6 +52,7 @@ SIGNATURES = (
     (b"PAR1", "Parquet"),
     (b"\x93NUMPY", "NumPy"),
     (b"PK\x03\x04", "zip"),
+    (b"PK\x05\x06", "zip"),  # an empty zip: its end record only
     (b"\x1f\x8b", "gzip"),
     (b"7z\xbc\xaf\x27\x1c", "7z"),
     (b"BZh", "bzip2"),
@@ -279,15 +280,20 @@ def to_float(values: pd.Series, path: str | Path, column: str) -> np.ndarray:
 
 
 def expand_sources(sources: Sequence[str | Path]) -> list[Path]:
-    """Files named in SRC; a directory stands for the files directly in it (sorted, hidden ones skipped)."""
+    """Files named in SRC; a directory stands for the files directly in it (sorted, hidden ones skipped),
+    an archive (zip, tar[.gz], 7z, a gzipped file) for the files inside it (unpacked to a temporary folder:
+    :mod:`.archives`)."""
+    from social_xlstm.data.importers.common.archives import is_archive, unpack
+
     if not sources:
         raise UserError("no source files given (SRC...)")
     files: list[Path] = []
     for src in map(Path, sources):
         if src.is_dir():
-            files += sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+            inside = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+            files += [f for p in inside for f in (unpack(p) if is_archive(p) else [p])]
         elif src.exists():
-            files.append(src)
+            files += unpack(src) if is_archive(src) else [src]
         else:
             raise DataError(f"{src}: source not found")
     return files

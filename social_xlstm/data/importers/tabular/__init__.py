@@ -88,7 +88,8 @@ def run(sources: list[str], out: str, args: argparse.Namespace) -> Path:
     }
     if args.format == "wide":
         if len(files) != 1:
-            raise UserError(f"wide: give exactly one table, got {len(files)} files")
+            names = ", ".join(f.name for f in files[:6]) + (", ..." if len(files) > 6 else "")
+            raise UserError(f"wide: give exactly one table, got {len(files)} files ({names})")
         return import_wide(
             files[0], out, time_col=args.time_col, variable=args.variable, unit=args.unit, key=args.key, **shared
         )
