@@ -12,7 +12,9 @@ of ``--batch`` windows of ``--window`` steps; no dataset is read. Each architect
 subprocess (so its peak memory, ``ru_maxrss``, is its own), and the subprocesses run round-robin for
 ``--rounds`` rounds; the table shows the fastest round of each, whose time is the mean of ``--steps``
 optimiser steps (forward, masked-MAE-like loss, backward, clipping, AdamW) after a warm-up step.
-``--cpp`` adds ``<arch>+cpp`` rows (``encoder.backend: cpp``, the fused C++ sLSTM kernel; built before
+``--bf16`` adds ``<arch>+bf16`` rows, the step under ``torch.autocast(dtype=bfloat16)`` (what
+``trainer.precision: bf16-mixed`` does; the CPU's AVX512-BF16/AMX units where it has them). ``--cpp`` adds
+``<arch>+cpp`` rows (``encoder.backend: cpp``, the fused C++ sLSTM kernel; built before
 the timing) for the sLSTM architectures. ``--compile`` adds ``<arch>+compile`` rows (``encoder.compile``)
 for the sLSTM architectures, with the
 time of their first (compiling) step; ``--before DIR`` adds ``<arch>@before`` rows run with ``DIR`` (a
@@ -89,8 +91,11 @@ def worker(spec: dict) -> dict:
     y = torch.randn(batch, horizon, nodes, outputs, generator=gen).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(spec.get("bf16")))
+
     def step():
-        loss = (net(x * x_mask, x_mask, calendar) - y).abs().mean()
+        with autocast:  # what trainer.precision bf16-mixed does: matmuls in bf16, the rest and the weights fp32
+            loss = (net(x * x_mask, x_mask, calendar).float() - y).abs().mean()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
@@ -125,15 +130,17 @@ def _run_worker(spec: dict, path: str | None) -> dict:
 
 
 def arch_mode(args, model_cfg: dict) -> None:
-    rows = []  # (label, arch, compile, path, backend)
+    rows = []  # (label, arch, compile, path, backend, bf16)
     versions = [("", None)] + ([("@before", args.before)] if args.before else [])
     for suffix, path in versions:
         for arch in args.archs:
-            rows.append((arch + suffix, arch, False, path, None))
+            rows.append((arch + suffix, arch, False, path, None, False))
             if args.compile and arch in SLSTM_ARCHS and not path:
-                rows.append((f"{arch}+compile{suffix}", arch, True, path, None))
+                rows.append((f"{arch}+compile{suffix}", arch, True, path, None, False))
             if args.cpp and arch in SLSTM_ARCHS and not path:
-                rows.append((f"{arch}+cpp{suffix}", arch, False, path, "cpp"))
+                rows.append((f"{arch}+cpp{suffix}", arch, False, path, "cpp", False))
+            if args.bf16 and not path:
+                rows.append((f"{arch}+bf16{suffix}", arch, False, path, None, True))
     if args.cpp:  # build the kernel once here, so no worker times the compiler
         from social_xlstm.ops.slstm.cpp_build import kernel_available
 
@@ -146,8 +153,8 @@ def arch_mode(args, model_cfg: dict) -> None:
     }  # fmt: skip
     results: dict[str, list[dict]] = {label: [] for label, *_ in rows}
     for rnd in range(args.rounds):
-        for label, arch, comp, path, backend in rows:
-            res = _run_worker({**base, "arch": arch, "compile": comp, "backend": backend}, path)
+        for label, arch, comp, path, backend, bf16 in rows:
+            res = _run_worker({**base, "arch": arch, "compile": comp, "backend": backend, "bf16": bf16}, path)
             results[label].append(res)
             print(f"round {rnd + 1}: {label}: {res['sec']:.3f} s/step ({res['package']})", file=sys.stderr)
     best = {label: min(r, key=lambda r: r["sec"]) for label, r in results.items()}
@@ -256,6 +263,7 @@ def main() -> None:
     parser.add_argument("--device", default="cpu", help="cpu or cuda: where the arch-mode steps run")
     parser.add_argument("--compile", action="store_true", help="also time encoder.compile for the sLSTM archs")
     parser.add_argument("--cpp", action="store_true", help="also time encoder.backend cpp for the sLSTM archs")
+    parser.add_argument("--bf16", action="store_true", help="also time each arch under bf16 autocast (bf16-mixed)")
     parser.add_argument("--before", default=None, help="also run from this directory (an older worktree)")
     parser.add_argument("--data", default=None, help="dataset dir (backend mode; default: simulate the demo's)")
     parser.add_argument("--backends", nargs="+", default=["torch", "cpu"], help="sLSTM backends (backend mode)")

@@ -38,8 +38,7 @@ def _add_synth(sub) -> None:
 
 
 def _add_ingest(sub) -> None:
-    from social_xlstm.data.importers import IMPORTERS, load_importer
-    from social_xlstm.data.importers.common.times import time_zone
+    from social_xlstm.data.importers import IMPORTERS, add_ingest_arguments, run_ingest
 
     p = sub.add_parser(
         "ingest",
@@ -49,24 +48,8 @@ def _add_ingest(sub) -> None:
     formats = p.add_subparsers(dest="format", metavar="FORMAT", required=True)
     for name, (_, help_text) in IMPORTERS.items():
         fp = formats.add_parser(name, help=help_text, description=help_text)
-        fp.add_argument("sources", nargs="+", metavar="SRC", help="source files, directories or archives")
-        fp.add_argument("--out", required=True, help="output dataset directory (must not exist)")
-        fp.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
-        module = load_importer(name)
-        module.add_arguments(fp)
-        for action in fp._actions:  # one check of --tz for every importer, at parse time (nothing written yet)
-            if "--tz" in action.option_strings:
-                action.type = time_zone
-        fp.set_defaults(handler=lambda args, m=module: _run_ingest(m, args))
-
-
-def _run_ingest(module, args):
-    from social_xlstm.outputs import DATASET_MARK, check_output_dir
-
-    # before any source is read: the output must be ours to write, and must not hold a source
-    sources = [*args.sources, *(getattr(args, o) for o in ("stations", "edges", "locations") if getattr(args, o, None))]
-    check_output_dir(args.out, args.overwrite, [DATASET_MARK], sources)
-    return module.run(args.sources, args.out, args)
+        module = add_ingest_arguments(fp, name)
+        fp.set_defaults(handler=lambda args, m=module: run_ingest(m, args))
 
 
 def _run_validate(args) -> int:
