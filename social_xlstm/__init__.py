@@ -9,7 +9,7 @@ The Python front door (``docs/python-api.md``)::
     panel = sx.load_panel(dataset)                    # the (T, N, F) values and their masks
     exp = sx.Experiment(sx.load_config(sx.config_path("demo.yaml"), {"data": {"data_dir": "data/mine"}}))
     best = exp.fit(); exp.test(best); exp.predict(best)
-    sx.viz.plot_error_by_horizon(sx.read_metrics(exp.root / "metrics.json"))
+    sx.viz.plot_error_by_horizon(sx.read_metrics(exp.root / "metrics.json"), "speed")
 
 Every name is imported on first use, so ``import social_xlstm`` (and the command line's start-up) loads
 neither torch nor Lightning until a name that needs them is asked for.
