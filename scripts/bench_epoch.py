@@ -92,10 +92,24 @@ def worker(spec: dict) -> dict:
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(spec.get("bf16")))
+    sampler = None
+    if spec.get("sample"):  # node sampling as data.node_sample: the targets and the in-neighbours they read
+        from social_xlstm.data.sampling import NodeSampler
+
+        sampler = NodeSampler(edge_index.numpy(), nodes, spec["sample"])
+    run_vds = []
 
     def step():
         with autocast:  # what trainer.precision bf16-mixed does: matmuls in bf16, the rest and the weights fp32
-            loss = (net(x * x_mask, x_mask, calendar).float() - y).abs().mean()
+            if sampler is None:
+                loss = (net(x * x_mask, x_mask, calendar).float() - y).abs().mean()
+            else:
+                picked, target_pos = sampler.draw()
+                picked, target_pos = picked.to(device), target_pos.to(device)
+                xs, ms = x.index_select(2, picked), x_mask.index_select(2, picked)
+                pred = net(xs * ms, ms, calendar, nodes=picked).index_select(2, target_pos).float()
+                loss = (pred - y.index_select(2, picked[target_pos])).abs().mean()
+                run_vds.append(len(picked))
         loss.backward()
         torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         optimizer.step()
@@ -115,6 +129,7 @@ def worker(spec: dict) -> dict:
         "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "package": str(Path(social_xlstm.__file__).parent),
         "threads": torch.get_num_threads(),
+        "vds_run": sum(run_vds) / len(run_vds) if run_vds else nodes,
     }
 
 

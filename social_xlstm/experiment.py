@@ -41,6 +41,7 @@ from social_xlstm.forecast.writer import ForecastWriter
 from social_xlstm.progress import progress_enabled
 from social_xlstm.training.callbacks import DivergenceGuard, LastCheckpoint, RandomState
 from social_xlstm.training.checkpoint_io import AtomicCheckpointIO
+from social_xlstm.training.fit_speed import FitSpeed
 from social_xlstm.training.module import ForecastModule
 
 
@@ -134,7 +135,7 @@ class SocialXLSTMCLI(LightningCLI):
         )
 
     def _instantiate_trainer(self, config, callbacks):
-        callbacks = [*callbacks, DivergenceGuard(), RandomState()]
+        callbacks = [*callbacks, DivergenceGuard(), RandomState(), FitSpeed()]
         check_trainer_options(config)
         if config.get("enable_checkpointing", True) is False:
             callbacks = drop_checkpoints(config, callbacks)

@@ -90,3 +90,21 @@ def test_enable_checkpointing_false_writes_no_checkpoint(tiny_dataset, tmp_path,
     _tiny_fit(tiny_dataset, tmp_path, trainer={"enable_checkpointing": False})
     assert not list(tmp_path.rglob("*.ckpt"))
     assert (tmp_path / "lightning_logs" / "version_0" / "metrics.csv").is_file()
+
+
+@pytest.mark.slow
+def test_a_fit_says_its_steps_per_second_at_the_end(tiny_dataset, tmp_path, caplog):
+    from social_xlstm.training.fit_speed import FitSpeed
+
+    overrides = {
+        "data": {"data_dir": str(tiny_dataset), "targets": ["speed"]},
+        "model": {"d_model": 16, "encoder": {"layers": 1}},
+        "trainer": {"default_root_dir": str(tmp_path), "max_epochs": 1, "limit_train_batches": 3,
+                    "limit_val_batches": 1, "enable_progress_bar": False},
+    }  # fmt: skip
+    exp = Experiment(load_config(config_path("demo.yaml"), overrides))
+    with caplog.at_level("INFO"):
+        exp.fit()
+    (speed,) = [c for c in exp.trainer.callbacks if isinstance(c, FitSpeed)]
+    assert speed.summary["steps"] == 3 and speed.summary["steps_per_second"] > 0
+    assert "fit: 3 optimiser steps in" in caplog.text and "steps/s" in caplog.text
