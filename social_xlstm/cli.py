@@ -37,6 +37,19 @@ def _add_synth(sub) -> None:
     p.set_defaults(handler=synth.run)
 
 
+def _add_download(sub) -> None:
+    from social_xlstm.data import download
+
+    p = sub.add_parser(
+        "download",
+        help="fetch a public dataset (sha256-checked, cached, resumable), then the ingest command",
+        description="Fetch a public dataset's files (licence and sizes first; sha256-checked, cached, resumable) "
+        "and print the ingest command, or run it with --ingest DIR.",
+    )
+    download.add_arguments(p)
+    p.set_defaults(handler=download.run)
+
+
 def _add_ingest(sub) -> None:
     from social_xlstm.data.importers import IMPORTERS, add_ingest_arguments, run_ingest
 
@@ -110,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_synth(sub)
+    _add_download(sub)
     _add_ingest(sub)
     p = sub.add_parser(
         "validate",
