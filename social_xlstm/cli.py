@@ -93,7 +93,10 @@ def _run_serve(args) -> int:
     from social_xlstm.forecast.service_run import serve
 
     limits = limits_from_options(args.max_ahead, args.max_jump, args.max_body_mb)
-    serve(args.checkpoint, host=args.host, port=args.port, state=args.state, mode=args.mode, limits=limits)
+    serve(
+        args.checkpoint, host=args.host, port=args.port, state=args.state, mode=args.mode, limits=limits,
+        api_key_file=args.api_key_file, snapshot_every=args.snapshot_every,
+    )  # fmt: skip
     return 0
 
 
@@ -167,7 +170,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "serve",
         help="HTTP service around the streaming forecaster (pip install 'social-xlstm[serve]')",
-        description="POST /readings (one tick), GET /forecasts, GET /health (docs/service.md).",
+        description="POST /readings (one tick), POST /readings/batch, GET /forecasts, GET /health, GET /metrics "
+        "(docs/service.md).",
     )
     p.add_argument("--checkpoint", required=True, help="model checkpoint (.ckpt)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
@@ -181,6 +185,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--max-jump", type=int, default=None, help="refuse ticks more steps than this after the last one")
     p.add_argument("--max-body-mb", type=float, default=32.0, help="largest request body in MiB (default 32)")
+    p.add_argument(
+        "--api-key-file", default=None,
+        help="file whose first line is the API key every route but /health needs (else $SOCIAL_XLSTM_API_KEY; "
+        "without a key the service listens on 127.0.0.1 only)",
+    )  # fmt: skip
+    p.add_argument(
+        "--snapshot-every", type=int, default=None, metavar="N",
+        help="also write the --state snapshot every N ticks, so a crash loses at most N (default: on shutdown)",
+    )  # fmt: skip
     p.set_defaults(handler=_run_serve)
     p = sub.add_parser(
         "stream",

@@ -1,8 +1,13 @@
-"""The forecast service: one :class:`StreamingForecaster` behind three HTTP endpoints (docs/service.md).
+"""The forecast service: one :class:`StreamingForecaster` behind HTTP endpoints (docs/service.md).
 
-    POST /readings    one tick: {"timestamp": ISO-8601 with offset, "readings": [{"vd_id": ..., "flow": ...}]}
-    GET  /forecasts   the forecasts of the last tick, filtered by vd_id / horizon (steps) / variable
-    GET  /health      model, checkpoint, last timestamp, ticks served
+    POST /readings        one tick: {"timestamp": ISO-8601 with offset, "readings": [{"vd_id": ..., "flow": ...}]}
+    POST /readings/batch  missed ticks in order, for backfilling: {"ticks": [tick, ...]}
+    GET  /forecasts       the forecasts of the last tick, filtered by vd_id / horizon (steps) / variable
+    GET  /health          model, checkpoint, last timestamp, ticks served (open without the API key)
+    GET  /metrics         Prometheus: tick latency, ticks accepted / refused by reason, forecast age
+
+With an API key (:mod:`.service_auth`) every route but ``/health`` needs it (401 otherwise). With
+``snapshot_every`` the state is also written every N ticks (atomically), so a SIGKILL loses at most N ticks.
 
 One forecaster per process, its state in memory. Handlers are plain ``def``: FastAPI runs them in its
 thread pool, so the torch work of a tick never blocks the event loop, and one lock serialises every use
@@ -39,10 +44,21 @@ import pandas as pd
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
 
 from social_xlstm.errors import UserError
+from social_xlstm.forecast.service_auth import authorised
 from social_xlstm.forecast.service_limits import Limits
-from social_xlstm.forecast.service_schema import forecasts_json, tick_frame, tick_model
+from social_xlstm.forecast.service_metrics import ServiceMetrics
+from social_xlstm.forecast.service_schema import (
+    BatchReply,
+    ForecastRow,
+    HealthReply,
+    TickReply,
+    forecasts_json,
+    tick_frame,
+    tick_model,
+)
 from social_xlstm.forecast.service_state import file_sha256, load_snapshot, save_snapshot
 from social_xlstm.forecast.streaming import StreamError
 
@@ -112,8 +128,11 @@ def _query_error(name: str, value, msg: str) -> RequestValidationError:
 class _Service:
     """The forecaster, its lock and the counters the endpoints report."""
 
-    def __init__(self, forecaster, state_path: str | Path | None, checkpoint: str | Path | None):
+    def __init__(
+        self, forecaster, state_path: str | Path | None, checkpoint: str | Path | None, snapshot_every: int | None
+    ):
         self.forecaster = forecaster
+        self.snapshot_every = snapshot_every
         self.lock = threading.Lock()
         self.state_path = None if state_path is None else Path(state_path)
         self.checkpoint = None if checkpoint is None else str(checkpoint)
@@ -131,14 +150,20 @@ class _Service:
         if self.state_path is None:
             return
         with self.lock:
-            save_snapshot(
-                self.state_path,
-                self.forecaster,
-                ticks_served=self.ticks_served,
-                checkpoint=self.checkpoint,
-                sha256=self.sha256,
-            )
+            self._save()
         logger.info("state snapshot (%d ticks served) written to %s", self.ticks_served, self.state_path)
+
+    def _save(self) -> None:
+        save_snapshot(
+            self.state_path, self.forecaster, ticks_served=self.ticks_served, checkpoint=self.checkpoint,
+            sha256=self.sha256,
+        )  # fmt: skip
+
+    def accepted(self) -> None:
+        """A tick was applied (the lock is held): count it, and write the periodic snapshot when it is due."""
+        self.ticks_served += 1
+        if self.state_path is not None and self.snapshot_every and self.ticks_served % self.snapshot_every == 0:
+            self._save()
 
 
 def create_app(
@@ -148,6 +173,8 @@ def create_app(
     checkpoint: str | Path | None = None,
     limits: Limits | None = None,
     clock: Callable[[], pd.Timestamp] = lambda: pd.Timestamp.now(tz="UTC"),
+    api_key: str | None = None,
+    snapshot_every: int | None = None,
 ) -> FastAPI:
     """The FastAPI app serving ``forecaster``.
 
@@ -159,16 +186,27 @@ def create_app(
             is stored in the snapshot and a snapshot of another checkpoint is refused.
         limits: what one request may ask (default :class:`~.service_limits.Limits`'s defaults).
         clock: the server's time (UTC), for ``limits.max_ahead``.
+        api_key: the key every route but ``/health`` needs (None: no authentication; ``serve`` then listens
+            on the loopback address only).
+        snapshot_every: also write the snapshot every this many ticks (None: on shutdown only).
 
     Raises:
         UserError: the snapshot at ``state_path`` cannot be restored into this forecaster, or written.
     """
     limits = limits or Limits()
-    service = _Service(forecaster, state_path, checkpoint)
+    if snapshot_every is not None and snapshot_every < 1:
+        raise UserError(f"--snapshot-every must be >= 1, got {snapshot_every}")
+    if snapshot_every is not None and state_path is None:
+        raise UserError("--snapshot-every needs --state FILE: the file the snapshots are written to")
+    service = _Service(forecaster, state_path, checkpoint, snapshot_every)
+    metrics = ServiceMetrics()
     variables = list(forecaster.variables)
     known_vds = set(forecaster.vd_ids)
     targets = list(forecaster.targets)
     Tick = tick_model(variables, max_readings=limits.max_readings, max_id_length=limits.max_id_length)
+
+    class Batch(BaseModel):
+        ticks: list[Tick] = Field(description="ticks in time order", min_length=1, max_length=limits.max_batch)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -205,6 +243,23 @@ def create_app(
             request = Request(request.scope, receive)
         return await call_next(request)
 
+    @app.middleware("http")
+    async def _authenticate_and_count(request: Request, call_next):
+        # Added last, so it runs first: a request without the key is refused before its body is read.
+        posting = request.method == "POST" and request.url.path.startswith("/readings")
+        if not authorised(request.url.path, request.headers, api_key):
+            if posting:
+                metrics.refuse(401)
+            return JSONResponse(
+                status_code=401,
+                content={"detail": "API key missing or wrong: send Authorization: Bearer KEY or X-API-Key: KEY"},
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        response = await call_next(request)
+        if posting and response.status_code != 200:
+            metrics.refuse(response.status_code)
+        return response
+
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError):
         return JSONResponse(status_code=422, content={"detail": [_clean_error(e, variables) for e in exc.errors()]})
@@ -217,19 +272,17 @@ def create_app(
     async def _user_error(request: Request, exc: UserError):
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
-    @app.post("/readings", summary="post one tick of readings; returns what was forecast")
-    def post_readings(
-        tick: Tick,
-        forecasts: Annotated[bool, Query(description="include the forecast rows in the reply")] = False,
-    ):
+    def apply(tick) -> tuple[dict, pd.DataFrame]:
+        """One tick into the forecaster (all or nothing), counted; its reply summary and forecast rows."""
         timestamp, readings = tick_frame(tick, variables)
         with service.lock:
             _check_bounds(timestamp, forecaster, limits, clock())
             start = time.perf_counter()
             frame = forecaster.update(timestamp, readings)
             seconds = time.perf_counter() - start
-            service.ticks_served += 1
+            service.accepted()
             served, implausible = service.ticks_served, dict(forecaster.last_implausible)
+        metrics.tick(seconds)
         unknown = readings["vd_id"][~readings["vd_id"].isin(known_vds)]
         summary = {
             "issue_time": _iso(timestamp),
@@ -241,13 +294,48 @@ def create_app(
             "ticks_served": served,
             "seconds": seconds,
         }
+        return summary, frame
+
+    @app.post(
+        "/readings", summary="post one tick of readings; returns what was forecast", response_model=TickReply,
+        response_model_exclude_none=True,
+    )  # fmt: skip
+    def post_readings(
+        tick: Tick,
+        forecasts: Annotated[bool, Query(description="include the forecast rows in the reply")] = False,
+    ):
+        summary, frame = apply(tick)
         if not forecasts:
             return summary
         # The rows can be 10^5 for a large network: spliced in as pandas writes them, not re-parsed.
         body = json.dumps(summary)[:-1] + ', "forecasts": ' + forecasts_json(frame) + "}"
         return Response(body, media_type="application/json")
 
-    @app.get("/forecasts", summary="the forecasts of the last tick (JSON records, forecasts.parquet columns)")
+    @app.post(
+        "/readings/batch", summary="backfill missed ticks in order", response_model=BatchReply,
+        response_model_exclude_none=True,
+    )  # fmt: skip
+    def post_batch(batch: Batch):
+        # Each tick is applied as POST /readings would apply it, in order; the first refused one stops the
+        # batch with its error and how many were applied before it (those stay applied: they were valid).
+        replies = []
+        for index, tick in enumerate(batch.ticks):
+            try:
+                replies.append(apply(tick)[0])
+            except (StreamError, UserError) as err:
+                status = 409 if isinstance(err, StreamError) else 422
+                detail = f"tick {index} ({tick.timestamp.isoformat()}): {err}"
+                return JSONResponse(status_code=status, content={"detail": detail, "applied": index})
+        return {"applied": len(replies), "ticks": replies}
+
+    @app.get("/metrics", summary="Prometheus metrics: tick latency, ticks accepted / refused, forecast age")
+    def get_metrics():
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @app.get(
+        "/forecasts", summary="the forecasts of the last tick (JSON records, forecasts.parquet columns)",
+        responses={200: {"model": list[ForecastRow]}},
+    )  # fmt: skip
     def get_forecasts(
         vd_id: Annotated[list[str] | None, Query(description="VDs (repeat the parameter); default all")] = None,
         horizon: Annotated[list[int] | None, Query(description="horizon steps 1..H, not minutes; default all")] = None,
@@ -275,7 +363,7 @@ def create_app(
             keep &= frame["variable"].astype(str).isin(variable)
         return Response(forecasts_json(frame[keep]), media_type="application/json")
 
-    @app.get("/health", summary="model, checkpoint, last timestamp, ticks served")
+    @app.get("/health", summary="model, checkpoint, last timestamp, ticks served", response_model=HealthReply)
     def health():
         # No lock: a liveness probe must answer while a large network's tick is computed; each value is one
         # attribute read, at worst one tick behind the other.
@@ -295,6 +383,8 @@ def create_app(
             "horizon_steps": forecaster.horizon,
             "state_file": None if service.state_path is None else str(service.state_path),
             "restored_from": service.restored_from,
+            "snapshot_every": service.snapshot_every,
+            "authentication": api_key is not None,
         }
 
     return app

@@ -26,6 +26,8 @@ class Limits:
     """How far a tick may lie ahead of the server's clock (None: no bound, e.g. replaying a future scenario)."""
     max_jump: int | None = None
     """Most grid steps a tick may lie after the last one (None: any gap; the state restarts after max_gap)."""
+    max_batch: int = 10_000
+    """Ticks of one ``POST /readings/batch`` (a day and more of 5-minute ticks; the body limit applies too)."""
 
 
 def limits_from_options(max_ahead: str, max_jump: int | None, max_body_mb: float) -> Limits:

@@ -55,6 +55,8 @@ def serve(
     state: str | Path | None = None,
     mode: str = "auto",
     limits: Limits | None = None,
+    api_key_file: str | Path | None = None,
+    snapshot_every: int | None = None,
 ) -> None:
     """Serve one :class:`StreamingForecaster` over HTTP until SIGINT/SIGTERM (docs/service.md).
 
@@ -68,6 +70,9 @@ def serve(
         state: snapshot file, restored on start when it exists and written (atomically) on shutdown.
         mode: ``StreamingForecaster.from_checkpoint`` mode: ``auto``, ``window`` or ``state``.
         limits: :class:`~social_xlstm.forecast.service_limits.Limits` (default its defaults).
+        api_key_file: the API key's file (else ``$SOCIAL_XLSTM_API_KEY``; neither: no authentication, and
+            ``host`` must be a loopback address).
+        snapshot_every: also write the snapshot every this many ticks (needs ``state``).
 
     Raises:
         UserError: the serve extra is missing, the address is taken, the checkpoint or snapshot is bad.
@@ -76,15 +81,24 @@ def serve(
     import uvicorn
 
     from social_xlstm.forecast.service import create_app
+    from social_xlstm.forecast.service_auth import KEY_VARIABLE, api_key, check_host
     from social_xlstm.forecast.streaming import StreamingForecaster
 
+    key = api_key(api_key_file)
+    check_host(host, key)
+    if snapshot_every is not None and state is None:
+        raise UserError("--snapshot-every needs --state FILE: the file the snapshots are written to")
     sock = bind(host, port)
     try:
         forecaster = StreamingForecaster.from_checkpoint(checkpoint, mode=mode)
-        app = create_app(forecaster, state_path=state, checkpoint=checkpoint, limits=limits)
+        app = create_app(forecaster, state_path=state, checkpoint=checkpoint, limits=limits, api_key=key,
+                         snapshot_every=snapshot_every)  # fmt: skip
         bound = sock.getsockname()[1]
         config = uvicorn.Config(app, host=host, port=bound, log_level="info", lifespan="on")
         print(f"serving {checkpoint} on http://{host}:{bound}", flush=True)
+        if key is None:
+            print(f"no API key (${KEY_VARIABLE} or --api-key-file): listening on {host} only, every route open",
+                  flush=True)  # fmt: skip
         uvicorn.Server(config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn re-raises the Ctrl-C it handled once it has shut down cleanly
         pass

@@ -93,3 +93,60 @@ def forecasts_json(frame: pd.DataFrame) -> str:
         else:
             columns[name] = col.to_numpy()
     return pd.DataFrame(columns).to_json(orient="records", double_precision=15)
+
+
+# --- replies (documented on the OpenAPI page, /docs) -------------------------------------------------------
+
+
+class TickReply(BaseModel):
+    """What ``POST /readings`` answers for an accepted tick (``forecasts`` only with ``?forecasts=true``)."""
+
+    issue_time: str = Field(description="the tick's time, ISO-8601 UTC")
+    readings: int = Field(description="readings in the tick (known VDs or not)")
+    ignored_vds: list[str] = Field(description="up to 20 of the VD ids the model does not know (not stored)")
+    ignored_vd_count: int = Field(description="how many VD ids were unknown")
+    implausible: dict[str, int] = Field(description="per variable, readings outside the unit's range, read as missing")
+    forecast_rows: int = Field(description="rows forecast: VDs x horizon steps x targets")
+    ticks_served: int = Field(description="ticks accepted since the state began (snapshots carry it over)")
+    seconds: float = Field(description="time the forecaster took for this tick")
+    forecasts: list[dict] | None = Field(None, description="the forecast rows, as GET /forecasts returns them")
+
+
+class BatchReply(BaseModel):
+    """What ``POST /readings/batch`` answers when every tick was accepted."""
+
+    applied: int = Field(description="ticks applied, in the order posted")
+    ticks: list[TickReply] = Field(description="each tick's reply, as POST /readings would have answered it")
+
+
+class ForecastRow(BaseModel):
+    """One row of ``GET /forecasts`` (the columns of ``forecasts.parquet``, docs/outputs.md)."""
+
+    issue_time: str = Field(description="ISO-8601 UTC: the tick the forecast was issued at")
+    target_time: str = Field(description="ISO-8601 UTC: the time forecast")
+    horizon_step: int = Field(description="1..H steps ahead")
+    vd_id: str
+    variable: str = Field(description="a target variable of the model")
+    prediction: float = Field(description="in the variable's unit (dataset.json)")
+    actual: float | None = Field(None, description="null: not known yet when the forecast is served")
+
+
+class HealthReply(BaseModel):
+    """``GET /health``: what is served and how far it has got (open without an API key)."""
+
+    status: str
+    model: str | None
+    mode: str = Field(description="window or state (docs/streaming.md)")
+    checkpoint: str | None
+    last_timestamp: str | None
+    ticks_served: int
+    vds: int
+    variables: list[str]
+    targets: list[str]
+    freq: str
+    window: int | None
+    horizon_steps: int
+    state_file: str | None
+    restored_from: str | None
+    snapshot_every: int | None = Field(description="ticks between periodic snapshots (None: on shutdown only)")
+    authentication: bool = Field(description="whether routes other than /health need the API key")

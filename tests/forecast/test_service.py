@@ -299,14 +299,14 @@ def test_serve_command_with_a_foreign_snapshot_exits_2(checkpoint, tmp_path, cap
 class ServeProcess:
     """``social-xlstm serve`` in a subprocess on a free port, for a ``with`` block; ``stop(sig)`` its end."""
 
-    def __init__(self, checkpoint: Path, state: Path):
+    def __init__(self, checkpoint: Path, state: Path, *extra: str, env: dict | None = None):
         cmd = [sys.executable, "-m", "social_xlstm", "serve", "--checkpoint", str(checkpoint), "--port", "0"]
         self.proc = subprocess.Popen(
-            [*cmd, "--state", str(state)],
+            [*cmd, "--state", str(state), *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
             cwd=REPO,
         )
 
