@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import heapq
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -31,6 +31,8 @@ def forecast_table(
     info: DataInfo,
     actual_values: np.ndarray | None = None,
     actual_mask: np.ndarray | None = None,
+    quantiles: np.ndarray | None = None,
+    levels: Sequence[float] = (),
 ) -> pa.Table:
     """Long forecast table (docs/outputs.md).
 
@@ -41,14 +43,17 @@ def forecast_table(
         info: names of VDs and target variables.
         actual_values: (T, N, O) panel values of the targets, to fill ``actual`` (NaN where unknown).
         actual_mask: (T, N, O) True where observed.
+        quantiles: (S, H, N, O, Q) forecast quantiles of a quantile model, for the ``levels``.
+        levels: the Q quantile levels; each becomes a column (:func:`quantile_column`: 0.05 -> ``q05``).
 
     Returns:
-        Columns ``issue_time, target_time, horizon_step, vd_id, variable, prediction, actual``, rows
-        ordered by issue time, horizon step, VD, variable.
+        Columns ``issue_time, target_time, horizon_step, vd_id, variable, prediction, actual`` [, ``q05``
+        ...], rows ordered by issue time, horizon step, VD, variable.
     """
     keep = info.forecast_index  # VDs absent from data aligned to a checkpoint get no rows (docs/new-data.md)
     if len(keep) < info.num_vds and pred.shape[2] == info.num_vds:
         pred = pred[:, :, keep]
+        quantiles = None if quantiles is None else quantiles[:, :, keep]
         actual_values = None if actual_values is None else actual_values[:, keep]
         actual_mask = None if actual_mask is None else actual_mask[:, keep]
         info = replace(info, vd_ids=[info.vd_ids[i] for i in keep], absent_vds=[])
@@ -79,7 +84,16 @@ def forecast_table(
         "prediction": pa.array(pred.astype(np.float32).ravel()),
         "actual": pa.array(actual.ravel(), from_pandas=True),
     }
+    for q, level in enumerate(levels):
+        columns[quantile_column(level)] = pa.array(quantiles[..., q].astype(np.float32).ravel())
     return pa.table(columns)
+
+
+def quantile_column(level: float) -> str:
+    """The forecasts column of a quantile level: 0.05 -> ``q05``, 0.5 -> ``q50``, 0.975 -> ``q97_5``."""
+    percent = f"{level * 100:g}"
+    whole, _, part = percent.partition(".")
+    return f"q{int(whole):02d}" + (f"_{part}" if part else "")
 
 
 def parts_dir(path: str | Path) -> Path:
@@ -166,7 +180,12 @@ class ForecastWriter(BasePredictionWriter):
         panel = trainer.datamodule.panel
         pred = prediction["pred"].float().cpu().numpy()  # (B, H, N, O)
         t0 = prediction["t0"].cpu().numpy()  # (B,)
-        table = forecast_table(pred, t0, panel.timestamps, info, panel.values[..., idx], panel.mask[..., idx])
+        quantiles = prediction.get("quantiles")  # (B, H, N, O, Q) of a quantile model
+        table = forecast_table(
+            pred, t0, panel.timestamps, info, panel.values[..., idx], panel.mask[..., idx],
+            quantiles=None if quantiles is None else quantiles.float().cpu().numpy(),
+            levels=prediction.get("levels", ()),
+        )  # fmt: skip
         if self._writer is None:
             self._writer = pq.ParquetWriter(self._part, table.schema)
         self._writer.write_table(table)

@@ -178,13 +178,35 @@ class HeadConfig:
     """Hidden width of the head MLP; None means 2 * d_model."""
     last_value: bool = False
     """Predict a residual over each target's last observed (scaled) value instead of the value itself."""
+    quantiles: list[float] | None = None
+    """Forecast these quantile levels (sorted, in (0, 1); the median 0.5 is added when absent) with the
+    pinball loss, e.g. [0.05, 0.1, 0.5, 0.9, 0.95]; the median is the point forecast. None: a point model."""
+    calibrate: bool = True
+    """With quantiles: shift each level per horizon step and target on the validation split (conformal)."""
 
     hidden_dim: int = field(init=False, default=0)
     """Derived: head MLP hidden width."""
+    levels: tuple[float, ...] = field(init=False, default=())
+    """Derived: the quantile levels forecast, the median included; () for a point model."""
 
     def derive(self, d_model: int) -> None:
-        """Set the hidden width that depends on the model width."""
+        """Set the hidden width that depends on the model width; check and complete the quantile levels."""
         self.hidden_dim = self.hidden or 2 * d_model
+        if self.quantiles is None:
+            self.levels = ()
+            return
+        levels = [float(q) for q in self.quantiles]
+        if not levels or any(not 0.0 < q < 1.0 for q in levels) or levels != sorted(set(levels)):
+            raise ModelConfigError(
+                f"model option head.quantiles={self.quantiles} must be distinct levels in (0, 1), sorted, "
+                "e.g. [0.05, 0.1, 0.5, 0.9, 0.95]"
+            )
+        self.levels = tuple(sorted({*levels, 0.5}))
+
+    @property
+    def median_index(self) -> int:
+        """Position of the median among :attr:`levels`."""
+        return self.levels.index(0.5)
 
 
 @dataclass

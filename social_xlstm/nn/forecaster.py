@@ -87,9 +87,11 @@ class Forecaster(nn.Module):
         if self.interleaved:
             self.encoder = InterleavedEncoder(self.encoder, lambda: SocialFusion.from_config(config, graph, "all"))
         self.fusion = FUSIONS[arch.fusion].from_config(config, graph)
+        levels = config.head.levels
         self.head = ForecastHead(
-            config.d_model, config.head.hidden_dim, shape.horizon, shape.num_outputs, config.dropout
-        )
+            config.d_model, config.head.hidden_dim, shape.horizon, shape.num_outputs, config.dropout,
+            quantiles=max(len(levels), 1), median_index=config.head.median_index if levels else 0,
+        )  # fmt: skip
         # Created last (the other parts keep their random numbers); a residual read of the whole network.
         self.global_read = (
             GlobalRead(config.d_model, config.social.heads, config.social.head_dim)
@@ -120,12 +122,20 @@ class Forecaster(nn.Module):
         return enc.transpose(1, 2)  # (B, W, N, D)
 
     def forward(
-        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None
+        self,
+        x: Tensor,
+        x_mask: Tensor,
+        time: Tensor,
+        vd_index: Tensor | None = None,
+        nodes: Tensor | None = None,
+        quantiles: bool = False,
     ) -> Tensor:
         """Forecast every VD, or, with ``nodes``, the sampled VDs whose columns ``x`` holds.
 
         ``nodes`` (N',) are sorted global VD ids (training on a sample of VDs: the fusion reads the
         subgraph among them, the embedding their own rows); ``vd_index`` overrides the embedding rows.
+        A quantile model (``head.quantiles``) returns its median, or with ``quantiles`` every level,
+        (B, H, N, O, Q).
         """
         expected = self.num_vds if nodes is None else len(nodes)
         if x.shape[2] != expected:
@@ -137,9 +147,12 @@ class Forecaster(nn.Module):
             fused = fused[:, -1]  # (B, N, D)
         if self.global_read is not None:
             fused = fused + self.global_read(fused)  # (B, N, D): over the VDs of x (all, or the sample)
-        y = self.head(fused)  # (B, H, N, O)
+        y = self.head(fused)  # (B, H, N, O), or (B, H, N, O, Q)
         if self.config.head.last_value:
-            y = y + last_observed(x, x_mask, self.target_index)[:, None]  # (B, H, N, O)
+            last = last_observed(x, x_mask, self.target_index)[:, None]  # (B, 1, N, O)
+            y = y + (last[..., None] if y.dim() == 5 else last)
+        if y.dim() == 5 and not quantiles:
+            return y[..., self.head.median_index]  # (B, H, N, O): the point forecast
         return y
 
     @property
@@ -204,7 +217,9 @@ class Forecaster(nn.Module):
         fused = fused.reshape(batch * steps, count, -1)  # (B*T, N, D)
         if self.global_read is not None:  # stateless: one read of the network per step
             fused = fused + self.global_read(fused)
-        y = self.head(fused)  # (B*T, H, N, O)
+        y = self.head(fused)  # (B*T, H, N, O), or (B*T, H, N, O, Q)
+        if y.dim() == 5:  # streaming serves the point forecast, the median
+            y = y[..., self.head.median_index]
         y = y.view(batch, steps, *y.shape[1:])  # (B, T, H, N, O)
         if self.config.head.last_value:
             last, value, seen = running_last_observed(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor, nn
+from torch.nn import functional
 
 
 class ForecastHead(nn.Module):
@@ -18,18 +20,32 @@ class ForecastHead(nn.Module):
         num_outputs: target variables O.
         dropout: dropout after the hidden activation.
 
+    With ``quantiles`` Q > 1 levels it forecasts Q values per (horizon, output), sorted by construction:
+    the median is a free output, and each level above (below) it adds (subtracts) a softplus gap to its
+    neighbour nearer the median, so quantiles never cross and every gradient flows (no post-hoc sort).
+
     Shapes:
-        z: (B, N, D) -> (B, H, N, O)
+        z: (B, N, D) -> (B, H, N, O); with Q > 1 quantiles (B, H, N, O, Q)
     """
 
-    def __init__(self, d_model: int, hidden: int, horizon: int, num_outputs: int, dropout: float = 0.0):
+    def __init__(
+        self,
+        d_model: int,
+        hidden: int,
+        horizon: int,
+        num_outputs: int,
+        dropout: float = 0.0,
+        quantiles: int = 1,
+        median_index: int = 0,
+    ):
         super().__init__()
         self.horizon, self.num_outputs = horizon, num_outputs
+        self.quantiles, self.median_index = quantiles, median_index
         self.norm = nn.LayerNorm(d_model)
         self.hidden = nn.Linear(d_model, hidden)
         self.act = nn.GELU()
         self.dropout = nn.Dropout(dropout)
-        self.out = nn.Linear(hidden, horizon * num_outputs)
+        self.out = nn.Linear(hidden, horizon * num_outputs * quantiles)
 
     def reset_parameters(self) -> None:
         for mod in (self.norm, self.hidden, self.out):
@@ -37,9 +53,26 @@ class ForecastHead(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         batch, nodes, _ = z.shape
-        y = self.out(self.dropout(self.act(self.hidden(self.norm(z)))))  # (B, N, H*O)
-        y = y.view(batch, nodes, self.horizon, self.num_outputs)  # (B, N, H, O)
-        return y.transpose(1, 2)  # (B, H, N, O)
+        y = self.out(self.dropout(self.act(self.hidden(self.norm(z)))))  # (B, N, H*O*Q)
+        if self.quantiles == 1:
+            y = y.view(batch, nodes, self.horizon, self.num_outputs)  # (B, N, H, O)
+            return y.transpose(1, 2)  # (B, H, N, O)
+        y = y.view(batch, nodes, self.horizon, self.num_outputs, self.quantiles)  # (B, N, H, O, Q)
+        return sorted_quantiles(y, self.median_index).transpose(1, 2)  # (B, H, N, O, Q)
 
     def extra_repr(self) -> str:
-        return f"horizon={self.horizon}, num_outputs={self.num_outputs}"
+        q = f", quantiles={self.quantiles}" if self.quantiles > 1 else ""
+        return f"horizon={self.horizon}, num_outputs={self.num_outputs}{q}"
+
+
+def sorted_quantiles(raw: Tensor, median: int) -> Tensor:
+    """Raw outputs ``(..., Q)`` -> increasing quantiles: the median as is, the others at softplus gaps from it.
+
+    ``raw[..., median]`` is the median; ``raw[..., median + k]`` (``k >= 1``) is the gap between levels
+    ``median + k - 1`` and ``median + k``, and below the median likewise downwards, so the result is
+    strictly increasing along the last axis for any input.
+    """
+    mid = raw[..., median : median + 1]
+    up = functional.softplus(raw[..., median + 1 :]).cumsum(-1)
+    down = functional.softplus(raw[..., :median].flip(-1)).cumsum(-1).flip(-1)
+    return torch.cat([mid - down, mid, mid + up], dim=-1)

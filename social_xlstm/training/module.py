@@ -13,7 +13,9 @@ from social_xlstm.errors import UserError
 from social_xlstm.metrics import LOSSES, MaskedErrors
 from social_xlstm.network import build_network
 from social_xlstm.nn.config import EmbeddingConfig, EncoderConfig, HeadConfig, ModelConfig, SocialConfig
+from social_xlstm.nn.registry import LIBRARY_MODELS
 from social_xlstm.options import as_dataclass, init_fields
+from social_xlstm.quantiles import CalibrationResiduals, IntervalScores, apply_shifts, pinball
 from social_xlstm.training.optim import OptimConfig, build_optimizer
 from social_xlstm.training.sequence import (
     EvalStream,
@@ -101,31 +103,57 @@ class ForecastModule(L.LightningModule):
         self.register_buffer("target_mean", torch.tensor([data_info.mean[i] for i in idx], dtype=torch.float32))
         self.register_buffer("target_std", torch.tensor([data_info.std[i] for i in idx], dtype=torch.float32))
         self._errors: MaskedErrors | None = None
+        self.levels = list(model.head.levels)  # quantile levels, the median included; [] for a point model
+        self._residuals: CalibrationResiduals | None = None
+        self._intervals: IntervalScores | None = None
+        if self.levels:
+            if arch in LIBRARY_MODELS:
+                raise UserError(f"model.head.quantiles: the library model {arch} has its own head, a point one")
+            if data_info.mode == "sequence":
+                raise UserError("model.head.quantiles needs data.mode window (sequence-mode quantiles are not built)")
+            shape = (data_info.horizon, len(idx), len(self.levels))
+            # per (horizon step, target, level), set on every validation pass: saved with the weights it fits
+            self.register_buffer("quantile_shift", torch.zeros(shape, dtype=torch.float32))
         self.tbptt, self.stream = tbptt, None  # stream: a sequence-mode model's continuous evaluation
         if data_info.mode == "sequence":
             check_sequence_mode(tbptt, data_info.sequence_length, self.net)
             self.automatic_optimization, self.stream = False, EvalStream()
         self.test_report: dict | None = None
 
-    def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Forecast in original units.
+    def forward(self, batch: dict[str, torch.Tensor], quantiles: bool = False, calibrated: bool = True) -> torch.Tensor:
+        """Forecast in original units; a quantile model's median, or with ``quantiles`` every level
+        (calibrated unless ``calibrated`` is False or ``head.calibrate`` off).
 
         Shapes:
             batch["x"], batch["x_mask"]: (B, W, N, F); batch["time"]: (B, W, 4)
-            returns: (B, H, N, O); for a batch of sampled VDs (``nodes``, ``target_pos``) (B, H, S, O)
+            returns: (B, H, N, O); for a batch of sampled VDs (``nodes``, ``target_pos``) (B, H, S, O);
+            with ``quantiles`` (B, H, N, O, Q)
         """
+        quantiles = quantiles and bool(self.levels)
         if self.stream is not None and not self.training:
             scaled = self.stream(self.net, batch)  # (B, H, N, O), carrying the state from window to window
         else:
-            scaled = self.net(batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"))  # (B, H, N', O)
+            scaled = self.net(batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"), quantiles=quantiles)
         if "target_pos" in batch:  # a batch of sampled VDs: the loss is on the drawn targets only
-            scaled = scaled.index_select(2, batch["target_pos"])  # (B, H, S, O)
-        return scaled.float() * self.target_std + self.target_mean
+            scaled = scaled.index_select(2, batch["target_pos"])  # (B, H, S, O[, Q])
+        if not quantiles:
+            return scaled.float() * self.target_std + self.target_mean
+        out = scaled.float() * self.target_std[:, None] + self.target_mean[:, None]  # (B, H, N, O, Q)
+        if calibrated and self.model_config.head.calibrate:
+            out = apply_shifts(out, self.quantile_shift)
+        return out
 
     def training_step(self, batch, batch_idx):
         if self.stream is not None:  # sequence mode: chunked forward, backward and optimiser steps
             self.stream.reset()
             loss = tbptt_step(self, batch, self.tbptt)
+            self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
+            return loss
+        if self.levels:  # the pinball loss over every level, on the raw (uncalibrated) quantiles
+            pred, target = self(batch, quantiles=True, calibrated=False), batch["y"]
+            if self.loss_scale == "std":
+                pred, target = pred / self.target_std[:, None], target / self.target_std
+            loss = pinball(pred, target, batch["y_mask"], self.levels)
             self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
             return loss
         pred, target = self(batch), batch["y"]
@@ -136,26 +164,42 @@ class ForecastModule(L.LightningModule):
         return loss
 
     # Validation and test share one accumulator: full passes, every window, masked, original units.
-    def _start_errors(self) -> None:
+    def _start_errors(self, stage: str = "val") -> None:
         if self.stream is not None:
             self.stream.reset()
-        self._errors = MaskedErrors(self.info.horizon, len(self.info.targets), self.mape_floor)
+        horizon, outputs = self.info.horizon, len(self.info.targets)
+        self._errors = MaskedErrors(horizon, outputs, self.mape_floor)
+        self._residuals = self._intervals = None
+        if self.levels and stage == "val" and self.model_config.head.calibrate:
+            self._residuals = CalibrationResiduals(horizon, outputs, self.levels)
+        if self.levels and stage == "test":
+            self._intervals = IntervalScores(horizon, outputs, self.levels)
 
     def _update_errors(self, batch) -> None:
         with torch.no_grad():
-            self._errors.update(self(batch), batch["y"], batch["y_mask"])
+            if not self.levels:
+                self._errors.update(self(batch), batch["y"], batch["y_mask"])
+                return
+            # validation reads the raw quantiles (they set the calibration), the test the calibrated ones
+            q = self(batch, quantiles=True, calibrated=self._intervals is not None)  # (B, H, N, O, Q)
+            self._errors.update(q[..., self.levels.index(0.5)], batch["y"], batch["y_mask"])  # the median
+            for scores in (self._residuals, self._intervals):
+                if scores is not None:
+                    scores.update(q, batch["y"], batch["y_mask"])
 
     def on_validation_epoch_start(self):
-        self._start_errors()
+        self._start_errors("val")
 
     def validation_step(self, batch, batch_idx):
         self._update_errors(batch)
 
     def on_validation_epoch_end(self):
         self._log_errors("val")
+        if self._residuals is not None:  # the calibration of the weights just validated
+            self.quantile_shift.copy_(self._residuals.shifts(self.levels.index(0.5)))
 
     def on_test_epoch_start(self):
-        self._start_errors()
+        self._start_errors("test")
 
     def test_step(self, batch, batch_idx):
         self._update_errors(batch)
@@ -163,6 +207,8 @@ class ForecastModule(L.LightningModule):
     def on_test_epoch_end(self):
         self._log_errors("test")
         self.test_report = self._errors.report(self.info.targets, self.info.freq_minutes)
+        if self._intervals is not None:
+            self._intervals.add_to_report(self.test_report, self.info.targets)
 
     def _log_errors(self, stage: str) -> None:
         errors = self._errors
@@ -199,6 +245,9 @@ class ForecastModule(L.LightningModule):
             self.stream.reset()
 
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        if self.levels:
+            q = self(batch, quantiles=True)  # (B, H, N, O, Q), calibrated
+            return {"pred": q[..., self.levels.index(0.5)], "quantiles": q, "levels": self.levels, "t0": batch["t0"]}
         return {"pred": self(batch), "t0": batch["t0"]}
 
     def configure_optimizers(self):
