@@ -110,6 +110,9 @@ def test_a_quantile_fit_writes_calibrated_quantiles_and_their_metrics(tiny_datas
     step = metrics["models"]["social_xlstm"]["speed"]["steps"][0]
     assert {"crps", "coverage_80", "width_80", "coverage_90", "width_90", "mae"} <= set(step)
     assert 0 <= step["coverage_80"] <= step["coverage_90"] <= 1 and step["width_80"] < step["width_90"]
+    for baseline in ("persistence", "historical_average"):  # intervals from their validation residuals
+        base = metrics["models"][baseline]["speed"]["steps"][0]
+        assert {"crps", "coverage_80", "width_90"} <= set(base) and 0 < base["coverage_80"] <= base["coverage_90"]
     saved = json.loads((exp.root / "metrics.json").read_text())["models"]["social_xlstm"]["speed"]["steps"][0]
     assert saved["crps"] == pytest.approx(step["crps"])
     frame = pd.read_parquet(exp.predict(best))
@@ -117,3 +120,16 @@ def test_a_quantile_fit_writes_calibrated_quantiles_and_their_metrics(tiny_datas
     assert set(columns) <= set(frame.columns)
     assert (frame[columns].diff(axis=1).iloc[:, 1:] >= 0).all().all()  # never crossing, calibrated too
     pd.testing.assert_series_equal(frame["prediction"], frame["q50"], check_names=False)  # the median
+
+
+def test_baseline_intervals_are_the_validation_residual_quantiles(tiny_dataset):
+    from social_xlstm.data.datamodule import TrafficDataModule
+    from social_xlstm.forecast.evaluate import residual_shifts
+
+    dm = TrafficDataModule(str(tiny_dataset), targets=["speed"], window=6, horizon=3, batch_size=8)
+    dm.setup("test")
+    constant = {"zero": lambda b: torch.zeros_like(b["y"])}  # residuals are then the targets themselves
+    shifts = residual_shifts(dm, constant, [0.1, 0.5, 0.9])["zero"]  # (H, O, Q)
+    ys = torch.cat([b["y"][:, 0][b["y_mask"][:, 0]] for b in dm.val_dataloader()])  # step 1
+    assert shifts.shape == (3, 1, 3) and shifts[..., 1].abs().max() == 0
+    assert float(shifts[0, 0, 2]) == pytest.approx(float(torch.quantile(ys, 0.9)), rel=0.05)

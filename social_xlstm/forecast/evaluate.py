@@ -16,6 +16,7 @@ from lightning.pytorch.callbacks import Callback
 from social_xlstm.atomic import write_json_atomic
 from social_xlstm.forecast.baselines import BASELINES, fit_historical_average, persistence
 from social_xlstm.metrics import MaskedErrors, sum_across_ranks, table_facts
+from social_xlstm.quantiles import CalibrationResiduals, IntervalScores, apply_shifts
 
 
 class Scoreboard:
@@ -26,9 +27,19 @@ class Scoreboard:
         models: name -> module mapping batches to ``(B, H, N, O)`` forecasts in original units.
         baselines: names from ``BASELINES``.
         mape_floor: targets below this magnitude are left out of MAPE.
+        levels: quantile levels of the learned model being scored: the baselines then get intervals too,
+            each level its point forecast plus that quantile of its residuals on the validation split
+            (:func:`residual_shifts`), scored by the same :class:`~social_xlstm.quantiles.IntervalScores`.
     """
 
-    def __init__(self, datamodule, models: dict[str, torch.nn.Module] | None, baselines, mape_floor: float):
+    def __init__(
+        self,
+        datamodule,
+        models: dict[str, torch.nn.Module] | None,
+        baselines,
+        mape_floor: float,
+        levels: list[float] | None = None,
+    ):
         self.info = info = datamodule.info()
         unknown = sorted(set(baselines) - set(BASELINES))
         if unknown:
@@ -44,6 +55,12 @@ class Scoreboard:
             ha = fit_historical_average(datamodule, info)
             self.forecasters["historical_average"] = lambda b: ha(b, info.horizon)
         self.errors = {name: MaskedErrors(info.horizon, len(info.targets), mape_floor) for name in self.forecasters}
+        self.levels = list(levels or [])
+        self.shifts, self.intervals = {}, {}
+        if self.levels:
+            baseline_names = [name for name in self.forecasters if name in BASELINES]
+            self.shifts = residual_shifts(datamodule, {n: self.forecasters[n] for n in baseline_names}, self.levels)
+            self.intervals = {n: IntervalScores(info.horizon, len(info.targets), self.levels) for n in baseline_names}
         self.kinds = {name: "baseline" if name in BASELINES else "learned" for name in self.forecasters}
         self.windows = 0
 
@@ -52,7 +69,11 @@ class Scoreboard:
         """Score every forecaster on one batch (``y``, ``y_mask``: (B, H, N, O))."""
         self.windows += batch["x"].shape[0]
         for name, forecast in self.forecasters.items():
-            self.errors[name].update(forecast(batch).float(), batch["y"], batch["y_mask"])
+            point = forecast(batch).float()
+            self.errors[name].update(point, batch["y"], batch["y_mask"])
+            if name in self.intervals:
+                quantiles = apply_shifts(point[..., None].expand(*point.shape, len(self.levels)), self.shifts[name])
+                self.intervals[name].update(quantiles, batch["y"], batch["y_mask"])
 
     def all_reduce(self, device: torch.device | str | None = None) -> None:
         """Add up every rank's sums and window count (one collective; a no-op in a single process)."""
@@ -72,10 +93,41 @@ class Scoreboard:
             "test_windows": self.windows,
             "horizon_minutes": [(h + 1) * info.freq_minutes for h in range(info.horizon)],
             "masked": True,
-            "models": {name: acc.report(info.targets, info.freq_minutes) for name, acc in self.errors.items()},
+            "models": {
+                name: self._with_intervals(name, acc.report(info.targets, info.freq_minutes))
+                for name, acc in self.errors.items()
+            },
             **table_facts(),
             "model_kinds": dict(self.kinds),
         }
+
+
+    def _with_intervals(self, name: str, report: dict) -> dict:
+        return self.intervals[name].add_to_report(report, self.info.targets) if name in self.intervals else report
+
+
+RESIDUAL_BATCHES = 200
+"""Validation batches whose residuals set a baseline's quantiles (more adds little to H x O x Q quantiles)."""
+
+
+@torch.no_grad()
+def residual_shifts(datamodule, forecasters: dict, levels: list[float]) -> dict[str, torch.Tensor]:
+    """Per baseline, ``(H, O, Q)``: the quantiles of ``y - forecast`` over validation windows (median 0).
+
+    A baseline's intervals are its point forecast plus these empirical residual quantiles, per horizon
+    step and target: the split the learned model's quantiles are calibrated on, so the table compares like
+    with like. (Not the training split: the historical average is fitted there, and its in-sample residuals
+    are too small: zero where a slot of the week occurs once.)
+    """
+    info = datamodule.info()
+    residuals = {name: CalibrationResiduals(info.horizon, len(info.targets), levels) for name in forecasters}
+    for k, batch in enumerate(datamodule.val_dataloader()):
+        if k >= RESIDUAL_BATCHES:
+            break
+        for name, forecast in forecasters.items():
+            point = forecast(batch).float()
+            residuals[name].update(point[..., None].expand(*point.shape, len(levels)), batch["y"], batch["y_mask"])
+    return {name: r.shifts(levels.index(0.5)) for name, r in residuals.items()}
 
 
 @torch.no_grad()
@@ -126,7 +178,8 @@ class MetricsWriter(Callback):
         return path
 
     def on_test_epoch_start(self, trainer, pl_module) -> None:
-        self._board = Scoreboard(trainer.datamodule, None, self.baselines, pl_module.mape_floor)
+        levels = getattr(pl_module, "levels", None)  # a quantile model: the baselines get intervals too
+        self._board = Scoreboard(trainer.datamodule, None, self.baselines, pl_module.mape_floor, levels)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._board.update(batch)
