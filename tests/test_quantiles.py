@@ -133,3 +133,29 @@ def test_baseline_intervals_are_the_validation_residual_quantiles(tiny_dataset):
     ys = torch.cat([b["y"][:, 0][b["y_mask"][:, 0]] for b in dm.val_dataloader()])  # step 1
     assert shifts.shape == (3, 1, 3) and shifts[..., 1].abs().max() == 0
     assert float(shifts[0, 0, 2]) == pytest.approx(float(torch.quantile(ys, 0.9)), rel=0.05)
+
+
+@pytest.mark.slow
+def test_streaming_and_the_service_serve_the_calibrated_quantiles(tiny_dataset, tmp_path):
+    from social_xlstm.data.format.reader import load_dataset
+    from social_xlstm.data.panel import load_panel
+    from social_xlstm.forecast.replay import panel_ticks
+    from social_xlstm.forecast.streaming import StreamingForecaster
+
+    overrides = {
+        "data": {"data_dir": str(tiny_dataset), "targets": ["speed"]},
+        "model": {"d_model": 16, "encoder": {"layers": 1}, "head": {"quantiles": [0.1, 0.9]}},
+        "trainer": {"default_root_dir": str(tmp_path), "max_epochs": 1, "limit_train_batches": 3,
+                    "enable_progress_bar": False},
+    }  # fmt: skip
+    exp = Experiment(load_config(config_path("demo.yaml"), overrides))
+    best = exp.fit()
+    forecaster = StreamingForecaster.from_checkpoint(best)
+    assert forecaster.levels == [0.1, 0.5, 0.9]
+    panel = load_panel(load_dataset(tiny_dataset, check_rows=False), forecaster.variables)
+    for t, readings in panel_ticks(panel, 0, forecaster.window):
+        frame = forecaster.update(panel.timestamps[t], readings)
+    assert {"q10", "q50", "q90"} <= set(frame.columns)
+    assert (frame["q10"] <= frame["q50"]).all() and (frame["q50"] <= frame["q90"]).all()
+    pd.testing.assert_series_equal(frame["prediction"], frame["q50"], check_names=False)
+    assert list(forecaster.latest.columns) == list(frame.columns)

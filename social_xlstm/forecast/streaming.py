@@ -33,6 +33,7 @@ from social_xlstm.errors import UserError
 from social_xlstm.forecast.streaming_readings import StreamError, tick_arrays
 from social_xlstm.forecast.writer import forecast_table
 from social_xlstm.network import load_network
+from social_xlstm.quantiles import apply_shifts
 
 MODES = ("auto", "window", "state")
 MAX_WARNED = 10_000
@@ -80,6 +81,11 @@ class StreamingForecaster:
         self._target_mean = torch.tensor([info.mean[i] for i in idx], dtype=torch.float32)  # (O,)
         self._target_std = torch.tensor([info.std[i] for i in idx], dtype=torch.float32)
         self.freq = pd.Timedelta(minutes=info.freq_minutes)
+        # A quantile model (head.quantiles) serves its calibrated levels too, in window mode; state mode
+        # and point models serve the point forecast (the median) only.
+        head = getattr(getattr(net, "config", None), "head", None)
+        self.levels = list(getattr(head, "levels", ())) if mode == "window" else []
+        self._shift = getattr(net, "quantile_shift", None)
         self.reset()
 
     @classmethod
@@ -172,7 +178,12 @@ class StreamingForecaster:
             else:
                 scaled, state = self._state_tick(ts, x, mask, missed)
                 buffer = self._buffer
-        latest = scaled.float() * self._target_std + self._target_mean  # (H, N, O) original units
+        if scaled.dim() == 4:  # (H, N, O, Q) quantiles, calibrated as test and predict calibrate them
+            latest = scaled.float() * self._target_std[:, None] + self._target_mean[:, None]
+            if self._shift is not None:
+                latest = apply_shifts(latest[None], self._shift)[0]
+        else:
+            latest = scaled.float() * self._target_std + self._target_mean  # (H, N, O) original units
         table = self._table(latest, ts)
         self._buffer, self._state, self._latest, self._last = buffer, state, latest, ts
         self.last_implausible = implausible
@@ -236,7 +247,8 @@ class StreamingForecaster:
                 buf[key] = torch.cat([buf[key][shift:], torch.zeros_like(buf[key][:shift])])
             buf["time"] = torch.cat([buf["time"][shift:], self._times(ts, shift)])
         buf["x"][-1], buf["mask"][-1] = x, mask
-        return self.net(buf["x"][None], buf["mask"][None], buf["time"][None])[0], buf  # (H, N, O), new window
+        extra = {"quantiles": True} if self.levels else {}  # (H, N, O, Q) for a quantile model, else (H, N, O)
+        return self.net(buf["x"][None], buf["mask"][None], buf["time"][None], **extra)[0], buf
 
     def _state_tick(self, ts: pd.Timestamp, x: Tensor, mask: Tensor, missed: int) -> tuple[Tensor, dict]:
         """The forecasts (H, N, O) and the new state (the network's step returns new tensors)."""
@@ -252,7 +264,14 @@ class StreamingForecaster:
         return y[0], state  # (H, N, O)
 
     def _table(self, pred: Tensor, ts: pd.Timestamp) -> pa.Table:
-        return forecast_table(pred[None].numpy(), np.zeros(1, dtype=np.int64), pd.DatetimeIndex([ts]), self.info)
+        quantiles, levels = None, ()
+        if pred.dim() == 4:  # (H, N, O, Q): the median is the prediction, every level a q.. column
+            quantiles, levels = pred[None].numpy(), self.levels
+            pred = pred[..., self.levels.index(0.5)]
+        return forecast_table(
+            pred[None].numpy(), np.zeros(1, dtype=np.int64), pd.DatetimeIndex([ts]), self.info,
+            quantiles=quantiles, levels=levels,
+        )  # fmt: skip
 
     # -- restart without losing state -------------------------------------------------------------------
     def state_dict(self) -> dict:
