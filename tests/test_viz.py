@@ -114,6 +114,24 @@ def test_forecast_plot_local_time_units_and_baselines(tmp_path):
     _png(fig, tmp_path / "forecast.png")
 
 
+def test_forecast_plot_draws_a_quantile_models_bands(tmp_path):
+    from matplotlib.collections import PolyCollection
+
+    from social_xlstm.viz.forecasts import quantile_bands
+
+    frame = _forecasts()
+    for name, offset in (("q05", -3.0), ("q10", -2.0), ("q50", 0.0), ("q90", 2.0), ("q95", 3.0)):
+        frame[name] = frame["prediction"] + offset
+    assert quantile_bands(frame.columns) == [("q05", "q95", 90), ("q10", "q90", 80)]
+    fig = plot_forecast_vs_actual(frame, ["a"], "speed", (1,), label="social_xlstm")
+    bands = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+    assert [b.get_label() for b in bands] == ["social_xlstm 90% +5 min", "social_xlstm 80% +5 min"]
+    upper = bands[1].get_paths()[0].vertices[:, 1].max()  # the 80% band reaches prediction + 2 and no further
+    rows = frame[(frame["vd_id"] == "a") & (frame["variable"] == "speed") & (frame["horizon_step"] == 1)]
+    assert upper == pytest.approx(rows["q90"].max())
+    _png(fig, tmp_path / "bands.png")
+
+
 def test_forecast_plot_period_and_errors():
     fig = plot_forecast_vs_actual(_forecasts(), ["a"], "speed", (1,), start="2024-01-01 08:10", timezone="Asia/Taipei")
     assert len(fig.axes[0].get_lines()[0].get_xdata()) == 4  # actual at 08:10 .. 08:25

@@ -64,6 +64,8 @@ def plot_forecast_vs_actual(
         horizon_steps: lead times (in steps) to overlay, default the last; a forecast is drawn at the time it
             is for.
         baselines: more forecast rows (e.g. :func:`social_xlstm.forecast.baseline_forecasts`), drawn dashed.
+            A quantile model's rows (``q10``, ``q90``, ... columns) are drawn with their central intervals as
+            shaded bands.
         label: name of the rows of ``forecasts`` that have no ``model`` column.
         units: variable -> unit (``dataset.json``'s ``variables``), for the y label.
         timezone: the network's zone; times are drawn as its wall clock.
@@ -104,6 +106,11 @@ def plot_forecast_vs_actual(
                 )
             for j, step in enumerate(horizon_steps):
                 at = rows[rows["horizon_step"] == step].sort_values("target_time")
+                for low, high, pct in quantile_bands(at.columns):  # a quantile model: its central intervals
+                    ax.fill_between(
+                        local_times(at["target_time"], timezone), at[low], at[high], color=model_color(model, k),
+                        alpha=0.12 if pct >= 90 else 0.22, lw=0, label=f"{model} {pct}% +{step * minutes:g} min",
+                    )  # fmt: skip
                 ax.plot(
                     local_times(at["target_time"], timezone),
                     at["prediction"],
@@ -120,6 +127,23 @@ def plot_forecast_vs_actual(
     fig.suptitle(f"{variable}: forecast vs actual")
     fig.tight_layout()
     return fig
+
+
+def quantile_bands(columns) -> list[tuple[str, str, int]]:
+    """``(lower column, upper column, nominal %)`` of the central intervals among ``q..`` columns
+    (``q10``/``q90``: 80%), widest first, so the narrower band is drawn over it."""
+    levels = {}
+    for name in columns:
+        text = str(name)
+        if text[:1] == "q" and text[1:].replace("_", "").isdigit():
+            levels[float(text[1:].replace("_", ".")) / 100] = text
+    bands = [
+        (levels[low], levels[high], round(100 * (high - low)))
+        for low in levels
+        for high in levels
+        if low < 0.5 and abs(low + high - 1) < 1e-9
+    ]
+    return sorted(bands, key=lambda band: -band[2])
 
 
 def per_vd_error(
