@@ -8,7 +8,9 @@ Shapes: ``pred`` (B, H, N, O, Q) quantiles for the Q ``levels``; ``target`` and 
   horizon step h and target o is the empirical tau-quantile of ``y - q_tau``, so the shifted level is
   exceeded by a share tau of the validation targets; the median is never shifted (the point forecast
   stays the model's), and the shifted levels are kept increasing by a running maximum (after training,
-  where no gradient needs them).
+  where no gradient needs them). Under DDP each rank measures the shifts on its share of the validation
+  windows and Lightning's buffer broadcast serves rank 0's to every rank; the test's interval sums are
+  added across ranks as the point metrics are.
 - **CRPS** is estimated from the quantiles as twice the mean pinball loss over the levels (the quantile
   decomposition of the CRPS, exact as the levels fill (0, 1); with 5 levels a coarse estimate, the same
   estimate for every model of a table). **Coverage** and **mean width** of each central interval whose
@@ -122,6 +124,17 @@ class IntervalScores:
             inside = ((target >= lo) & (target <= hi)).double()
             self.inside[pct] += (inside * weight).sum(dim=(0, 2))
             self.width[pct] += ((hi - lo) * weight).sum(dim=(0, 2))
+
+    def all_reduce(self, device: torch.device | str | None = None) -> None:
+        """Sum every DDP rank's sums into each rank (a collective every rank calls; a no-op in one process)."""
+        from social_xlstm.metrics import sum_across_ranks
+
+        parts = [self.count, self.pinball, *self.inside.values(), *self.width.values()]
+        total = sum_across_ranks(torch.stack(parts), device).double().cpu()
+        self.count, self.pinball = total[0].clone(), total[1].clone()
+        n = len(self.intervals)
+        self.inside = {pct: total[2 + k].clone() for k, pct in enumerate(self.inside)}
+        self.width = {pct: total[2 + n + k].clone() for k, pct in enumerate(self.width)}
 
     def step_metrics(self, h: int, o: int) -> dict[str, float | None]:
         """``crps``, ``coverage_<pct>`` (share in [0, 1]) and ``width_<pct>`` of one (step, target)."""

@@ -85,6 +85,8 @@ class Scoreboard:
         for acc, state in zip(self.errors.values(), states, strict=True):
             acc.load_state(total[offset : offset + state.numel()].view_as(state))
             offset += state.numel()
+        for scores in self.intervals.values():
+            scores.all_reduce(device)
 
     def result(self) -> dict:
         """The ``metrics.json`` content (docs/outputs.md)."""

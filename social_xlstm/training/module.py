@@ -208,6 +208,7 @@ class ForecastModule(L.LightningModule):
         self._log_errors("test")
         self.test_report = self._errors.report(self.info.targets, self.info.freq_minutes)
         if self._intervals is not None:
+            self._intervals.all_reduce(self.device)
             self._intervals.add_to_report(self.test_report, self.info.targets)
 
     def _log_errors(self, stage: str) -> None:
