@@ -115,6 +115,9 @@ def test_a_quantile_fit_writes_calibrated_quantiles_and_their_metrics(tiny_datas
         assert {"crps", "coverage_80", "width_90"} <= set(base) and 0 < base["coverage_80"] <= base["coverage_90"]
     saved = json.loads((exp.root / "metrics.json").read_text())["models"]["social_xlstm"]["speed"]["steps"][0]
     assert saved["crps"] == pytest.approx(step["crps"])
+    evaluated = exp.evaluate(best)["models"]["social_xlstm"]["speed"]["steps"][0]  # without a Trainer.test run
+    assert evaluated["crps"] == pytest.approx(step["crps"], rel=1e-5)
+    assert evaluated["coverage_80"] == pytest.approx(step["coverage_80"])
     frame = pd.read_parquet(exp.predict(best))
     columns = ["q05", "q10", "q50", "q90", "q95"]
     assert set(columns) <= set(frame.columns)

@@ -44,11 +44,16 @@ class Scoreboard:
         unknown = sorted(set(baselines) - set(BASELINES))
         if unknown:
             raise ValueError(f"unknown baseline(s) {unknown}; valid: {', '.join(BASELINES)}")
-        self.forecasters = {}
+        self.forecasters, self.quantile_models = {}, {}
         for name, module in (models or {}).items():
             module.eval()
             device = next(module.parameters()).device
             self.forecasters[name] = lambda b, m=module, d=device: m({k: v.to(d) for k, v in b.items()}).cpu()
+            if getattr(module, "levels", None):  # a quantile model: its calibrated levels are scored too
+                self.quantile_models[name] = (
+                    lambda b, m=module, d=device: m({k: v.to(d) for k, v in b.items()}, quantiles=True).cpu()
+                )
+                levels = levels or module.levels
         if "persistence" in baselines:
             self.forecasters["persistence"] = lambda b: persistence(b, info)
         if "historical_average" in baselines:
@@ -60,7 +65,8 @@ class Scoreboard:
         if self.levels:
             baseline_names = [name for name in self.forecasters if name in BASELINES]
             self.shifts = residual_shifts(datamodule, {n: self.forecasters[n] for n in baseline_names}, self.levels)
-            self.intervals = {n: IntervalScores(info.horizon, len(info.targets), self.levels) for n in baseline_names}
+            scored = [*baseline_names, *self.quantile_models]
+            self.intervals = {n: IntervalScores(info.horizon, len(info.targets), self.levels) for n in scored}
         self.kinds = {name: "baseline" if name in BASELINES else "learned" for name in self.forecasters}
         self.windows = 0
 
@@ -69,6 +75,11 @@ class Scoreboard:
         """Score every forecaster on one batch (``y``, ``y_mask``: (B, H, N, O))."""
         self.windows += batch["x"].shape[0]
         for name, forecast in self.forecasters.items():
+            if name in self.quantile_models:  # one forward: the median is the point forecast
+                quantiles = self.quantile_models[name](batch).float()
+                self.errors[name].update(quantiles[..., self.levels.index(0.5)], batch["y"], batch["y_mask"])
+                self.intervals[name].update(quantiles, batch["y"], batch["y_mask"])
+                continue
             point = forecast(batch).float()
             self.errors[name].update(point, batch["y"], batch["y_mask"])
             if name in self.intervals:
