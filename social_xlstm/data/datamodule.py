@@ -33,6 +33,7 @@ from social_xlstm.data.sequence import SequenceDataset, sequence_starts
 from social_xlstm.data.shards import ContiguousShardSampler
 from social_xlstm.data.shuffle import EpochShuffle
 from social_xlstm.data.split import chronological_split, window_starts
+from social_xlstm.data.vd_masking import VDMasking
 from social_xlstm.data.windows import WindowArrays, WindowDataset
 from social_xlstm.errors import DataError, UserError
 
@@ -65,6 +66,8 @@ class TrafficDataModule(L.LightningDataModule):
         node_sample: train each batch on this many randomly drawn target VDs and the neighbours they read
             (networks of thousands of VDs; see :mod:`social_xlstm.data.sampling`); None = every VD.
             Validation, test and prediction always forecast every VD.
+        mask_vds: hide each VD's whole input window with this probability in training batches (its targets
+            stay), so the model learns to forecast a VD from its neighbours (:mod:`social_xlstm.data.vd_masking`).
         mode: ``window`` (train on windows of W steps) or ``sequence`` (long-context: train on sequences of
             ``sequence_length`` steps scored at every step; val/test/predict keep the windows, which the
             model runs through continuously; see :mod:`social_xlstm.data.sequence`).
@@ -100,6 +103,7 @@ class TrafficDataModule(L.LightningDataModule):
         graph_radius_km: float | None = None,
         max_train_windows: int | None = None,
         node_sample: int | None = None,
+        mask_vds: float = 0.0,
         mode: str = "window",
         sequence_length: int = 288,
         reference: str | None = None,
@@ -124,6 +128,9 @@ class TrafficDataModule(L.LightningDataModule):
         self.num_workers = num_workers
         self.max_train_windows = max_train_windows
         self.node_sample = node_sample
+        if not 0.0 <= mask_vds < 1.0:
+            raise UserError(f"data.mask_vds must be in [0, 1), got {mask_vds}")
+        self.mask_vds = mask_vds
         # The training order is a function of this seed and the epoch (data/shuffle.py); seed_everything has
         # run by now, so it is the run's seed.
         self.shuffle_seed = torch.initial_seed() % 2**31
@@ -237,6 +244,8 @@ class TrafficDataModule(L.LightningDataModule):
         extra = {}
         if self.node_sample is not None and self.node_sample < self.panel.num_vds:
             extra["collate_fn"] = NodeSampler(self.graph.edge_index_array, self.panel.num_vds, self.node_sample)
+        if self.mask_vds > 0:
+            extra["collate_fn"] = VDMasking(self.mask_vds, extra.get("collate_fn"))
         # max_train_windows: a fresh random subset every epoch (the first windows of the epoch's permutation).
         sampler = EpochShuffle(len(data), self.shuffle_seed, self.max_train_windows)
         self._apply_resume(sampler)

@@ -14,7 +14,8 @@ import pytest
 
 from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.importers import tabular
-from social_xlstm.data.importers.common.files import file_kind, read_csv
+from social_xlstm.data.importers.common.files import read_csv
+from social_xlstm.data.importers.common.kinds import file_kind
 from social_xlstm.errors import DataError, UserError
 
 from .conftest import no_output

@@ -17,7 +17,7 @@ import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
-from social_xlstm.data.importers.common.files import file_kind
+from social_xlstm.data.importers.common.kinds import file_kind
 from social_xlstm.errors import DataError, UserError
 
 MAX_UNPACKED = 256 * 2**30

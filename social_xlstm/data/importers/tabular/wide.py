@@ -16,8 +16,9 @@ import pandas as pd
 
 from social_xlstm.data.format.checks import require_columns
 from social_xlstm.data.format.schema import check_variable_names
-from social_xlstm.data.importers.common.files import check_file, file_kind, read_table, to_float
+from social_xlstm.data.importers.common.files import check_file, read_table, to_float
 from social_xlstm.data.importers.common.hdf5 import HDF5_SUFFIXES, read_h5
+from social_xlstm.data.importers.common.kinds import file_kind
 from social_xlstm.data.importers.common.stations import normalise_ids
 from social_xlstm.data.importers.common.times import check_freq, to_utc
 from social_xlstm.data.importers.common.writing import wide_to_long
