@@ -34,6 +34,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--set", dest="overrides", nargs="*", default=[])
     parser.add_argument("--out", default="runs/quantiles")
+    parser.add_argument("--ckpt", default=None, help="score this checkpoint of an earlier run instead of fitting")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = merge_config(
@@ -47,7 +48,7 @@ def main() -> None:
     )
     start = time.perf_counter()
     exp = Experiment(load_config(args.config, overrides))
-    best = exp.fit()
+    best = args.ckpt or exp.fit()
     fit_seconds = time.perf_counter() - start
     metrics = exp.test(best)
     model = next(iter(metrics["models"]))
@@ -70,7 +71,11 @@ def main() -> None:
         for name, other in metrics["models"].items():
             if name != model:
                 by = {s["minutes"]: s for s in other[variable]["steps"]}
-                print(f"| {name} MAE | " + " | ".join(f"{by[m]['mae']:.3f}" for m in MINUTES) + " |")
+                for key in ("mae", "crps", "coverage_80", "coverage_90"):
+                    if key in by[MINUTES[0]]:
+                        cells = [f"{by[m][key]:.1%}" if key.startswith("coverage") else f"{by[m][key]:.3f}"
+                                 for m in MINUTES]  # fmt: skip
+                        print(f"| {name} {key} | " + " | ".join(cells) + " |")
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "quantile_metrics.json").write_text(json.dumps(metrics, indent=1))
     print(yaml.safe_dump({"shift_max": float(exp.model.quantile_shift.abs().max())}))
