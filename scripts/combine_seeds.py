@@ -7,7 +7,9 @@ checked to be the same settings, as mean +- std per horizon, and the paired gap 
         --model slstm_only=docs/results/los-loop-converged-calendar.json:WORK2 [--variable speed] [--out docs/results]
 
 (WORK1, WORK2: the harness's work folders, ``runs/benchmark/los-loop-converged-calendar-global`` and
-``runs/benchmark/los-loop-converged-calendar`` for ``scripts/accuracy_sweep.sh seeds``.)
+``runs/benchmark/los-loop-converged-calendar`` for ``scripts/accuracy_sweep.sh seeds``, or the summaries it
+wrote for the later seeds, ``docs/results/los-loop-converged-calendar-global-seeds.json`` and
+``docs/results/los-loop-converged-calendar-seeds.json``, which survive once the work folders are gone.)
 
 Writes ``OUT/<name>.md`` and ``OUT/<name>.json``. A stored run whose settings differ from the summary's
 (epochs, patience, time cap, overrides, dataset, protocol) is refused: seeds of different runs are never mixed.
@@ -35,16 +37,11 @@ def _seed_rows(model: str, summary_path: Path, work: Path, variable: str) -> lis
         "seed": 0, "mae": {m: mae[m]["mean"] for m in MINUTES}, "epochs": entry["epochs"][0],
         "stopped_by": entry["stopped_by"][0], "fit_seconds": entry["fit_seconds"]["mean"], "source": str(summary_path),
     }]  # fmt: skip
-    for path in sorted((work / model).glob("seed*/result.json")):
-        stored = json.loads(path.read_text())
-        settings = stored["settings"]
-        settings = ast.literal_eval(settings) if isinstance(settings, str) else settings
-        wanted = {**summary, "protocol": (summary.get("protocol") or {}).get("name")}
+    wanted = {**summary, "protocol": (summary.get("protocol") or {}).get("name")}
+    for source, settings, records in _later_seeds(work):
         differ = [k for k in SETTINGS if k in settings and settings[k] != wanted.get(k)]
         if differ:
-            raise SystemExit(f"{path}: settings {differ} differ from {summary_path}'s; not the same run")
-        records = stored["records"]
-        records = ast.literal_eval(records) if isinstance(records, str) else records
+            raise SystemExit(f"{source}: settings {differ} differ from {summary_path}'s; not the same run")
         for record in records:
             if record["model"] != model or record["seed"] == 0:
                 continue
@@ -53,9 +50,26 @@ def _seed_rows(model: str, summary_path: Path, work: Path, variable: str) -> lis
             rows.append({
                 "seed": record["seed"], "mae": {**{m: steps[m] for m in MINUTES[:-1]}, "avg": avg},
                 "epochs": record["epochs"], "stopped_by": record["stopped_by"], "fit_seconds": record["fit_seconds"],
-                "source": str(path),
+                "source": str(source),
             })  # fmt: skip
     return sorted(rows, key=lambda r: r["seed"])
+
+
+def _later_seeds(source: Path):
+    """(where, settings, run records) of the later seeds: a harness work folder's stored runs
+    (``WORK/<model>/seed<S>/result.json``, one per seed) or a summary JSON the harness wrote for them
+    (each model's ``runs``, the record that survives once the work folder is gone)."""
+    if source.suffix == ".json":
+        summary = json.loads(source.read_text())
+        runs = [run for entry in summary["models"].values() for run in entry["runs"]]
+        yield source, {**summary, "protocol": (summary.get("protocol") or {}).get("name")}, runs
+        return
+    for path in sorted(source.glob("*/seed*/result.json")):
+        stored = json.loads(path.read_text())
+        settings, records = stored["settings"], stored["records"]
+        settings = ast.literal_eval(settings) if isinstance(settings, str) else settings
+        records = ast.literal_eval(records) if isinstance(records, str) else records
+        yield path, settings, records
 
 
 def _mean_std(values: list[float]) -> str:
@@ -67,7 +81,7 @@ def _mean_std(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--model", action="append", required=True, metavar="MODEL=SUMMARY.json:WORK")
+    parser.add_argument("--model", action="append", required=True, metavar="MODEL=SUMMARY.json:WORK|SEEDS.json")
     parser.add_argument("--baseline", default=None, help="the model the others' paired gaps are against")
     parser.add_argument("--variable", default="speed")
     parser.add_argument("--out", default="docs/results")
