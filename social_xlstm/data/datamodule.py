@@ -25,6 +25,7 @@ from social_xlstm.data.alignment import (
 )
 from social_xlstm.data.format.reader import load_dataset
 from social_xlstm.data.graph import DEFAULT_MAX_NEIGHBOURS, Graph, graph_from_coordinates, graph_from_edges
+from social_xlstm.data.holdout import draw_holdout, drop_reads_of, unread
 from social_xlstm.data.info import DataInfo
 from social_xlstm.data.panel import Panel, load_panel
 from social_xlstm.data.sampling import NodeSampler
@@ -68,6 +69,10 @@ class TrafficDataModule(L.LightningDataModule):
             Validation, test and prediction always forecast every VD.
         mask_vds: hide each VD's whole input window with this probability in training batches (its targets
             stay), so the model learns to forecast a VD from its neighbours (:mod:`social_xlstm.data.vd_masking`).
+        holdout_vds: hide these VDs completely (a share in (0, 1), or a list of VD ids): no input, no
+            training target, nothing reads them; the test scores forecasts at them alone, against the
+            neighbours' inverse-distance baselines (:mod:`social_xlstm.data.holdout`). None: every VD observed.
+        holdout_seed: the seed that draws a share of held-out VDs (independent of the run's seed).
         mode: ``window`` (train on windows of W steps) or ``sequence`` (long-context: train on sequences of
             ``sequence_length`` steps scored at every step; val/test/predict keep the windows, which the
             model runs through continuously; see :mod:`social_xlstm.data.sequence`).
@@ -104,6 +109,8 @@ class TrafficDataModule(L.LightningDataModule):
         max_train_windows: int | None = None,
         node_sample: int | None = None,
         mask_vds: float = 0.0,
+        holdout_vds: float | list[str] | None = None,
+        holdout_seed: int = 0,
         mode: str = "window",
         sequence_length: int = 288,
         reference: str | None = None,
@@ -118,6 +125,8 @@ class TrafficDataModule(L.LightningDataModule):
             raise UserError(f"max_train_windows must be >= 1 or None, got {max_train_windows}")
         if mode not in ("window", "sequence"):
             raise UserError(f"unknown data mode {mode!r}; valid: window, sequence")
+        if mode == "sequence" and holdout_vds is not None:
+            raise UserError("data.holdout_vds is not supported with data mode 'sequence' (use mode window)")
         if mode == "sequence" and node_sample is not None:
             raise UserError("node_sample is not supported with data mode 'sequence' (set it to null)")
         self.mode, self.sequence_length = mode, sequence_length
@@ -156,12 +165,6 @@ class TrafficDataModule(L.LightningDataModule):
 
         self.split_ranges = chronological_split(self.panel.num_steps, split)
         train_lo, train_hi = self.split_ranges["train"]
-        if self.reference is not None:  # never refitted on the data to forecast
-            self.scaler = StandardScaler(self.reference.mean, self.reference.std)
-        else:
-            self.scaler = StandardScaler().fit(
-                self.panel.values[train_lo:train_hi], self.panel.mask[train_lo:train_hi], self.panel.variables
-            )
         if dataset.edges is not None:
             self.graph: Graph = graph_from_edges(dataset.stations, dataset.edges, max_neighbours)
         else:
@@ -172,14 +175,43 @@ class TrafficDataModule(L.LightningDataModule):
             self.graph = align_graph(self.reference, self.alignment, self.graph, self.panel.vd_ids)
             self.panel = align_panel(self.panel, self.alignment)
             rank_zero_info(describe_alignment(self.alignment, reference))
+        # held out: drawn over the network forecast on (after alignment), so a test with the training
+        # config hides the VDs its training hid
+        self.hidden = draw_holdout(self.panel.vd_ids, holdout_vds, holdout_seed)  # (N,) bool
+        observed_steps = self.panel.mask[train_lo:train_hi]
+        if self.hidden.any():
+            observed_steps = observed_steps & ~self.hidden[:, None]
+        if self.reference is not None:  # never refitted on the data to forecast
+            self.scaler = StandardScaler(self.reference.mean, self.reference.std)
+        else:
+            self.scaler = StandardScaler().fit(
+                self.panel.values[train_lo:train_hi], observed_steps, self.panel.variables
+            )
+        if self.hidden.any():
+            if self.reference is None:  # training: nothing reads a held-out VD (a checkpoint's graph is kept)
+                self.graph = drop_reads_of(self.graph, self.hidden)
+            lonely = unread(self.graph, self.hidden)
+            if lonely:
+                rank_zero_warn(
+                    f"data.holdout_vds: {len(lonely)} held-out VD(s) read no observed VD in the graph, so "
+                    f"only the calendar forecasts them: {[self.panel.vd_ids[i] for i in lonely[:5]]}"
+                )
+            rank_zero_info(
+                f"data.holdout_vds: {int(self.hidden.sum())} of {len(self.hidden)} VDs held out "
+                f"(no input, no training target; the test scores them alone)"
+            )
 
+        hidden = torch.from_numpy(self.hidden)
+        observed = ~hidden if self.hidden.any() else None
         self.arrays = WindowArrays.from_panel(self.panel, self.scaler, self.targets)
+        self.arrays.observed_vds = observed
         self.datasets = {
             name: WindowDataset(
                 self.arrays,
                 window,
                 horizon,
                 window_starts(rng, window, horizon, stride if name == "train" else 1),
+                scored_vds=(hidden if name == "test" else observed) if observed is not None else None,
             )
             for name, rng in self.split_ranges.items()
         }
@@ -226,6 +258,7 @@ class TrafficDataModule(L.LightningDataModule):
             timezone=self.panel.timezone,
             units={var: str(self.dataset.meta.variables[var]) for var in self.panel.variables},
             absent_vds=[] if self.alignment is None else list(self.alignment.absent),
+            holdout_vds=[vd for vd, h in zip(self.panel.vd_ids, self.hidden, strict=True) if h],
             mode=self.mode,
             sequence_length=self.sequence_length if self.mode == "sequence" else None,
         )

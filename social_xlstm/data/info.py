@@ -65,6 +65,15 @@ class DataInfo:
     """VDs of the checkpoint that the data forecast on lack (docs/new-data.md): kept in the network with
     every input missing, so that their neighbours read them as in an outage; no forecasts are written for
     them. Empty for the training data."""
+    holdout_vds: list[str] = field(default_factory=list)
+    """VDs hidden completely (``data.holdout_vds``, :mod:`social_xlstm.data.holdout`): never an input, read
+    with the embedding's fallback row, scored alone in the test. Empty when every VD is observed."""
+
+    @property
+    def holdout_index(self) -> list[int]:
+        """Positions of :attr:`holdout_vds` in :attr:`vd_ids`."""
+        hidden = set(self.holdout_vds)
+        return [i for i, vd in enumerate(self.vd_ids) if vd in hidden]
 
     @property
     def forecast_index(self) -> list[int]:

@@ -2,7 +2,9 @@
 
 ``data.mask_vds: p`` hides each VD's whole input window with probability ``p``, independently per training
 window (its readings become missing: ``x_mask`` False, ``x`` 0, as a detector that is down), while its
-targets stay: the loss then asks for its future from what the social layer reads of its neighbours. It
+targets stay: the loss then asks for its future from what the social layer reads of its neighbours. A
+hidden VD also reads the VD embedding's fallback row instead of its own (``batch["vd_hidden"]``), as a
+place without a detector does (held-out and virtual VDs), so the fallback row learns that role. It
 is what a forecast at a closed detector, or a place without one, needs (the intervals / virtual-VD issue),
 and an augmentation against outages. Validation, test and prediction are never masked. Draws come from
 the global generator (as node sampling's), so a resumed run masks as the uninterrupted one.
@@ -36,4 +38,5 @@ class VDMasking:
         hidden = torch.rand(x.shape[0], 1, x.shape[2], 1) < self.p  # (B, 1, N, 1): a whole window of a VD
         batch["x_mask"] = x_mask & ~hidden
         batch["x"] = x.masked_fill(hidden, 0.0)
+        batch["vd_hidden"] = hidden[:, 0, :, 0]
         return batch

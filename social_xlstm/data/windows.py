@@ -31,6 +31,8 @@ class WindowArrays:
         time: (T, 4) float32 time features.
         mean, std: (F,) float32 scaler parameters.
         target_index: (O,) int64 positions of the targets among the F variables.
+        observed_vds: (N,) bool, the VDs whose inputs models may read (held-out VDs False,
+            :mod:`social_xlstm.data.holdout`); None: every VD.
     """
 
     values: torch.Tensor
@@ -39,6 +41,12 @@ class WindowArrays:
     mean: torch.Tensor
     std: torch.Tensor
     target_index: torch.Tensor
+    observed_vds: torch.Tensor | None = None
+
+    def input_mask(self, start: int, stop: int) -> torch.Tensor:
+        """(stop - start, N, F) bool: observed inputs of those steps; a held-out VD's never are."""
+        mask = self.mask[start:stop]  # a view
+        return mask if self.observed_vds is None else mask & self.observed_vds[:, None]
 
     @property
     def num_steps(self) -> int:
@@ -76,10 +84,20 @@ class WindowDataset(TorchDataset):
         window: input length W.
         horizon: forecast steps H.
         starts: window start steps, e.g. from :func:`social_xlstm.data.split.window_starts`.
+        scored_vds: (N,) bool, the VDs whose targets count (``y_mask`` False elsewhere): the observed
+            VDs in training and validation, the held-out ones in a holdout test; None: every VD.
     """
 
-    def __init__(self, arrays: WindowArrays, window: int, horizon: int, starts: Sequence[int] | np.ndarray) -> None:
+    def __init__(
+        self,
+        arrays: WindowArrays,
+        window: int,
+        horizon: int,
+        starts: Sequence[int] | np.ndarray,
+        scored_vds: torch.Tensor | None = None,
+    ) -> None:
         self.arrays = arrays
+        self.scored_vds = scored_vds
         self.window = int(window)
         self.horizon = int(horizon)
         self.starts = np.asarray(starts, dtype=np.int64).reshape(-1)
@@ -99,9 +117,11 @@ class WindowDataset(TorchDataset):
         s = int(self.starts[i])
         mid, end = s + self.window, s + self.window + self.horizon
         a = self.arrays
-        x_mask = a.mask[s:mid]  # (W, N, F) view
+        x_mask = a.input_mask(s, mid)  # (W, N, F)
         x = torch.where(x_mask, (a.values[s:mid] - a.mean) / a.std, 0.0)  # (W, N, F)
         y_mask = a.mask[mid:end].index_select(2, a.target_index)  # (H, N, O)
+        if self.scored_vds is not None:
+            y_mask &= self.scored_vds[:, None]
         y = torch.where(y_mask, a.values[mid:end].index_select(2, a.target_index), 0.0)  # (H, N, O)
         return {
             "x": x,

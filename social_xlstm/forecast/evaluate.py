@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from lightning.fabric.utilities.rank_zero import rank_zero_only
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.utilities import rank_zero_warn
 
 from social_xlstm.atomic import write_json_atomic
 from social_xlstm.forecast.baselines import BASELINES, fit_historical_average, persistence
+from social_xlstm.forecast.interpolation import NeighbourInterpolation, station_coordinates
 from social_xlstm.metrics import MaskedErrors, sum_across_ranks, table_facts
 from social_xlstm.quantiles import CalibrationResiduals, IntervalScores, apply_shifts
 
@@ -30,6 +33,13 @@ class Scoreboard:
         levels: quantile levels of the learned model being scored: the baselines then get intervals too,
             each level its point forecast plus that quantile of its residuals on the validation split
             (:func:`residual_shifts`), scored by the same :class:`~social_xlstm.quantiles.IntervalScores`.
+        neighbour_model: with held-out VDs (``data.holdout_vds``), the model whose forecasts at the
+            observed neighbours the ``idw_model`` baseline interpolates (default: the first of ``models``).
+
+    With held-out VDs the test windows score them alone (``y_mask`` is theirs only), and each baseline is
+    its forecast at the observed VDs carried to them by inverse-distance weighting
+    (:mod:`social_xlstm.forecast.interpolation`): ``idw_persistence``, ``idw_historical_average`` and
+    ``idw_model``, the model's own neighbour forecasts interpolated.
     """
 
     def __init__(
@@ -39,6 +49,7 @@ class Scoreboard:
         baselines,
         mape_floor: float,
         levels: list[float] | None = None,
+        neighbour_model: torch.nn.Module | None = None,
     ):
         self.info = info = datamodule.info()
         unknown = sorted(set(baselines) - set(BASELINES))
@@ -54,20 +65,35 @@ class Scoreboard:
                     lambda b, m=module, d=device: m({k: v.to(d) for k, v in b.items()}, quantiles=True).cpu()
                 )
                 levels = levels or module.levels
+        plain = {}
         if "persistence" in baselines:
-            self.forecasters["persistence"] = lambda b: persistence(b, info)
+            plain["persistence"] = lambda b: persistence(b, info)
         if "historical_average" in baselines:
             ha = fit_historical_average(datamodule, info)
-            self.forecasters["historical_average"] = lambda b: ha(b, info.horizon)
+            plain["historical_average"] = lambda b: ha(b, info.horizon)
+        self.holdout = holdout_interpolation(datamodule, info) if info.holdout_vds else None
+        if not info.holdout_vds:
+            self.forecasters.update(plain)
+        elif self.holdout is not None:  # the test scores held-out VDs alone: the baselines are their neighbours'
+            interp = self.holdout
+            for name, forecast in plain.items():
+                self.forecasters[f"idw_{name}"] = lambda b, f=forecast: interp(f(b))
+            if neighbour_model is not None or models:
+                module = neighbour_model if neighbour_model is not None else next(iter(models.values()))
+                device = next(module.parameters()).device
+                self.forecasters["idw_model"] = (
+                    lambda b, m=module, d=device: interp(m({k: v.to(d) for k, v in b.items()}).cpu())
+                )
+        self.baseline_names = [name for name in self.forecasters if name not in (models or {})]
         self.errors = {name: MaskedErrors(info.horizon, len(info.targets), mape_floor) for name in self.forecasters}
         self.levels = list(levels or [])
         self.shifts, self.intervals = {}, {}
         if self.levels:
-            baseline_names = [name for name in self.forecasters if name in BASELINES]
+            baseline_names = self.baseline_names
             self.shifts = residual_shifts(datamodule, {n: self.forecasters[n] for n in baseline_names}, self.levels)
             scored = [*baseline_names, *self.quantile_models]
             self.intervals = {n: IntervalScores(info.horizon, len(info.targets), self.levels) for n in scored}
-        self.kinds = {name: "baseline" if name in BASELINES else "learned" for name in self.forecasters}
+        self.kinds = {name: "baseline" if name in self.baseline_names else "learned" for name in self.forecasters}
         self.windows = 0
 
     @torch.no_grad()
@@ -112,11 +138,32 @@ class Scoreboard:
             },
             **table_facts(),
             "model_kinds": dict(self.kinds),
+            **({"holdout": self._holdout_facts()} if info.holdout_vds else {}),
         }
+
+    def _holdout_facts(self) -> dict:
+        idw = None if self.holdout is None else {"neighbours": self.holdout.k, "power": self.holdout.power}
+        return {"vds": list(self.info.holdout_vds), "scored": "held-out VDs only", "idw": idw}
 
 
     def _with_intervals(self, name: str, report: dict) -> dict:
         return self.intervals[name].add_to_report(report, self.info.targets) if name in self.intervals else report
+
+
+def holdout_interpolation(datamodule, info) -> NeighbourInterpolation | None:
+    """The held-out VDs' inverse-distance interpolation from the observed VDs with coordinates (None,
+    with a warning, when the held-out VDs have no coordinates: the baselines are then left out, since a
+    baseline's own forecast at a held-out VD would read that VD's readings)."""
+    lat, lon = station_coordinates(datamodule.dataset.stations, info.vd_ids)
+    hidden = np.zeros(info.num_vds, dtype=bool)
+    hidden[info.holdout_index] = True
+    readable = ~hidden
+    readable[[info.vd_ids.index(vd) for vd in info.absent_vds]] = False
+    try:
+        return NeighbourInterpolation(lat, lon, hidden, readable)
+    except ValueError as err:
+        rank_zero_warn(f"data.holdout_vds: no inverse-distance baselines ({err})")
+        return None
 
 
 RESIDUAL_BATCHES = 200
@@ -192,7 +239,9 @@ class MetricsWriter(Callback):
 
     def on_test_epoch_start(self, trainer, pl_module) -> None:
         levels = getattr(pl_module, "levels", None)  # a quantile model: the baselines get intervals too
-        self._board = Scoreboard(trainer.datamodule, None, self.baselines, pl_module.mape_floor, levels)
+        self._board = Scoreboard(
+            trainer.datamodule, None, self.baselines, pl_module.mape_floor, levels, neighbour_model=pl_module
+        )
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0) -> None:
         self._board.update(batch)

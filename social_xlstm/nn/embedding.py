@@ -17,7 +17,8 @@ class InputEmbedding(nn.Module):
     :mod:`social_xlstm.nn.calendar`), and a learned VD embedding. The embedding table has ``num_vds + 1`` rows: row
     ``num_vds`` is a shared fallback for VDs unseen in training. With ``fallback_prob > 0`` training
     replaces each VD's row by the fallback with that probability, so the fallback row learns an "average
-    VD" instead of staying at its random initialisation.
+    VD" instead of staying at its random initialisation. VDs with no detector of their own (held out,
+    ``fallback_vds``) always read the fallback row, as do the VDs a training batch hides (``fallback``).
 
     Args:
         num_features: input variables F.
@@ -27,9 +28,11 @@ class InputEmbedding(nn.Module):
         fallback_prob: training-time probability of using the fallback row.
         calendar: ``sincos``, ``learned`` or ``both`` (see :class:`~social_xlstm.nn.calendar.CalendarEmbedding`).
         slots_per_day: time-of-day slots of the learned calendar (1440 / the interval in minutes).
+        fallback_vds: positions of VDs always read with the fallback row (``data.holdout_vds``).
 
     Shapes:
-        x, x_mask: (B, W, N, F); time: (B, W, 4); vd_index: (N,) or (B, N) int64 in [0, num_vds];
+        x, x_mask: (B, W, N, F); time: (B, W, 4); vd_index: (N,) or (B, N) int64 VD positions in
+        [0, num_vds] (``num_vds``: the fallback); fallback: optional (B, N) bool, True: the fallback row;
         output: (B, W, N, D).
     """
 
@@ -42,6 +45,7 @@ class InputEmbedding(nn.Module):
         fallback_prob: float = 0.0,
         calendar: str = "sincos",
         slots_per_day: int = 288,
+        fallback_vds: tuple[int, ...] = (),
     ):
         super().__init__()
         self.num_features = num_features
@@ -54,7 +58,12 @@ class InputEmbedding(nn.Module):
         self.vd_table = nn.Embedding(num_vds + 1, vd_dim)
         self.vd_proj = nn.Linear(vd_dim, d_model, bias=False)
         self.calendar = CalendarEmbedding(d_model, slots_per_day, "learned") if calendar != "sincos" else None
-        self.register_buffer("default_index", torch.arange(num_vds), persistent=False)
+        # the table row each VD position reads (a held-out VD: the fallback); not saved, a data fact
+        row_of = torch.arange(num_vds + 1)
+        row_of[list(fallback_vds)] = num_vds
+        self.has_fallback_vds = bool(fallback_vds)
+        self.register_buffer("row_of", row_of, persistent=False)
+        self.register_buffer("default_index", row_of[:num_vds].clone(), persistent=False)
         self.reset_parameters()
 
     @property
@@ -71,11 +80,11 @@ class InputEmbedding(nn.Module):
         if self.calendar is not None:
             self.calendar.reset_parameters()
 
-    def vd_embedding(self, batch: int, vd_index: Tensor | None = None) -> Tensor:
+    def vd_embedding(self, batch: int, vd_index: Tensor | None = None, fallback: Tensor | None = None) -> Tensor:
         """Per-VD embedding after projection, with training-time fallback dropout.
 
         Shapes:
-            vd_index: (N,) or (B, N); returns (B, N, D) or (1, N, D).
+            vd_index: (N,) or (B, N) VD positions; fallback: (B, N) bool; returns (B, N, D) or (1, N, D).
         """
         index = self.default_index if vd_index is None else vd_index
         if (
@@ -84,8 +93,12 @@ class InputEmbedding(nn.Module):
             and (vd_index.min() < 0 or vd_index.max() > self.num_vds)
         ):
             raise ValueError(f"vd_index must lie in [0, {self.num_vds}] ({self.num_vds} = fallback)")
+        if vd_index is not None and self.has_fallback_vds:
+            index = self.row_of[index]
         if index.dim() == 1:
             index = index[None]  # (1, N)
+        if fallback is not None:  # VDs a training batch hides read as places without a detector
+            index = index.expand(batch, -1).masked_fill(fallback, self.fallback_index)  # (B, N)
         if self.training and self.fallback_prob > 0:
             index = index.expand(batch, -1)  # (B, N)
             drop = torch.rand(index.shape, device=index.device) < self.fallback_prob
@@ -100,7 +113,9 @@ class InputEmbedding(nn.Module):
             out = learned if out is None else out + learned
         return out
 
-    def forward(self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None) -> Tensor:
+    def forward(
+        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, fallback: Tensor | None = None
+    ) -> Tensor:
         if x.shape[-1] != self.num_features:
             raise ValueError(f"x has {x.shape[-1]} features, the model was built for {self.num_features}")
         # Computed node-major, so that the encoder's (B*N, W, D) fold of the result is a free view;
@@ -108,7 +123,7 @@ class InputEmbedding(nn.Module):
         raw = torch.cat([x, x_mask.to(x.dtype)], dim=-1).transpose(1, 2)  # (B, N, W, 2F)
         values = self.value_proj(raw)  # (B, N, W, D)
         calendar = self.calendar_embedding(time.to(x.dtype))[:, None]  # (B, 1, W, D)
-        identity = self.vd_embedding(x.shape[0], vd_index)[:, :, None]  # (B|1, N, 1, D)
+        identity = self.vd_embedding(x.shape[0], vd_index, fallback)[:, :, None]  # (B|1, N, 1, D)
         return (values + calendar + identity).transpose(1, 2)  # (B, W, N, D), a node-major view
 
     def extra_repr(self) -> str:

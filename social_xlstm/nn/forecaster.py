@@ -80,6 +80,7 @@ class Forecaster(nn.Module):
             config.embedding.fallback_prob,
             config.embedding.calendar,
             shape.slots_per_day,
+            shape.fallback_vds,
         )
         encoder = ENCODERS[arch.encoder]
         self.encoder = None if encoder is None else encoder.from_config(config, graph)
@@ -105,13 +106,20 @@ class Forecaster(nn.Module):
         return cls(config, shape)
 
     def encode(
-        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None
+        self,
+        x: Tensor,
+        x_mask: Tensor,
+        time: Tensor,
+        vd_index: Tensor | None = None,
+        nodes: Tensor | None = None,
+        fallback: Tensor | None = None,
     ) -> Tensor:
         """Embedding and temporal encoder, every VD with the same weights. Returns (B, W, N, D).
 
-        ``nodes`` (the sampled VDs' sorted global ids) only matters to an interleaved encoder's graph.
+        ``nodes`` (the sampled VDs' sorted global ids) only matters to an interleaved encoder's graph;
+        ``fallback`` (B, N) bool marks VDs read with the embedding's fallback row.
         """
-        emb = self.embedding(x, x_mask, time, vd_index)  # (B, W, N, D), a node-major view
+        emb = self.embedding(x, x_mask, time, vd_index, fallback)  # (B, W, N, D), a node-major view
         if self.encoder is None:
             return emb
         if self.interleaved:
@@ -129,11 +137,13 @@ class Forecaster(nn.Module):
         vd_index: Tensor | None = None,
         nodes: Tensor | None = None,
         quantiles: bool = False,
+        fallback: Tensor | None = None,
     ) -> Tensor:
         """Forecast every VD, or, with ``nodes``, the sampled VDs whose columns ``x`` holds.
 
         ``nodes`` (N',) are sorted global VD ids (training on a sample of VDs: the fusion reads the
-        subgraph among them, the embedding their own rows); ``vd_index`` overrides the embedding rows.
+        subgraph among them, the embedding their own rows); ``vd_index`` overrides the embedding rows;
+        ``fallback`` (B, N) bool reads those VDs with the fallback row (a batch's hidden VDs, ``data.mask_vds``).
         A quantile model (``head.quantiles``) returns its median, or with ``quantiles`` every level,
         (B, H, N, O, Q).
         """
@@ -142,7 +152,7 @@ class Forecaster(nn.Module):
             raise ValueError(f"x has {x.shape[2]} VDs, the model was built for {self.num_vds}")
         if nodes is not None and vd_index is None:
             vd_index = nodes
-        fused = self.fusion(self.encode(x, x_mask, time, vd_index, nodes), nodes)  # (B, N, D) or (B, W, N, D)
+        fused = self.fusion(self.encode(x, x_mask, time, vd_index, nodes, fallback), nodes)  # (B, N, D) or (B, W, N, D)
         if fused.dim() == 4:  # social context "all": the head reads the last step
             fused = fused[:, -1]  # (B, N, D)
         if self.global_read is not None:

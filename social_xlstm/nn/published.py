@@ -117,8 +117,19 @@ class LibraryForecaster(nn.Module):
         raise NotImplementedError
 
     def forward(
-        self, x: Tensor, x_mask: Tensor, time: Tensor, vd_index: Tensor | None = None, nodes: Tensor | None = None
+        self,
+        x: Tensor,
+        x_mask: Tensor,
+        time: Tensor,
+        vd_index: Tensor | None = None,
+        nodes: Tensor | None = None,
+        quantiles: bool = False,
+        fallback: Tensor | None = None,
     ) -> Tensor:
+        """The library model's point forecast (B, H, N, O) of the skeleton's inputs. ``vd_index`` and
+        ``fallback`` are the skeleton's VD-embedding options: a library model has no VD embedding, so
+        they change nothing (its hidden VDs are hidden by their inputs alone); ``quantiles`` is refused
+        by the training module (a library model's head is a point one)."""
         if nodes is not None:
             raise UserError(f"{self.__class__.__name__} forecasts the whole graph; it does not train on sampled VDs")
         if x.shape[2] != self.num_vds:

@@ -42,6 +42,8 @@ class NetworkShape:
     """W: input steps of a window (models that flatten the window, e.g. STID, need it)."""
     freq_minutes: float = 5.0
     """Sampling interval in minutes (learned time-of-day tables have 1440 / freq_minutes rows)."""
+    fallback_vds: tuple[int, ...] = ()
+    """Positions of VDs without a detector of their own (held out): read with the embedding's fallback row."""
 
     @property
     def slots_per_day(self) -> int:
@@ -63,4 +65,5 @@ class NetworkShape:
             edge_attr_names=tuple(info.edge_attr_names),
             window=info.window,
             freq_minutes=info.freq_minutes,
+            fallback_vds=tuple(getattr(info, "holdout_index", ())),
         )

@@ -133,7 +133,11 @@ class ForecastModule(L.LightningModule):
         if self.stream is not None and not self.training:
             scaled = self.stream(self.net, batch)  # (B, H, N, O), carrying the state from window to window
         else:
-            scaled = self.net(batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"), quantiles=quantiles)
+            # a batch's hidden VDs (data.mask_vds) read as places without a detector: the fallback row
+            hidden = {"fallback": batch["vd_hidden"]} if "vd_hidden" in batch else {}
+            scaled = self.net(
+                batch["x"], batch["x_mask"], batch["time"], nodes=batch.get("nodes"), quantiles=quantiles, **hidden
+            )
         if "target_pos" in batch:  # a batch of sampled VDs: the loss is on the drawn targets only
             scaled = scaled.index_select(2, batch["target_pos"])  # (B, H, S, O[, Q])
         if not quantiles:

@@ -25,6 +25,7 @@ def test_whole_windows_of_vds_are_hidden_at_the_rate_and_targets_kept():
     assert per_vd.float().mean().item() == pytest.approx(0.3, abs=0.03)
     assert (batch["x"][hidden] == 0).all() and (batch["x"][~hidden] == 1).all()
     assert batch["y_mask"].all()  # the loss still asks for the hidden VDs' futures
+    assert torch.equal(batch["vd_hidden"], per_vd)  # and they read the VD embedding's fallback row
     assert VDMasking(0.0)([_item()])["x_mask"].all()
     for bad in (-0.1, 1.0):
         with pytest.raises(UserError, match="mask_vds must be in"):

@@ -133,6 +133,32 @@ def test_fallback_row_is_used_for_index_n():
         model(*x, vd_index=torch.full((N,), N + 1))
 
 
+def test_held_out_and_hidden_vds_read_the_fallback_row_on_every_path():
+    """A held-out VD (``NetworkShape.fallback_vds``) reads the fallback row whether the model runs on every
+    VD, on sampled ``nodes`` or step by step; a batch's hidden VDs (``fallback``) read it in that batch."""
+    config = ModelConfig(arch="social_xlstm", d_model=16, encoder={"heads": 2}, social={"heads": 2})
+    torch.manual_seed(0)
+    held = Forecaster(config, NetworkShape(N, F, O, H, *_graph(), window=W, fallback_vds=(1, 3))).eval()
+    emb = held.embedding
+    rows = emb.vd_embedding(1)[0]  # (N, D)
+    fallback = emb.vd_proj(emb.vd_table.weight[N])
+    for pos in range(N):
+        expected = fallback if pos in (1, 3) else emb.vd_proj(emb.vd_table.weight[pos])
+        torch.testing.assert_close(rows[pos], expected)
+    torch.testing.assert_close(emb.vd_embedding(1, torch.tensor([3, 4]))[0, 0], fallback)  # sampled nodes
+    # the same weights without held-out VDs, reading the fallback row for VDs 1 and 3 explicitly
+    plain = _model().eval()
+    plain.load_state_dict(held.state_dict())
+    x = _batch()
+    explicit = plain(*x, vd_index=torch.tensor([0, N, 2, N, 4]))
+    torch.testing.assert_close(held(*x), explicit)
+    hidden = torch.zeros(B, N, dtype=torch.bool)
+    hidden[:, [1, 3]] = True
+    torch.testing.assert_close(plain(*x, fallback=hidden), explicit)
+    y, _ = held.forward_sequence(*x)
+    torch.testing.assert_close(y[:, -1], held(*x), atol=1e-5, rtol=1e-5)  # the step path reads it too
+
+
 def test_fallback_dropout_only_in_training():
     model = _model(embedding={"fallback_prob": 0.5})
     emb = model.embedding
