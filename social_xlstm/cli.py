@@ -4,6 +4,7 @@
     social-xlstm ingest FORMAT SRC... --out DIR [options]        import real data
     social-xlstm validate DIR                                    check a dataset (exit 0 usable, 2 not)
     social-xlstm fit|test|predict --config FILE [...]            train / score / forecast (LightningCLI)
+    social-xlstm predict ... --at POINTS.csv [--at-edges E.csv]  forecasts at places without a detector too
     social-xlstm evaluate --config FILE --ckpt_path CKPT         metrics.json for the model and baselines
     social-xlstm plot forecast|horizons|map|missing|all ...      PNG plots (docs/plots.md)
     social-xlstm demo --out DIR                                  synth -> fit -> test -> predict -> plots
@@ -22,6 +23,22 @@ import sys
 from social_xlstm.errors import UserError
 
 LIGHTNING_COMMANDS = ("fit", "test", "predict", "evaluate")
+PREDICT_ALIASES = {"--at": "--data.virtual_points", "--at-edges": "--data.virtual_edges"}
+"""``predict``'s short options for virtual VDs (docs/virtual-vds.md), spelled as the data options they set."""
+
+
+def predict_aliases(argv: list[str]) -> list[str]:
+    """``predict --at F`` / ``--at=F`` / ``--at-edges F`` as the LightningCLI data options they stand for."""
+    if not argv or argv[0] != "predict":
+        return argv
+    out = []
+    for arg in argv:
+        name, eq, value = arg.partition("=")
+        if name in PREDICT_ALIASES:
+            out.append(PREDICT_ALIASES[name] + (eq + value if eq else ""))
+        else:
+            out.append(arg)
+    return out
 
 
 def _add_synth(sub) -> None:
@@ -219,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in LIGHTNING_COMMANDS:
             from social_xlstm.experiment import run_lightning_cli
 
-            run_lightning_cli(argv)
+            run_lightning_cli(predict_aliases(argv))
             return 0
         if argv and argv[0] == "bench":  # its parsers import the harness, so they are built only when asked
             from social_xlstm.bench.command import main as bench_main

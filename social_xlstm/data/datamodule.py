@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from torch.utils.data import DataLoader
@@ -35,6 +36,7 @@ from social_xlstm.data.shards import ContiguousShardSampler
 from social_xlstm.data.shuffle import EpochShuffle
 from social_xlstm.data.split import chronological_split, window_starts
 from social_xlstm.data.vd_masking import VDMasking
+from social_xlstm.data.virtual import DEFAULT_MARGIN_KM, DEFAULT_REACH_KM, add_virtual_vds
 from social_xlstm.data.windows import WindowArrays, WindowDataset
 from social_xlstm.errors import DataError, UserError
 
@@ -73,6 +75,12 @@ class TrafficDataModule(L.LightningDataModule):
             training target, nothing reads them; the test scores forecasts at them alone, against the
             neighbours' inverse-distance baselines (:mod:`social_xlstm.data.holdout`). None: every VD observed.
         holdout_seed: the seed that draws a share of held-out VDs (independent of the run's seed).
+        virtual_points: a CSV of places without a detector (``vd_id, lat, lon``) to forecast as virtual VDs
+            with a trained model (``predict --at``; needs ``reference``; :mod:`social_xlstm.data.virtual`).
+        virtual_edges: the virtual VDs' in-edges (``vd_id, neighbour`` and the network's edge columns;
+            ``predict --at-edges``), needed when the network is an edge list.
+        virtual_margin_km: how far outside the detectors' bounding box a point may lie.
+        virtual_reach_km: the farthest a point's nearest detector may be.
         mode: ``window`` (train on windows of W steps) or ``sequence`` (long-context: train on sequences of
             ``sequence_length`` steps scored at every step; val/test/predict keep the windows, which the
             model runs through continuously; see :mod:`social_xlstm.data.sequence`).
@@ -111,6 +119,10 @@ class TrafficDataModule(L.LightningDataModule):
         mask_vds: float = 0.0,
         holdout_vds: float | list[str] | None = None,
         holdout_seed: int = 0,
+        virtual_points: str | None = None,
+        virtual_edges: str | None = None,
+        virtual_margin_km: float = DEFAULT_MARGIN_KM,
+        virtual_reach_km: float = DEFAULT_REACH_KM,
         mode: str = "window",
         sequence_length: int = 288,
         reference: str | None = None,
@@ -146,6 +158,14 @@ class TrafficDataModule(L.LightningDataModule):
         self._resume: dict | None = None
 
         dataset = load_dataset(self.data_dir, check_rows=False)
+        if (virtual_points or virtual_edges) and reference is None:
+            raise UserError(
+                "virtual VDs (--at / --at-edges) are forecast by a trained model: give its checkpoint "
+                "(predict --ckpt_path CKPT, or data.reference)"
+            )
+        dataset, self.virtual_vds = add_virtual_vds(
+            dataset, virtual_points, virtual_edges, virtual_margin_km, virtual_reach_km
+        )
         self.dataset = dataset
         self.reference: DataInfo | None = None if reference is None else reference_info(reference)
         if self.reference is not None:
@@ -259,9 +279,21 @@ class TrafficDataModule(L.LightningDataModule):
             units={var: str(self.dataset.meta.variables[var]) for var in self.panel.variables},
             absent_vds=[] if self.alignment is None else list(self.alignment.absent),
             holdout_vds=[vd for vd, h in zip(self.panel.vd_ids, self.hidden, strict=True) if h],
+            virtual_vds=list(self.virtual_vds),
+            edge_attr_stats=self._trained_edge_stats(),
             mode=self.mode,
             sequence_length=self.sequence_length if self.mode == "sequence" else None,
         )
+
+    def _trained_edge_stats(self) -> list[list[float]] | None:
+        """The checkpoint's edge-feature statistics when its network gained edges here (added VDs)."""
+        if self.reference is None or self.graph.num_edges == len(self.reference.edge_index):
+            return None
+        if self.reference.edge_attr_stats is not None:
+            return self.reference.edge_attr_stats
+        # as social_xlstm.nn.common.edge_attr_stats: per column, the mean and the biased std
+        trained = np.asarray(self.reference.edge_attr, dtype=np.float32).reshape(len(self.reference.edge_index), -1)
+        return [trained.mean(0).tolist(), trained.std(0).tolist()]
 
     def _loader(self, dataset: WindowDataset, batch_size: int, **kwargs) -> DataLoader:
         return DataLoader(

@@ -69,6 +69,21 @@ class DataInfo:
     """VDs hidden completely (``data.holdout_vds``, :mod:`social_xlstm.data.holdout`): never an input, read
     with the embedding's fallback row, scored alone in the test. Empty when every VD is observed."""
 
+    virtual_vds: list[str] = field(default_factory=list)
+    """VDs at places without a detector (``predict --at``, :mod:`social_xlstm.data.virtual`): added to the
+    network with no readings; their forecasts are flagged ``virtual``. Empty for the training data."""
+
+    edge_attr_stats: list[list[float]] | None = None
+    """(2, Fe) mean and std that standardise the edge features: a checkpoint's own edges' when the data
+    aligned to it added VDs (and so edges), so the trained edges keep their trained values; None: those
+    of :attr:`edge_attr` itself."""
+
+    @property
+    def no_detector_index(self) -> list[int]:
+        """Positions of the VDs with no detector of their own: held out and virtual."""
+        silent = set(self.holdout_vds) | set(self.virtual_vds)
+        return [i for i, vd in enumerate(self.vd_ids) if vd in silent]
+
     @property
     def holdout_index(self) -> list[int]:
         """Positions of :attr:`holdout_vds` in :attr:`vd_ids`."""

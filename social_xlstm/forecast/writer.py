@@ -48,7 +48,7 @@ def forecast_table(
 
     Returns:
         Columns ``issue_time, target_time, horizon_step, vd_id, variable, prediction, actual`` [, ``q05``
-        ...], rows ordered by issue time, horizon step, VD, variable.
+        ...] [, ``virtual``: with virtual VDs], rows ordered by issue time, horizon step, VD, variable.
     """
     keep = info.forecast_index  # VDs absent from data aligned to a checkpoint get no rows (docs/new-data.md)
     if len(keep) < info.num_vds and pred.shape[2] == info.num_vds:
@@ -86,6 +86,9 @@ def forecast_table(
     }
     for q, level in enumerate(levels):
         columns[quantile_column(level)] = pa.array(quantiles[..., q].astype(np.float32).ravel())
+    if info.virtual_vds:  # places without a detector (predict --at): flagged, same schema otherwise
+        flag = np.isin(np.asarray(info.vd_ids), np.asarray(info.virtual_vds))  # (N,)
+        columns["virtual"] = pa.array(np.tile(np.repeat(flag, O), S * H))
     return pa.table(columns)
 
 

@@ -6,11 +6,20 @@ import torch
 from torch import Tensor
 
 
-def standardise_edge_attr(edge_attr: Tensor) -> Tensor:
-    """Z-score each edge-feature column over the edges (constant columns become 0).
+def edge_attr_stats(edge_attr: Tensor) -> Tensor:
+    """(2, Fe) float32: each edge-feature column's mean and (biased) standard deviation over the edges."""
+    attr = edge_attr.float()
+    return torch.stack([attr.mean(0), attr.std(0, unbiased=False)])
+
+
+def standardise_edge_attr(edge_attr: Tensor, stats: Tensor | None = None) -> Tensor:
+    """Z-score each edge-feature column (constant columns become 0).
 
     Edge features arrive in raw units (distances in metres, bearings in degrees); projecting them
-    unscaled would saturate the social gates at initialisation.
+    unscaled would saturate the social gates at initialisation. ``stats`` ((2, Fe) mean and std, from
+    :func:`edge_attr_stats`) are those of the edges the model was trained on when a network has gained
+    edges since (VDs added to a checkpoint's network), so the trained edges keep their trained values;
+    None: the statistics of ``edge_attr`` itself.
 
     Shapes:
         edge_attr: (E, Fe) -> (E, Fe) float32
@@ -18,8 +27,7 @@ def standardise_edge_attr(edge_attr: Tensor) -> Tensor:
     attr = edge_attr.float()
     if attr.numel() == 0:
         return attr
-    mean = attr.mean(0, keepdim=True)  # (1, Fe)
-    std = attr.std(0, unbiased=False, keepdim=True)  # (1, Fe)
+    mean, std = (edge_attr_stats(attr) if stats is None else torch.as_tensor(stats, dtype=torch.float32))[:, None]
     return torch.where(std > 1e-8, (attr - mean) / std.clamp_min(1e-8), torch.zeros_like(attr))
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import torch
 from torch import Tensor, nn
 
 from .common import last_observed, running_last_observed, standardise_edge_attr, target_index_tensor
@@ -64,7 +65,11 @@ class Forecaster(nn.Module):
         self.config = config
         self.num_vds = num_vds = shape.num_vds
         self.register_buffer("edge_index", shape.edge_index.long().clone())
-        self.register_buffer("edge_attr", standardise_edge_attr(shape.edge_attr))
+        self.register_buffer("edge_attr", standardise_edge_attr(shape.edge_attr, shape.edge_attr_stats))
+        # VDs without a detector (held out, virtual) write nothing into the network-wide memory
+        silent = torch.zeros(num_vds, dtype=torch.bool)
+        silent[list(shape.fallback_vds)] = True
+        self.register_buffer("writers", ~silent if silent.any() else None, persistent=False)
         target_index = None if shape.target_index is None else list(shape.target_index)
         self.register_buffer(
             "target_index", target_index_tensor(target_index, shape.num_features, shape.num_outputs)
@@ -155,8 +160,8 @@ class Forecaster(nn.Module):
         fused = self.fusion(self.encode(x, x_mask, time, vd_index, nodes, fallback), nodes)  # (B, N, D) or (B, W, N, D)
         if fused.dim() == 4:  # social context "all": the head reads the last step
             fused = fused[:, -1]  # (B, N, D)
-        if self.global_read is not None:
-            fused = fused + self.global_read(fused)  # (B, N, D): over the VDs of x (all, or the sample)
+        if self.global_read is not None:  # over the VDs of x (all, or the sample)
+            fused = fused + self.global_read(fused, self._writers(nodes))  # (B, N, D)
         y = self.head(fused)  # (B, H, N, O), or (B, H, N, O, Q)
         if self.config.head.last_value:
             last = last_observed(x, x_mask, self.target_index)[:, None]  # (B, 1, N, O)
@@ -164,6 +169,12 @@ class Forecaster(nn.Module):
         if y.dim() == 5 and not quantiles:
             return y[..., self.head.median_index]  # (B, H, N, O): the point forecast
         return y
+
+    def _writers(self, nodes: Tensor | None) -> Tensor | None:
+        """(N,) or (N',) bool: which VDs of ``x`` write into the network-wide memory (None: all)."""
+        if self.writers is None:
+            return None
+        return self.writers if nodes is None else self.writers[nodes]
 
     @property
     def supports_state(self) -> bool:
@@ -226,7 +237,7 @@ class Forecaster(nn.Module):
         new.update(prefixed(fusion_state, "fusion."))
         fused = fused.reshape(batch * steps, count, -1)  # (B*T, N, D)
         if self.global_read is not None:  # stateless: one read of the network per step
-            fused = fused + self.global_read(fused)
+            fused = fused + self.global_read(fused, self._writers(nodes))
         y = self.head(fused)  # (B*T, H, N, O), or (B*T, H, N, O, Q)
         if y.dim() == 5:  # streaming serves the point forecast, the median
             y = y[..., self.head.median_index]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import torch
 from torch import Tensor
 
 
@@ -43,7 +44,11 @@ class NetworkShape:
     freq_minutes: float = 5.0
     """Sampling interval in minutes (learned time-of-day tables have 1440 / freq_minutes rows)."""
     fallback_vds: tuple[int, ...] = ()
-    """Positions of VDs without a detector of their own (held out): read with the embedding's fallback row."""
+    """Positions of VDs without a detector of their own (held out, virtual): read with the embedding's
+    fallback row, and writing nothing into the network-wide memory."""
+    edge_attr_stats: Tensor | None = None
+    """(2, Fe) mean and std that standardise ``edge_attr`` (those of a checkpoint's own edges when VDs
+    were added to its network); None: ``edge_attr``'s own."""
 
     @property
     def slots_per_day(self) -> int:
@@ -54,6 +59,7 @@ class NetworkShape:
     def from_info(cls, info) -> NetworkShape:
         """The shape of the dataset a :class:`~social_xlstm.data.info.DataInfo` describes (duck-typed:
         ``nn`` does not import the data layer)."""
+        stats = getattr(info, "edge_attr_stats", None)
         return cls(
             num_vds=info.num_vds,
             num_features=len(info.variables),
@@ -65,5 +71,6 @@ class NetworkShape:
             edge_attr_names=tuple(info.edge_attr_names),
             window=info.window,
             freq_minutes=info.freq_minutes,
-            fallback_vds=tuple(getattr(info, "holdout_index", ())),
+            fallback_vds=tuple(getattr(info, "no_detector_index", ())),
+            edge_attr_stats=None if stats is None else torch.tensor(stats, dtype=torch.float32),
         )

@@ -159,6 +159,26 @@ def test_held_out_and_hidden_vds_read_the_fallback_row_on_every_path():
     torch.testing.assert_close(y[:, -1], held(*x), atol=1e-5, rtol=1e-5)  # the step path reads it too
 
 
+def test_vds_without_a_detector_change_no_other_vds_forecast_through_the_global_read():
+    """VD 2 held out: nothing reads it (the holdout graph) and it writes nothing into the network-wide memory."""
+    social = {"heads": 2, "global_read": True}
+    config = ModelConfig(arch="social_xlstm", d_model=16, encoder={"heads": 2}, social=social)
+    edge_index, edge_attr = _graph()
+    src, dst = edge_index
+    keep = (src != 2) | (dst == 2)
+    torch.manual_seed(0)
+    shape = NetworkShape(N, F, O, H, edge_index[:, keep], edge_attr[keep], window=W, fallback_vds=(2,))
+    model = Forecaster(config, shape).eval()
+    with torch.no_grad():
+        model.global_read.out_proj.weight.normal_()  # a trained read (it starts at zero)
+    x, x_mask, time = _batch()
+    other = x.clone()
+    other[:, :, 2] += 3.0
+    others = [0, 1, 3, 4]
+    torch.testing.assert_close(model(other, x_mask, time)[:, :, others], model(x, x_mask, time)[:, :, others])
+    assert not torch.allclose(model(other, x_mask, time)[:, :, 2], model(x, x_mask, time)[:, :, 2])
+
+
 def test_fallback_dropout_only_in_training():
     model = _model(embedding={"fallback_prob": 0.5})
     emb = model.embedding

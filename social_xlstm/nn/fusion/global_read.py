@@ -41,7 +41,9 @@ class GlobalRead(nn.Module):
         head_dim: DH (default D // NH).
 
     Shapes:
-        h: (B, N, D) -> delta (B, N, D), to be added to the VDs' states (a residual branch).
+        h: (B, N, D) -> delta (B, N, D), to be added to the VDs' states (a residual branch);
+        writers: optional (N,) bool, the VDs that write (places without a detector read but never write,
+        so adding one changes no other VD's forecast).
     """
 
     def __init__(self, d_model: int, heads: int = 4, head_dim: int | None = None):
@@ -70,7 +72,7 @@ class GlobalRead(nn.Module):
         self.out_norm.reset_parameters()
         nn.init.zeros_(self.out_proj.weight)  # starts as the identity residual (module docstring)
 
-    def forward(self, h: Tensor) -> Tensor:
+    def forward(self, h: Tensor, writers: Tensor | None = None) -> Tensor:
         batch, nodes, _ = h.shape
         channels = self.heads * self.head_dim
         x = self.norm(h)  # (B, N, D)
@@ -83,6 +85,8 @@ class GlobalRead(nn.Module):
 
         q, k, v = heads_first(q), heads_first(k) / math.sqrt(self.head_dim), heads_first(v)
         i_pre = i_pre.transpose(1, 2)  # (B, NH, N)
+        if writers is not None:
+            i_pre = i_pre.masked_fill(~writers, float("-inf"))  # a silent VD's weight exp(-inf) = 0
         m = i_pre.amax(dim=-1, keepdim=True)  # (B, NH, 1)
         weight = torch.exp(i_pre - m)  # (B, NH, N), in (0, 1]
         memory = torch.matmul(v.transpose(-1, -2), k * weight[..., None])  # (B, NH, DH, DH): sum_j w_j v_j k_j^T
