@@ -105,6 +105,29 @@ def _run_demo(args) -> int:
     return 0
 
 
+def _add_virtual_options(p, stations: bool) -> None:
+    """``--at`` / ``--at-edges`` of serve and stream: virtual VDs at places without a detector."""
+    p.add_argument(
+        "--at",
+        default=None,
+        metavar="POINTS.csv",
+        help="also forecast these places without a detector (vd_id, lat, lon; docs/virtual-vds.md)",
+    )
+    p.add_argument(
+        "--at-edges",
+        default=None,
+        metavar="EDGES.csv",
+        help="the virtual VDs' neighbours (vd_id, neighbour, weight...), for an edge-list network",
+    )
+    if stations:
+        p.add_argument(
+            "--stations",
+            default=None,
+            metavar="DATASET",
+            help="the dataset whose stations place the --at points (the checkpoint holds no coordinates)",
+        )
+
+
 def _run_serve(args) -> int:
     from social_xlstm.forecast.service_limits import limits_from_options
     from social_xlstm.forecast.service_run import serve
@@ -112,7 +135,8 @@ def _run_serve(args) -> int:
     limits = limits_from_options(args.max_ahead, args.max_jump, args.max_body_mb)
     serve(
         args.checkpoint, host=args.host, port=args.port, state=args.state, mode=args.mode, limits=limits,
-        api_key_file=args.api_key_file, snapshot_every=args.snapshot_every,
+        api_key_file=args.api_key_file, snapshot_every=args.snapshot_every, at=args.at, at_edges=args.at_edges,
+        stations=args.stations,
     )  # fmt: skip
     return 0
 
@@ -129,6 +153,8 @@ def _run_stream(args) -> int:
         limit=args.limit,
         mode=args.mode,
         max_gap=args.max_gap,
+        at=args.at,
+        at_edges=args.at_edges,
     )
     print(report.render())
     print(f"wrote {args.out}")
@@ -211,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--snapshot-every", type=int, default=None, metavar="N",
         help="also write the --state snapshot every N ticks, so a crash loses at most N (default: on shutdown)",
     )  # fmt: skip
+    _add_virtual_options(p, stations=True)
     p.set_defaults(handler=_run_serve)
     p = sub.add_parser(
         "stream",
@@ -226,6 +253,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None, help="replay at most this many ticks")
     p.add_argument("--mode", choices=("auto", "window", "state"), default="auto", help="streaming mode (default auto)")
     p.add_argument("--max-gap", type=int, default=None, help="state mode: longest gap filled (default W)")
+    _add_virtual_options(p, stations=False)
     p.set_defaults(handler=_run_stream)
     return parser
 

@@ -60,12 +60,16 @@ def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> 
     net = build_network(model_config_from_hparams(checkpoint["hyper_parameters"]), info)
     state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
     net.load_state_dict(state)
-    # A quantile model's calibration lives on the training module (a buffer beside the weights it fits):
-    # carried to the bare network for the streaming forecaster; None when off or absent.
+    carry_calibration(net, checkpoint)
+    return net.eval(), info
+
+
+def carry_calibration(net: nn.Module, checkpoint: dict) -> None:
+    """A quantile model's calibration lives on the training module (a buffer beside the weights it fits):
+    carried to the bare network for the streaming forecaster (``net.quantile_shift``; None when off or absent)."""
     shift = checkpoint["state_dict"].get("quantile_shift")
     calibrate = (checkpoint["hyper_parameters"].get("head") or {}).get("calibrate", True)
     net.quantile_shift = shift.float() if shift is not None and calibrate else None
-    return net.eval(), info
 
 
 def learned_source_edges(net: nn.Module) -> dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:

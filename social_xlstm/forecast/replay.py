@@ -122,14 +122,19 @@ def replay(
     limit: int | None = None,
     mode: str = "auto",
     max_gap: int | None = None,
+    at: str | Path | None = None,
+    at_edges: str | Path | None = None,
 ) -> ReplayReport:
-    """Replay ``dataset`` (ticks from ``start`` to ``end`` inclusive, at most ``limit``) into ``out``.
+    """Replay ``dataset`` (ticks from ``start`` to ``end`` inclusive, at most ``limit``) into ``out``; with
+    ``at`` / ``at_edges`` forecast those virtual VDs too, placed by the dataset's stations.
 
     Raises:
         UserError: a bad checkpoint, dataset or option; no tick in the range; no VD or variable in common.
     """
     check_output_file(out)  # before the checkpoint, the dataset and the whole replay
-    forecaster = StreamingForecaster.from_checkpoint(checkpoint, mode=mode, max_gap=max_gap)
+    forecaster = StreamingForecaster.from_checkpoint(
+        checkpoint, mode=mode, max_gap=max_gap, at=at, at_edges=at_edges, stations=dataset
+    )
     data = load_dataset(dataset, check_rows=False)
     variables = [v for v in forecaster.variables if v in data.meta.variables]
     if not variables:

@@ -57,6 +57,9 @@ def serve(
     limits: Limits | None = None,
     api_key_file: str | Path | None = None,
     snapshot_every: int | None = None,
+    at: str | Path | None = None,
+    at_edges: str | Path | None = None,
+    stations: str | Path | None = None,
 ) -> None:
     """Serve one :class:`StreamingForecaster` over HTTP until SIGINT/SIGTERM (docs/service.md).
 
@@ -73,6 +76,8 @@ def serve(
         api_key_file: the API key's file (else ``$SOCIAL_XLSTM_API_KEY``; neither: no authentication, and
             ``host`` must be a loopback address).
         snapshot_every: also write the snapshot every this many ticks (needs ``state``).
+        at, at_edges, stations: virtual VDs served beside the detectors, placed by the stations of the
+            dataset ``stations`` (docs/virtual-vds.md).
 
     Raises:
         UserError: the serve extra is missing, the address is taken, the checkpoint or snapshot is bad.
@@ -90,7 +95,9 @@ def serve(
         raise UserError("--snapshot-every needs --state FILE: the file the snapshots are written to")
     sock = bind(host, port)
     try:
-        forecaster = StreamingForecaster.from_checkpoint(checkpoint, mode=mode)
+        forecaster = StreamingForecaster.from_checkpoint(
+            checkpoint, mode=mode, at=at, at_edges=at_edges, stations=stations
+        )
         app = create_app(forecaster, state_path=state, checkpoint=checkpoint, limits=limits, api_key=key,
                          snapshot_every=snapshot_every)  # fmt: skip
         bound = sock.getsockname()[1]

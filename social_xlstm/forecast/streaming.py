@@ -90,14 +90,33 @@ class StreamingForecaster:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | Path, mode: str = "auto", max_gap: int | None = None, map_location: str = "cpu"
+        cls,
+        path: str | Path,
+        mode: str = "auto",
+        max_gap: int | None = None,
+        map_location: str = "cpu",
+        at: str | Path | None = None,
+        at_edges: str | Path | None = None,
+        stations: str | Path | None = None,
     ) -> StreamingForecaster:
-        """Rebuild the network, scaler, VD ids, variables, freq and graph from a checkpoint file alone.
+        """Rebuild the network, scaler, VD ids, variables, freq and graph from a checkpoint file alone; with
+        ``at`` / ``at_edges`` also forecast virtual VDs (places without a detector, docs/virtual-vds.md),
+        placed by the stations of the dataset ``stations``.
 
         Raises:
-            UserError: an unreadable or foreign checkpoint (see :mod:`social_xlstm.checkpoint`), a bad mode.
+            UserError: an unreadable or foreign checkpoint (see :mod:`social_xlstm.checkpoint`), a bad mode,
+                virtual VDs without ``stations``, a bad points file.
         """
-        net, info = load_network(path, map_location=map_location)
+        if at is None and at_edges is None:
+            net, info = load_network(path, map_location=map_location)
+        elif stations is None:
+            raise UserError(
+                "virtual VDs (--at) are placed by the detectors' stations: give the dataset (--stations DIR)"
+            )
+        else:
+            from social_xlstm.forecast.virtual_network import network_with_virtual_vds
+
+            net, info = network_with_virtual_vds(path, stations, at, at_edges, map_location)
         return cls(net, info, mode=mode, max_gap=max_gap)
 
     # -- what it serves ---------------------------------------------------------------------------------

@@ -140,3 +140,27 @@ def test_predict_aliases():
         "predict", "--data.virtual_points", "p.csv", "--data.virtual_edges=e.csv", "--data.x", "1"
     ]  # fmt: skip
     assert predict_aliases(["fit", "--at", "p.csv"]) == ["fit", "--at", "p.csv"]
+
+
+def test_stream_forecasts_the_points_beside_unchanged_detectors(trained, tmp_path, capsys):
+    from social_xlstm.forecast.streaming import StreamingForecaster
+
+    data_dir, ckpt = trained
+    points = _points(tmp_path / "p.csv", [f"V-1,{25.0 + 1.5 * KM},121.5"])
+    plain = StreamingForecaster.from_checkpoint(ckpt)
+    virtual = StreamingForecaster.from_checkpoint(ckpt, at=points, stations=data_dir)
+    assert virtual.vd_ids == [*plain.vd_ids, "V-1"] and virtual.info.virtual_vds == ["V-1"]
+    obs = pd.read_parquet(data_dir / "observations.parquet")
+    for timestamp, readings in list(obs.groupby("timestamp"))[:8]:
+        a, b = plain.update(timestamp, readings), virtual.update(timestamp, readings)
+    b = b.astype({"vd_id": str})
+    detectors = b[~b["virtual"]].drop(columns="virtual").reset_index(drop=True)
+    pd.testing.assert_frame_equal(detectors, a.astype({"vd_id": str}).reset_index(drop=True), atol=1e-4)
+    assert b.loc[b["virtual"], "vd_id"].unique().tolist() == ["V-1"] and b.loc[b["virtual"], "prediction"].notna().all()
+    with pytest.raises(UserError, match="give the dataset \\(--stations DIR\\)"):
+        StreamingForecaster.from_checkpoint(ckpt, at=points)
+    out = tmp_path / "stream.parquet"
+    code = main(["stream", "--checkpoint", str(ckpt), "--replay", str(data_dir), "--out", str(out), "--limit", "7",
+                 "--at", str(points)])  # fmt: skip
+    assert code == 0 and pd.read_parquet(out)["virtual"].any()
+    capsys.readouterr()
