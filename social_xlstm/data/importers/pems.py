@@ -34,6 +34,7 @@ import pandas as pd
 
 from social_xlstm.data.format.freq import Freq
 from social_xlstm.data.format.schema import DatasetMeta, write_dataset
+from social_xlstm.data.importers.common.endpoints import resolve_endpoints
 from social_xlstm.data.importers.common.files import check_file, expand_sources, load_array, pick_file
 from social_xlstm.data.importers.common.graphs import finish_edges, read_edge_list
 from social_xlstm.data.importers.common.options import (
@@ -191,20 +192,8 @@ def import_pems(
 
 
 def _index_edges(edges: pd.DataFrame, ids: list[str], path: str | Path) -> pd.DataFrame:
-    """Map edge endpoints to VD ids: kept when they are ids (PEMS03), else read as row indices."""
+    """Map edge endpoints to VD ids: kept when they are ids (PEMS03), else read as 0-based row indices."""
     known = set(ids)
     if edges["src"].isin(known).all() and edges["dst"].isin(known).all():
         return edges
-    out = edges.copy()
-    for col in ("src", "dst"):
-        idx = pd.to_numeric(edges[col], errors="coerce")
-        bad = idx.isna() | (idx < 0) | (idx >= len(ids)) | (idx != np.floor(idx))
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DataError(
-                f"{path}: column {col!r} row {row}: {edges[col].iloc[row]!r} is neither a sensor id nor a "
-                "row "
-                f"index 0..{len(ids) - 1}"
-            )
-        out[col] = np.asarray(ids, dtype=object)[idx.to_numpy(dtype=np.int64)]
-    return out
+    return resolve_endpoints(edges, ids, path, "index", base=0)[0]
