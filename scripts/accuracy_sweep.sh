@@ -10,6 +10,8 @@
 #   bash scripts/accuracy_sweep.sh seeds         # seeds 1 and 2 of the converged calendar+global full model
 #                                                # and its no-social ablation, seed by seed (pairs first);
 #                                                # seed 0 is in the converge queue's tables
+#   bash scripts/accuracy_sweep.sh width         # the converged calendar+global full model and its ablation
+#                                                # at width 96 (model.d_model=96), seed 0
 # Tables: docs/results/los-loop-<name>.md / .json. SEEDS="0 1 2" widens either queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -58,5 +60,12 @@ case "${1:-budget}" in
         --work runs/benchmark/los-loop-converged-calendar --models slstm_only --set "$CAL"
     done
     ;;
-  *) echo "usage: $0 budget|converge|baselines|learned|seeds" >&2; exit 2 ;;
+  width)
+    W96=model.d_model=96
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar-global-w96 \
+      --work runs/benchmark/los-loop-converged-calendar-global-w96 --models social_xlstm --set "$CAL" "$GLOBAL" "$W96"
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar-w96 \
+      --work runs/benchmark/los-loop-converged-calendar-w96 --models slstm_only --set "$CAL" "$W96"
+    ;;
+  *) echo "usage: $0 budget|converge|baselines|learned|seeds|width" >&2; exit 2 ;;
 esac
