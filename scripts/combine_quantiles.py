@@ -67,7 +67,8 @@ def main() -> None:
             point[run["seed"]] = _by_minutes(run["report"], var)
     lines = [f"# {args.name}: quantile forecasts over seeds {seeds} (scripts/combine_quantiles.py)", "",
              f"{var}, masked, mean +- std over seeds; the model `{model}` and the baselines of the same runs.", "",
-             "| " + var + " | " + " | ".join(f"{m} min" for m in MINUTES) + " |", "|---|" + "---:|" * len(MINUTES)]  # fmt: skip
+             "| " + var + " | " + " | ".join(f"{m} min" for m in MINUTES) + " |",
+             "|---|" + "---:|" * len(MINUTES)]  # fmt: skip
     table = {}
     for name in runs[seeds[0]]["models"]:
         keys = ROWS if name == model else (("mae", "MAE"), ("crps", "CRPS"), ("coverage_80", "80% coverage"),
@@ -82,7 +83,8 @@ def main() -> None:
     if paired:
         per = {m: [point[s][m]["mae"] for s in paired] for m in MINUTES}
         table["point mae"] = per
-        lines.append(f"| point model MAE (seeds {paired}) | " + " | ".join(_cell(per[m], False) for m in MINUTES) + " |")
+        cells = " | ".join(_cell(per[m], False) for m in MINUTES)
+        lines.append(f"| point model MAE (seeds {paired}) | {cells} |")
         gaps = {m: [_by_minutes(runs[s]["models"][model], var)[m]["mae"] / point[s][m]["mae"] - 1 for s in paired]
                 for m in MINUTES}  # fmt: skip
         table["median vs point"] = gaps
