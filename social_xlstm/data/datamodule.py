@@ -216,6 +216,14 @@ class TrafficDataModule(L.LightningDataModule):
                     f"data.holdout_vds: {len(lonely)} held-out VD(s) read no observed VD in the graph, so "
                     f"only the calendar forecasts them: {[self.panel.vd_ids[i] for i in lonely[:5]]}"
                 )
+            if self.reference is None and mask_vds == 0:
+                # nothing reads a held-out VD and it has no target: without masking, the path a VD with no
+                # detector takes (the fallback row, reading neighbours alone) never gets a gradient
+                rank_zero_warn(
+                    "data.holdout_vds without data.mask_vds: no training batch asks for a VD from its "
+                    "neighbours alone, so the held-out VDs are forecast by an untrained path; set "
+                    "data.mask_vds (e.g. 0.25; docs/virtual-vds.md)"
+                )
             rank_zero_info(
                 f"data.holdout_vds: {int(self.hidden.sum())} of {len(self.hidden)} VDs held out "
                 f"(no input, no training target; the test scores them alone)"

@@ -85,6 +85,8 @@ def test_the_held_out_draw_follows_the_holdout_seed_and_sequence_mode_is_refused
     assert {len(d) for d in draws.values()} == {2} and len(set(draws.values())) > 1
     expected = draw_holdout([f"VD-{i:02d}" for i in range(5)], 0.4, seed=2)
     assert [int(vd[-2:]) for vd in draws[2]] == np.flatnonzero(expected).tolist()
+    with pytest.warns(UserWarning, match="without data.mask_vds: .* untrained path"):
+        TrafficDataModule(str(tiny_dataset), window=6, horizon=3, holdout_vds=0.4)
     with pytest.raises(UserError, match="holdout_vds is not supported with data mode 'sequence'"):
         TrafficDataModule(str(tiny_dataset), window=6, horizon=3, mode="sequence", holdout_vds=0.4)
     with pytest.raises(UserError, match="not in the dataset"):
