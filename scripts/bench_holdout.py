@@ -172,7 +172,7 @@ def main() -> None:
     parser.add_argument("--config", default="configs/bench_tgcn.yaml")
     parser.add_argument("--share", type=float, default=0.25)
     parser.add_argument("--draws", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--mask", type=float, nargs="+", default=[0.0, 0.25])
+    parser.add_argument("--mask", type=float, nargs="*", default=[0.0, 0.25], help="none: the observed model only")
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0, help="the models' seed (the draws have their own)")
     parser.add_argument("--threads", type=int, default=1)
