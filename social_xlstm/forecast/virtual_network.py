@@ -19,7 +19,8 @@ from torch import nn
 from social_xlstm.checkpoint import read_forecaster_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule, reference_info
 from social_xlstm.data.info import DataInfo
-from social_xlstm.network import carry_calibration
+from social_xlstm.network import NET_PREFIX, build_network, carry_calibration, model_config_from_hparams
+from social_xlstm.weights import fit_trained_weights
 
 
 def network_with_virtual_vds(
@@ -39,8 +40,6 @@ def network_with_virtual_vds(
     Raises:
         UserError: a bad points or edges file, data that do not fit the checkpoint.
     """
-    from social_xlstm.training.module import ForecastModule
-
     trained = reference_info(checkpoint)
     in_degree = np.bincount(np.asarray(trained.edge_index, dtype=np.int64).reshape(-1, 2)[:, 1])
     datamodule = TrafficDataModule(
@@ -54,9 +53,10 @@ def network_with_virtual_vds(
         virtual_edges=None if edges is None else str(edges),
     )
     info = datamodule.info()
-    state = read_forecaster_checkpoint(checkpoint, map_location)
-    module = ForecastModule(**state["hyper_parameters"], data_info=info)
-    module.on_load_checkpoint(state)  # the fallback row for the added VDs, the aligned graph's buffers
-    module.load_state_dict(state["state_dict"])
-    carry_calibration(module.net, state)
-    return module.net.eval(), info
+    checkpoint_state = read_forecaster_checkpoint(checkpoint, map_location)
+    net = build_network(model_config_from_hparams(checkpoint_state["hyper_parameters"]), info)
+    weights = {k[len(NET_PREFIX) :]: v for k, v in checkpoint_state["state_dict"].items() if k.startswith(NET_PREFIX)}
+    # the fallback row for the added VDs, the aligned graph's buffers (weights.py)
+    net.load_state_dict(fit_trained_weights(net, weights, checkpoint_state["data_info"], info, prefix=""))
+    carry_calibration(net, checkpoint_state)
+    return net.eval(), info

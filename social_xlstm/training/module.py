@@ -24,7 +24,7 @@ from social_xlstm.training.sequence import (
     optimizer_steps_per_batch,
     tbptt_step,
 )
-from social_xlstm.training.weights import fit_trained_weights
+from social_xlstm.weights import fit_trained_weights
 
 
 class ForecastModule(L.LightningModule):
@@ -233,9 +233,11 @@ class ForecastModule(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         # Lightning loads checkpoint["state_dict"] right after this hook: made to fit a module built for
-        # data aligned to the checkpoint (added VDs, rebuilt graph; training/weights.py), refused otherwise.
+        # data aligned to the checkpoint (added VDs, rebuilt graph; weights.py), refused otherwise.
         if "data_info" in checkpoint:
-            checkpoint["state_dict"] = fit_trained_weights(self, checkpoint["state_dict"], checkpoint["data_info"])
+            checkpoint["state_dict"] = fit_trained_weights(
+                self, checkpoint["state_dict"], checkpoint["data_info"], self.info
+            )
 
     @classmethod
     def from_checkpoint(cls, path: str, map_location: str | torch.device = "cpu") -> ForecastModule:

@@ -21,7 +21,7 @@ from social_xlstm.data.format.schema import DatasetMeta, write_dataset
 from social_xlstm.errors import UserError
 from social_xlstm.forecast.writer import forecast_table
 from social_xlstm.training.module import ForecastModule
-from social_xlstm.training.weights import EMBEDDING_KEY
+from social_xlstm.weights import EMBEDDING_KEY
 from tests.conftest import make_tiny_dataset, train_tiny_checkpoint
 
 DATA = dict(window=6, horizon=3, batch_size=8, max_neighbours=9, graph_radius_km=5.0)

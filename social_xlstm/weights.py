@@ -27,6 +27,8 @@ from social_xlstm.errors import UserError
 
 EMBEDDING_KEY = "net.embedding.vd_table.weight"
 """The VD embedding table's entry in a ForecastModule's state_dict: (N + 1, vd_dim), row N the fallback."""
+EMBEDDING_ENTRY = "embedding.vd_table.weight"
+"""The same table's entry in a bare network's state_dict (``EMBEDDING_KEY`` less the module's ``net.``)."""
 
 
 def _same_except_network(trained: DataInfo, info: DataInfo) -> list[str]:
@@ -44,19 +46,23 @@ def _same_except_network(trained: DataInfo, info: DataInfo) -> list[str]:
     return differs
 
 
-def fit_trained_weights(module: nn.Module, state: dict[str, torch.Tensor], trained: dict | DataInfo) -> dict:
-    """The checkpoint's ``state`` made to fit ``module`` (a ForecastModule), or ``state`` itself when it fits.
+def fit_trained_weights(
+    module: nn.Module, state: dict[str, torch.Tensor], trained: dict | DataInfo, info: DataInfo, prefix: str = "net."
+) -> dict:
+    """The checkpoint's ``state`` made to fit ``module``, or ``state`` itself when it fits.
 
     Args:
-        module: the module to load into; ``module.info`` is its (possibly aligned) :class:`DataInfo`.
-        state: the checkpoint's ``state_dict``.
+        module: the module to load into: training's ForecastModule (``prefix="net."``), or a bare network
+            built by :func:`social_xlstm.network.build_network` (``prefix=""``, the forecasting side).
+        state: the checkpoint's ``state_dict``, its keys as ``module.state_dict()`` names them.
         trained: the checkpoint's ``data_info``.
+        info: the (possibly aligned) facts ``module`` was built for.
+        prefix: where the network's entries sit in ``state``.
 
     Raises:
         UserError: the module was built for data not aligned to this checkpoint.
     """
     trained = trained if isinstance(trained, DataInfo) else DataInfo(**trained)
-    info: DataInfo = module.info
     if asdict(trained) | {"absent_vds": [], "units": {}} == asdict(info) | {"absent_vds": [], "units": {}}:
         return state
     differs = _same_except_network(trained, info)
@@ -69,11 +75,12 @@ def fit_trained_weights(module: nn.Module, state: dict[str, torch.Tensor], train
     state = dict(state)
     added = info.num_vds - trained.num_vds
     if added:
-        if EMBEDDING_KEY not in state:
-            raise UserError(f"arch {module.model_config.arch!r} has no VD embedding to place VDs it never saw")
-        table = state[EMBEDDING_KEY]  # (N + 1, vd_dim), row N the fallback
+        key = prefix + EMBEDDING_ENTRY
+        if key not in state:
+            raise UserError("this model has no VD embedding to place VDs it never saw (a library model?)")
+        table = state[key]  # (N + 1, vd_dim), row N the fallback
         fallback = table[trained.num_vds : trained.num_vds + 1]  # (1, vd_dim)
-        state[EMBEDDING_KEY] = torch.cat([table[:-1], fallback.expand(added, -1), fallback])  # (N' + 1, vd_dim)
+        state[key] = torch.cat([table[:-1], fallback.expand(added, -1), fallback])  # (N' + 1, vd_dim)
     learned = _fit_learned_sources(module, state, trained.num_vds)
     own = module.state_dict()
     for name, _ in module.named_buffers():
