@@ -12,7 +12,8 @@ of having no detector there.
 
 Runs already stored under ``--work`` are read back, so two queues can run side by side (e.g. ``--mask 0
 --no-observed`` and ``--mask 0.25``) and a last call with ``--table-only`` writes ``OUT/NAME.md`` and
-``.json`` from every stored run.
+``.json`` from every stored run. Runs of the same share already published in ``OUT/NAME.json`` (from
+another machine, whose work folder is gone) count as stored too: a fresh clone adds draws to them.
 """
 
 from __future__ import annotations
@@ -53,11 +54,23 @@ def _steps(report: dict) -> dict:
     return {var: {f"{s['minutes']:g}": s["mae"] for s in r["steps"]} for var, r in report.items()}
 
 
+def _published(args) -> dict:
+    """The runs of ``OUT/NAME.json`` at this share (``{"runs": [], "observed": None}`` when there are none)."""
+    path = Path(args.out) / f"{args.name}.json"
+    summary = json.loads(path.read_text()) if path.exists() else {}
+    if summary.get("share") != args.share:
+        return {"runs": [], "observed": None}
+    return {"runs": summary.get("runs", []), "observed": summary.get("observed")}
+
+
 def run_held_out(args, draw: int, mask: float) -> dict:
     work = Path(args.work) / f"draw{draw}-mask{mask:g}"
     stored = work / "result.json"
     if stored.exists():
         return json.loads(stored.read_text())
+    published = [r for r in _published(args)["runs"] if r["draw"] == draw and r["mask_vds"] == mask]
+    if published:
+        return published[0]
     start = time.perf_counter()
     exp = Experiment(_config(args, work, {"holdout_vds": args.share, "holdout_seed": draw, "mask_vds": mask}))
     best = exp.fit()
@@ -115,8 +128,12 @@ def _cell(values: list[float]) -> str:
 def write_table(args) -> None:
     work = Path(args.work)
     runs = [json.loads(p.read_text()) for p in sorted(work.glob("draw*-mask*/result.json"))]
+    published = _published(args)
+    ran = {(r["draw"], r["mask_vds"]) for r in runs}
+    runs = sorted(runs + [r for r in published["runs"] if (r["draw"], r["mask_vds"]) not in ran],
+                  key=lambda r: (r["draw"], r["mask_vds"]))  # fmt: skip
     observed_path = work / "observed" / "result.json"
-    observed = json.loads(observed_path.read_text()) if observed_path.exists() else None
+    observed = json.loads(observed_path.read_text()) if observed_path.exists() else published["observed"]
     if not runs:
         raise SystemExit(f"{work}: no stored run yet")
     variables = list(runs[0]["models"][next(iter(runs[0]["models"]))])
