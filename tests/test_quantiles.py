@@ -48,6 +48,48 @@ def test_sorted_quantiles_never_cross_and_every_output_gets_a_gradient():
     assert out.shape == (3, 4, 6, 2, 5) and (out.diff(dim=-1) > 0).all()
 
 
+def test_a_detached_median_is_moved_by_its_own_level_alone():
+    raw = torch.randn(4, 5, requires_grad=True)
+    q = sorted_quantiles(raw, median=2, detach_median=True)
+    torch.testing.assert_close(q, sorted_quantiles(raw.detach(), median=2))  # the same values
+    q[..., [0, 1, 3, 4]].sum().backward()  # the interval levels' losses
+    assert (raw.grad[..., 2] == 0).all() and (raw.grad[..., [0, 1, 3, 4]] != 0).all()
+    raw.grad = None
+    sorted_quantiles(raw, median=2)[..., [0, 1, 3, 4]].sum().backward()
+    assert (raw.grad[..., 2] != 0).all()  # without the option the interval levels pull the median
+    for bad in (-1.0, float("nan")):
+        with pytest.raises(ModelConfigError, match="head.point_weight"):
+            HeadConfig(quantiles=LEVELS, point_weight=bad).derive(64)
+
+
+def test_point_weight_adds_the_median_point_loss_to_the_pinball_loss(tiny_dataset, tmp_path):
+    from social_xlstm.quantiles import pinball as pinball_loss
+
+    def module_with(point_weight: float):
+        overrides = {
+            "seed_everything": 0,
+            "data": {"data_dir": str(tiny_dataset), "targets": ["speed"]},
+            "model": {"d_model": 16, "encoder": {"layers": 1},
+                      "head": {"quantiles": LEVELS, "point_weight": point_weight}},
+            "trainer": {"default_root_dir": str(tmp_path), "enable_progress_bar": False},
+        }  # fmt: skip
+        exp = Experiment(load_config(config_path("demo.yaml"), overrides))
+        exp.datamodule.setup("fit")
+        return exp.model, next(iter(exp.datamodule.train_dataloader()))
+
+    plain, batch = module_with(0.0)
+    weighted, _ = module_with(2.0)
+    weighted.load_state_dict(plain.state_dict())
+    pred = plain(batch, quantiles=True, calibrated=False)  # (B, H, N, O, Q)
+    target, mask = batch["y"], batch["y_mask"]
+    if plain.loss_scale == "std":
+        pred, target = pred / plain.target_std[:, None], target / plain.target_std
+    expected = pinball_loss(pred, target, mask, plain.levels)
+    assert float(plain.training_step(batch, 0)) == pytest.approx(float(expected), rel=1e-5)
+    absolute = ((pred[..., 2] - target).abs() * mask).sum() / mask.sum()  # the demo's loss: masked MAE
+    assert float(weighted.training_step(batch, 0)) == pytest.approx(float(expected + 2.0 * absolute), rel=1e-5)
+
+
 def test_pinball_against_hand_values():
     # one target y = 1: q = [0, 2] at levels [0.1, 0.9] -> 0.1 * (1 - 0) and 0.1 * (2 - 1): mean 0.1
     pred = torch.tensor([0.0, 2.0]).view(1, 1, 1, 1, 2)

@@ -183,6 +183,10 @@ class HeadConfig:
     pinball loss, e.g. [0.05, 0.1, 0.5, 0.9, 0.95]; the median is the point forecast. None: a point model."""
     calibrate: bool = True
     """With quantiles: shift each level per horizon step and target on the validation split (conformal)."""
+    point_weight: float = 0.0
+    """With quantiles: add this weight times the point loss (``loss``, e.g. MAE) of the median to the pinball
+    loss, and hang the other levels from a detached median, so the median is trained as a point model is
+    and the interval levels' losses do not pull it. 0: the median is one pinball level among the others."""
 
     hidden_dim: int = field(init=False, default=0)
     """Derived: head MLP hidden width."""
@@ -192,6 +196,8 @@ class HeadConfig:
     def derive(self, d_model: int) -> None:
         """Set the hidden width that depends on the model width; check and complete the quantile levels."""
         self.hidden_dim = self.hidden or 2 * d_model
+        if not self.point_weight >= 0.0:
+            raise ModelConfigError(f"model option head.point_weight={self.point_weight} must be >= 0")
         if self.quantiles is None:
             self.levels = ()
             return

@@ -97,6 +97,7 @@ class Forecaster(nn.Module):
         self.head = ForecastHead(
             config.d_model, config.head.hidden_dim, shape.horizon, shape.num_outputs, config.dropout,
             quantiles=max(len(levels), 1), median_index=config.head.median_index if levels else 0,
+            detach_median=bool(levels) and config.head.point_weight > 0,
         )  # fmt: skip
         # Created last (the other parts keep their random numbers); a residual read of the whole network.
         self.global_read = (

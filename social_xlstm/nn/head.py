@@ -37,10 +37,12 @@ class ForecastHead(nn.Module):
         dropout: float = 0.0,
         quantiles: int = 1,
         median_index: int = 0,
+        detach_median: bool = False,
     ):
         super().__init__()
         self.horizon, self.num_outputs = horizon, num_outputs
         self.quantiles, self.median_index = quantiles, median_index
+        self.detach_median = detach_median
         self.norm = nn.LayerNorm(d_model)
         self.hidden = nn.Linear(d_model, hidden)
         self.act = nn.GELU()
@@ -58,21 +60,23 @@ class ForecastHead(nn.Module):
             y = y.view(batch, nodes, self.horizon, self.num_outputs)  # (B, N, H, O)
             return y.transpose(1, 2)  # (B, H, N, O)
         y = y.view(batch, nodes, self.horizon, self.num_outputs, self.quantiles)  # (B, N, H, O, Q)
-        return sorted_quantiles(y, self.median_index).transpose(1, 2)  # (B, H, N, O, Q)
+        return sorted_quantiles(y, self.median_index, self.detach_median).transpose(1, 2)  # (B, H, N, O, Q)
 
     def extra_repr(self) -> str:
         q = f", quantiles={self.quantiles}" if self.quantiles > 1 else ""
         return f"horizon={self.horizon}, num_outputs={self.num_outputs}{q}"
 
 
-def sorted_quantiles(raw: Tensor, median: int) -> Tensor:
+def sorted_quantiles(raw: Tensor, median: int, detach_median: bool = False) -> Tensor:
     """Raw outputs ``(..., Q)`` -> increasing quantiles: the median as is, the others at softplus gaps from it.
 
     ``raw[..., median]`` is the median; ``raw[..., median + k]`` (``k >= 1``) is the gap between levels
     ``median + k - 1`` and ``median + k``, and below the median likewise downwards, so the result is
-    strictly increasing along the last axis for any input.
+    strictly increasing along the last axis for any input. ``detach_median``: the other levels hang from
+    the median's value without sending it gradient (``head.point_weight``: the median is trained alone).
     """
     mid = raw[..., median : median + 1]
+    anchor = mid.detach() if detach_median else mid
     up = functional.softplus(raw[..., median + 1 :]).cumsum(-1)
     down = functional.softplus(raw[..., :median].flip(-1)).cumsum(-1).flip(-1)
-    return torch.cat([mid - down, mid, mid + up], dim=-1)
+    return torch.cat([anchor - down, mid, anchor + up], dim=-1)

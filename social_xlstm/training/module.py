@@ -158,6 +158,9 @@ class ForecastModule(L.LightningModule):
             if self.loss_scale == "std":
                 pred, target = pred / self.target_std[:, None], target / self.target_std
             loss = pinball(pred, target, batch["y_mask"], self.levels)
+            if self.model_config.head.point_weight > 0:  # the median trained as a point model is
+                median = pred[..., self.levels.index(0.5)]
+                loss = loss + self.model_config.head.point_weight * self.loss_fn(median, target, batch["y_mask"])
             self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
             return loss
         pred, target = self(batch), batch["y"]
