@@ -12,7 +12,9 @@
 #                                                # seed 0 is in the converge queue's tables
 #   bash scripts/accuracy_sweep.sh width         # the converged calendar+global full model and its ablation
 #                                                # at width 96 (model.d_model=96), seed 0
-# Tables: docs/results/los-loop-<name>.md / .json. SEEDS="0 1 2" widens either queue.
+#   bash scripts/accuracy_sweep.sh dense         # the budget sweep on a simulated dense city network
+#                                                # (make it first: see the case below), seed 0
+# Tables: docs/results/los-loop-<name>.md / .json (dense-100-<name>). SEEDS="0 1 2" widens either queue.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-runs/data/los-loop}
@@ -67,5 +69,20 @@ case "${1:-budget}" in
     "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar-w96 \
       --work runs/benchmark/los-loop-converged-calendar-w96 --models slstm_only --set "$CAL" "$W96"
     ;;
-  *) echo "usage: $0 budget|converge|baselines|learned|seeds|width" >&2; exit 2 ;;
+  dense)
+    # python scripts/make_dense_network.py --vds 100 --days 14 --out runs/dense-src
+    # social-xlstm ingest wide runs/dense-src/speed.csv --variable speed --unit km/h \
+    #     --edges runs/dense-src/adj.npy --out runs/data/dense-100
+    # social-xlstm bench probe --dataset runs/data/dense-100 --protocol tgcn --max-neighbours 16 --out docs/results
+    DENSE=(.venv/bin/social-xlstm bench accuracy --dataset "${DENSE:-runs/data/dense-100}" --protocol tgcn
+           --threads 1 --seeds $SEEDS --epochs 8)
+    "${DENSE[@]}" --name dense-100-base --work runs/benchmark/dense-100-base --models slstm_only social_xlstm
+    "${DENSE[@]}" --name dense-100-all --work runs/benchmark/dense-100-all --models social_xlstm \
+      --set "$CAL" "$GLOBAL" model.social.graph=both
+    "${DENSE[@]}" --name dense-100-calendar-global --work runs/benchmark/dense-100-calendar-global \
+      --models social_xlstm --set "$CAL" "$GLOBAL"
+    "${DENSE[@]}" --name dense-100-learned --work runs/benchmark/dense-100-learned --models social_xlstm \
+      --set model.social.graph=both
+    ;;
+  *) echo "usage: $0 budget|converge|baselines|learned|seeds|width|dense" >&2; exit 2 ;;
 esac
