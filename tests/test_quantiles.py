@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 import torch
@@ -204,3 +205,10 @@ def test_streaming_and_the_service_serve_the_calibrated_quantiles(tiny_dataset, 
     assert (frame["q10"] <= frame["q50"]).all() and (frame["q50"] <= frame["q90"]).all()
     pd.testing.assert_series_equal(frame["prediction"], frame["q50"], check_names=False)
     assert list(forecaster.latest.columns) == list(frame.columns)
+    # state mode serves the same calibrated levels: after one window of ticks from the empty state its
+    # forecasts are the window's (forward_sequence from initial_state equals forward on the window)
+    stateful = StreamingForecaster.from_checkpoint(best, mode="state")
+    for t, readings in panel_ticks(panel, 0, forecaster.window):
+        state_frame = stateful.update(panel.timestamps[t], readings)
+    for column in ("q10", "q50", "q90", "prediction"):
+        np.testing.assert_allclose(state_frame[column], frame[column], rtol=1e-4, atol=1e-4)

@@ -81,10 +81,9 @@ class StreamingForecaster:
         self._target_mean = torch.tensor([info.mean[i] for i in idx], dtype=torch.float32)  # (O,)
         self._target_std = torch.tensor([info.std[i] for i in idx], dtype=torch.float32)
         self.freq = pd.Timedelta(minutes=info.freq_minutes)
-        # A quantile model (head.quantiles) serves its calibrated levels too, in window mode; state mode
-        # and point models serve the point forecast (the median) only.
+        # A quantile model (head.quantiles) serves its calibrated levels too, in either mode.
         head = getattr(getattr(net, "config", None), "head", None)
-        self.levels = list(getattr(head, "levels", ())) if mode == "window" else []
+        self.levels = list(getattr(head, "levels", ()))
         self._shift = getattr(net, "quantile_shift", None)
         self.reset()
 
@@ -279,8 +278,9 @@ class StreamingForecaster:
             nodes, feats = x.shape
             empty = torch.zeros(1, missed, nodes, feats)
             _, state = self.net.forward_sequence(empty, empty.bool(), times[None], state)
-        y, state = self.net.step(x[None], mask[None], self._times(ts, 1), state)
-        return y[0], state  # (H, N, O)
+        extra = {"quantiles": True} if self.levels else {}
+        y, state = self.net.step(x[None], mask[None], self._times(ts, 1), state, **extra)
+        return y[0], state  # (H, N, O), or (H, N, O, Q) for a quantile model
 
     def _table(self, pred: Tensor, ts: pd.Timestamp) -> pa.Table:
         quantiles, levels = None, ()

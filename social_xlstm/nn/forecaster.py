@@ -204,7 +204,13 @@ class Forecaster(nn.Module):
         return state
 
     def forward_sequence(
-        self, x: Tensor, x_mask: Tensor, time: Tensor, state: State | None = None, nodes: Tensor | None = None
+        self,
+        x: Tensor,
+        x_mask: Tensor,
+        time: Tensor,
+        state: State | None = None,
+        nodes: Tensor | None = None,
+        quantiles: bool = False,
     ) -> tuple[Tensor, State]:
         """Forecasts issued after every step of a sequence, continuing from ``state`` (default the zero state).
 
@@ -216,7 +222,8 @@ class Forecaster(nn.Module):
 
         Shapes:
             x, x_mask: (B, T, N, F); time: (B, T, 4); nodes: optional sorted global VD ids (N,);
-            returns y (B, T, H, N, O) scaled forecasts and the new state (:meth:`initial_state`'s keys).
+            returns y (B, T, H, N, O) scaled forecasts (a quantile model's median, or with ``quantiles``
+            every level, (B, T, H, N, O, Q)) and the new state (:meth:`initial_state`'s keys).
         """
         batch, steps, count, _ = x.shape
         expected = self.num_vds if nodes is None else len(nodes)
@@ -240,19 +247,26 @@ class Forecaster(nn.Module):
         if self.global_read is not None:  # stateless: one read of the network per step
             fused = fused + self.global_read(fused, self._writers(nodes))
         y = self.head(fused)  # (B*T, H, N, O), or (B*T, H, N, O, Q)
-        if y.dim() == 5:  # streaming serves the point forecast, the median
+        if y.dim() == 5 and not quantiles:  # the point forecast, the median
             y = y[..., self.head.median_index]
-        y = y.view(batch, steps, *y.shape[1:])  # (B, T, H, N, O)
+        y = y.view(batch, steps, *y.shape[1:])  # (B, T, H, N, O[, Q])
         if self.config.head.last_value:
             last, value, seen = running_last_observed(
                 x, x_mask, self.target_index, state["skip.value"], state["skip.seen"]
             )  # (B, T, N, O)
-            y = y + last[:, :, None]
+            last = last[:, :, None]  # (B, T, 1, N, O)
+            y = y + (last[..., None] if y.dim() == 6 else last)
             new.update({"skip.value": value, "skip.seen": seen})
         return y, new
 
     def step(
-        self, x_t: Tensor, x_mask_t: Tensor, time_t: Tensor, state: State | None = None, nodes: Tensor | None = None
+        self,
+        x_t: Tensor,
+        x_mask_t: Tensor,
+        time_t: Tensor,
+        state: State | None = None,
+        nodes: Tensor | None = None,
+        quantiles: bool = False,
     ) -> tuple[Tensor, State]:
         """One streaming tick: the forecasts after one more reading, from the state of the previous tick.
 
@@ -260,9 +274,10 @@ class Forecaster(nn.Module):
         kernel-1 inputs, the social layer's recurrent memories). :meth:`forward_sequence` with T = 1.
 
         Shapes:
-            x_t, x_mask_t: (B, N, F); time_t: (B, 4); returns ((B, H, N, O), new state).
+            x_t, x_mask_t: (B, N, F); time_t: (B, 4); returns ((B, H, N, O), new state); with
+            ``quantiles`` a quantile model's every level, (B, H, N, O, Q).
         """
-        y, state = self.forward_sequence(x_t[:, None], x_mask_t[:, None], time_t[:, None], state, nodes)
+        y, state = self.forward_sequence(x_t[:, None], x_mask_t[:, None], time_t[:, None], state, nodes, quantiles)
         return y[:, 0], state
 
     def extra_repr(self) -> str:
