@@ -4,14 +4,16 @@
 # a 2-core machine:
 #   bash scripts/accuracy_sweep.sh budget        # each option alone and together, 8 epochs, seed 0
 #   bash scripts/accuracy_sweep.sh converge      # to convergence: patience 5, caps 40 epochs / 35 min
-#   bash scripts/accuracy_sweep.sh baselines     # the same rule for the library's Graph WaveNet and the
-#                                                # sin/cos-calendar ablation and full model with global read
+#   bash scripts/accuracy_sweep.sh baselines     # the same rule for the sin/cos-calendar full model with
+#                                                # global read
 #   bash scripts/accuracy_sweep.sh learned       # learned neighbours (model.social.graph), to convergence
 #   bash scripts/accuracy_sweep.sh seeds         # seeds 1 and 2 of the converged calendar+global full model
 #                                                # and its no-social ablation, seed by seed (pairs first);
 #                                                # seed 0 is in the converge queue's tables
 #   bash scripts/accuracy_sweep.sh width         # the converged calendar+global full model and its ablation
 #                                                # at width 96 (model.d_model=96), seed 0
+#   bash scripts/accuracy_sweep.sh library       # the library's Graph WaveNet and DCRNN under the same rule
+#                                                # (the bench extra: pyproject.toml says how to build it)
 #   bash scripts/accuracy_sweep.sh dense         # the budget sweep on a simulated dense city network
 #                                                # (make it first: see the case below), seed 0
 # Tables: docs/results/los-loop-<name>.md / .json (dense-100-<name>). SEEDS="0 1 2" widens either queue.
@@ -42,8 +44,6 @@ case "${1:-budget}" in
   baselines)
     "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-global \
       --work runs/benchmark/los-loop-converged-global --models social_xlstm --set "$GLOBAL"
-    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-library \
-      --work runs/benchmark/los-loop-converged-library --models graph_wavenet
     ;;
   learned)
     "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-learned \
@@ -69,6 +69,10 @@ case "${1:-budget}" in
     "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-calendar-w96 \
       --work runs/benchmark/los-loop-converged-calendar-w96 --models slstm_only --set "$CAL" "$W96"
     ;;
+  library)
+    "${BENCH[@]}" --epochs 40 --patience 5 --max-minutes 35 --name los-loop-converged-library \
+      --work runs/benchmark/los-loop-converged-library --models graph_wavenet dcrnn
+    ;;
   dense)
     # python scripts/make_dense_network.py --vds 100 --days 14 --out runs/dense-src
     # social-xlstm ingest wide runs/dense-src/speed.csv --variable speed --unit km/h \
@@ -84,5 +88,5 @@ case "${1:-budget}" in
     "${DENSE[@]}" --name dense-100-learned --work runs/benchmark/dense-100-learned --models social_xlstm \
       --set model.social.graph=both
     ;;
-  *) echo "usage: $0 budget|converge|baselines|learned|seeds|width|dense" >&2; exit 2 ;;
+  *) echo "usage: $0 budget|converge|baselines|learned|seeds|width|library|dense" >&2; exit 2 ;;
 esac
