@@ -68,6 +68,13 @@ def worker(spec: dict) -> dict:
     import social_xlstm
     from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
 
+    try:  # as fit does; SOCIAL_XLSTM_MALLOC=system measures glibc's defaults (a --before tree may lack it)
+        from social_xlstm.allocator import keep_freed_memory
+
+        keep_freed_memory()
+    except ImportError:
+        pass
+
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
     gen = torch.Generator().manual_seed(0)

@@ -33,6 +33,7 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.io import CheckpointIO
 from lightning.pytorch.utilities import rank_zero_info
 
+from social_xlstm.allocator import keep_freed_memory
 from social_xlstm.checkpoint import read_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule
 from social_xlstm.errors import UserError
@@ -82,6 +83,7 @@ class SocialXLSTMCLI(LightningCLI):
     def __init__(self, *args, evaluate_mode: bool = False, **kwargs):
         self.evaluate_mode = evaluate_mode
         quiet_library_chatter()
+        keep_freed_memory()  # large tensors reuse the heap's pages instead of page-faulting each step
         kwargs = {**CLI_KWARGS, **kwargs}
         super().__init__(*args, **kwargs)
 
