@@ -3,7 +3,8 @@
     python scripts/profile_step.py --arch social_xlstm [--vds 500 --neighbours 16 --batch 32 --threads 1]
 
 The step is ``scripts/bench_epoch.py``'s (the model section of ``--config`` on a random graph, random
-inputs, forward, masked-MAE-like loss, backward), profiled once after a warm-up step. Prints the operators
+inputs, forward, masked-MAE-like loss, backward, with fit's allocator setting), profiled once after a
+warm-up step. Prints the operators
 by self CPU time with their share of the step, and the same grouped by input shape, so a line can be read
 back to the tensor it worked on. Writes nothing.
 """
@@ -21,6 +22,7 @@ from torch.profiler import ProfilerActivity, profile
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_epoch import MODEL_KEYS_DROPPED, _random_graph  # noqa: E402
 
+from social_xlstm.allocator import keep_freed_memory  # noqa: E402
 from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape  # noqa: E402
 
 
@@ -37,6 +39,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=25, help="operators shown")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    keep_freed_memory()  # as fit does (SOCIAL_XLSTM_MALLOC=system: glibc's defaults)
     model = yaml.safe_load(Path(args.config).read_text())["model"]
     for key in MODEL_KEYS_DROPPED:
         model.pop(key, None)
