@@ -47,19 +47,28 @@ def model_config_from_hparams(hparams: dict) -> ModelConfig:
     return ModelConfig(**{f.name: source[f.name] for f in fields(ModelConfig) if f.name in source})
 
 
-def load_network(path: str | Path, map_location: str | torch.device = "cpu") -> tuple[nn.Module, DataInfo]:
-    """The trained network of a checkpoint (in eval mode) and the dataset facts it was trained on.
+def load_network(
+    path: str | Path, map_location: str | torch.device = "cpu", info: DataInfo | None = None
+) -> tuple[nn.Module, DataInfo]:
+    """The trained network of a checkpoint (in eval mode) and the dataset facts it was built for.
+
+    ``info``: facts of data aligned to the checkpoint (VDs added, the graph rebuilt; virtual VDs): the
+    network is built for them and the trained weights fitted to it (:mod:`social_xlstm.weights`).
+    Default: the checkpoint's own facts.
 
     Raises:
-        UserError: an unreadable or foreign checkpoint (:func:`~social_xlstm.checkpoint.read_forecaster_checkpoint`).
+        UserError: an unreadable or foreign checkpoint (:func:`~social_xlstm.checkpoint.read_forecaster_checkpoint`),
+            data not aligned to it.
     """
     from social_xlstm.data.info import DataInfo
+    from social_xlstm.weights import fit_trained_weights
 
     checkpoint = read_forecaster_checkpoint(path, map_location)
-    info = as_dataclass(DataInfo, checkpoint["data_info"])
+    trained = as_dataclass(DataInfo, checkpoint["data_info"])
+    info = trained if info is None else info
     net = build_network(model_config_from_hparams(checkpoint["hyper_parameters"]), info)
     state = {k[len(NET_PREFIX) :]: v for k, v in checkpoint["state_dict"].items() if k.startswith(NET_PREFIX)}
-    net.load_state_dict(state)
+    net.load_state_dict(fit_trained_weights(net, state, trained, info, prefix=""))
     carry_calibration(net, checkpoint)
     return net.eval(), info
 

@@ -25,10 +25,10 @@ from torch import nn
 from social_xlstm.data.info import DataInfo
 from social_xlstm.errors import UserError
 
-EMBEDDING_KEY = "net.embedding.vd_table.weight"
-"""The VD embedding table's entry in a ForecastModule's state_dict: (N + 1, vd_dim), row N the fallback."""
 EMBEDDING_ENTRY = "embedding.vd_table.weight"
-"""The same table's entry in a bare network's state_dict (``EMBEDDING_KEY`` less the module's ``net.``)."""
+"""The VD embedding table's entry in a bare network's state_dict: (N + 1, vd_dim), row N the fallback."""
+EMBEDDING_KEY = "net." + EMBEDDING_ENTRY
+"""The same table's entry in a ForecastModule's state_dict (its network sits under ``net.``)."""
 
 
 def _same_except_network(trained: DataInfo, info: DataInfo) -> list[str]:

@@ -16,11 +16,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from social_xlstm.checkpoint import read_forecaster_checkpoint
 from social_xlstm.data.datamodule import TrafficDataModule, reference_info
 from social_xlstm.data.info import DataInfo
-from social_xlstm.network import NET_PREFIX, build_network, carry_calibration, model_config_from_hparams
-from social_xlstm.weights import fit_trained_weights
+from social_xlstm.network import load_network
 
 
 def network_with_virtual_vds(
@@ -53,10 +51,5 @@ def network_with_virtual_vds(
         virtual_edges=None if edges is None else str(edges),
     )
     info = datamodule.info()
-    checkpoint_state = read_forecaster_checkpoint(checkpoint, map_location)
-    net = build_network(model_config_from_hparams(checkpoint_state["hyper_parameters"]), info)
-    weights = {k[len(NET_PREFIX) :]: v for k, v in checkpoint_state["state_dict"].items() if k.startswith(NET_PREFIX)}
-    # the fallback row for the added VDs, the aligned graph's buffers (weights.py)
-    net.load_state_dict(fit_trained_weights(net, weights, checkpoint_state["data_info"], info, prefix=""))
-    carry_calibration(net, checkpoint_state)
-    return net.eval(), info
+    net, _ = load_network(checkpoint, map_location, info)  # the fallback row for the added VDs (weights.py)
+    return net, info

@@ -159,7 +159,7 @@ class ForecastModule(L.LightningModule):
                 pred, target = pred / self.target_std[:, None], target / self.target_std
             loss = pinball(pred, target, batch["y_mask"], self.levels)
             if self.model_config.head.point_weight > 0:  # the median trained as a point model is
-                median = pred[..., self.levels.index(0.5)]
+                median = pred[..., self.model_config.head.median_index]
                 loss = loss + self.model_config.head.point_weight * self.loss_fn(median, target, batch["y_mask"])
             self.log("train_loss", loss, prog_bar=True, batch_size=batch["x"].shape[0])
             return loss
