@@ -22,23 +22,13 @@ from pathlib import Path
 WORKER = """
 import json, resource, sys, time
 sys.path.insert(0, {scripts!r})
-import torch, yaml
+import torch
 from social_xlstm.allocator import keep_freed_memory
 applied = keep_freed_memory()
-from bench_epoch import MODEL_KEYS_DROPPED, _random_graph
-from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
+from bench_epoch import model_section, random_problem
 torch.set_num_threads({threads})
-model = yaml.safe_load(open({config!r}))["model"]
-for key in MODEL_KEYS_DROPPED:
-    model.pop(key, None)
-gen = torch.Generator().manual_seed(0)
-torch.manual_seed(0)
-edge_index, edge_attr = _random_graph({vds}, {neighbours}, gen)
-net = Forecaster(ModelConfig(**dict(model, arch={arch!r})), NetworkShape({vds}, 3, 1, 12, edge_index, edge_attr))
-x = torch.randn(32, 12, {vds}, 3, generator=gen)
-mask = torch.rand(32, 12, {vds}, 3, generator=gen) > 0.05
-calendar = torch.randn(32, 12, 4, generator=gen)
-y = torch.randn(32, 12, {vds}, 1, generator=gen)
+model = dict(model_section({config!r}), arch={arch!r})
+net, _, (x, mask, calendar, y) = random_problem(model, {vds}, {neighbours}, 32, 12, 12)
 def step():
     loss = (net(x * mask, mask, calendar) - y).abs().mean()
     loss.backward()

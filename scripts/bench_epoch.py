@@ -61,12 +61,37 @@ def _random_graph(nodes: int, neighbours: int, gen):
     return edge_index, torch.randn(edge_index.shape[1], 6, generator=gen)
 
 
+def random_problem(model_cfg: dict, nodes: int, neighbours: int, batch: int, window: int, horizon: int,
+                   features: int = 3, outputs: int = 1, device="cpu"):  # fmt: skip
+    """A network of ``model_cfg`` (arch included) on :func:`_random_graph` and one batch of random inputs,
+    seeded 0: ``(net, edge_index, (x, x_mask, calendar, y))``, shapes as the datamodule's batches."""
+    import torch
+
+    from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
+
+    gen = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    edge_index, edge_attr = _random_graph(nodes, neighbours, gen)
+    shape = NetworkShape(nodes, features, outputs, horizon, edge_index, edge_attr)
+    net = Forecaster(ModelConfig(**model_cfg), shape).to(device)
+    x = torch.randn(batch, window, nodes, features, generator=gen).to(device)
+    x_mask = (torch.rand(batch, window, nodes, features, generator=gen) > 0.05).to(device)
+    calendar = torch.randn(batch, window, 4, generator=gen).to(device)
+    y = torch.randn(batch, horizon, nodes, outputs, generator=gen).to(device)
+    return net, edge_index, (x, x_mask, calendar, y)
+
+
+def model_section(config: str | Path) -> dict:
+    """The model options of a config file that shape the network (the training ones dropped)."""
+    model = yaml.safe_load(Path(config).read_text())["model"]
+    return {k: v for k, v in model.items() if k not in MODEL_KEYS_DROPPED}
+
+
 def worker(spec: dict) -> dict:
     """Build one architecture, time ``steps`` optimiser steps after one warm-up; runs in a subprocess."""
     import torch
 
     import social_xlstm
-    from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape
 
     try:  # as fit does; SOCIAL_XLSTM_MALLOC=system measures glibc's defaults (a --before tree may lack it)
         from social_xlstm.allocator import keep_freed_memory
@@ -77,25 +102,18 @@ def worker(spec: dict) -> dict:
 
     if spec["threads"]:
         torch.set_num_threads(spec["threads"])
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    nodes, batch, window, horizon, features, outputs = (
-        spec[k] for k in ("vds", "batch", "window", "horizon", "features", "outputs")
-    )
-    edge_index, edge_attr = _random_graph(nodes, spec["neighbours"], gen)
+    nodes = spec["vds"]
     model_cfg = dict(spec["model"], arch=spec["arch"])
     if spec["compile"]:
         model_cfg["encoder"] = {**model_cfg.get("encoder", {}), "compile": True}
     if spec.get("backend"):
         model_cfg["encoder"] = {**model_cfg.get("encoder", {}), "backend": spec["backend"]}
     device = torch.device(spec.get("device", "cpu"))
-    shape = NetworkShape(nodes, features, outputs, horizon, edge_index, edge_attr)
-    net = Forecaster(ModelConfig(**model_cfg), shape).to(device)
+    net, edge_index, (x, x_mask, calendar, y) = random_problem(
+        model_cfg, nodes, spec["neighbours"], spec["batch"], spec["window"], spec["horizon"],
+        spec["features"], spec["outputs"], device,
+    )  # fmt: skip
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01)
-    x = torch.randn(batch, window, nodes, features, generator=gen).to(device)
-    x_mask = (torch.rand(batch, window, nodes, features, generator=gen) > 0.05).to(device)
-    calendar = torch.randn(batch, window, 4, generator=gen).to(device)
-    y = torch.randn(batch, horizon, nodes, outputs, generator=gen).to(device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bool(spec.get("bf16")))

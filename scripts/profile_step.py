@@ -16,14 +16,12 @@ import sys
 from pathlib import Path
 
 import torch
-import yaml
 from torch.profiler import ProfilerActivity, profile
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_epoch import MODEL_KEYS_DROPPED, _random_graph  # noqa: E402
+from bench_epoch import model_section, random_problem  # noqa: E402
 
 from social_xlstm.allocator import keep_freed_memory  # noqa: E402
-from social_xlstm.nn import Forecaster, ModelConfig, NetworkShape  # noqa: E402
 
 
 def main() -> None:
@@ -40,19 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     keep_freed_memory()  # as fit does (SOCIAL_XLSTM_MALLOC=system: glibc's defaults)
-    model = yaml.safe_load(Path(args.config).read_text())["model"]
-    for key in MODEL_KEYS_DROPPED:
-        model.pop(key, None)
-    gen = torch.Generator().manual_seed(0)
-    torch.manual_seed(0)
-    features, outputs = 3, 1
-    edge_index, edge_attr = _random_graph(args.vds, args.neighbours, gen)
-    shape = NetworkShape(args.vds, features, outputs, args.horizon, edge_index, edge_attr)
-    net = Forecaster(ModelConfig(**dict(model, arch=args.arch)), shape)
-    x = torch.randn(args.batch, args.window, args.vds, features, generator=gen)
-    mask = torch.rand(args.batch, args.window, args.vds, features, generator=gen) > 0.05
-    calendar = torch.randn(args.batch, args.window, 4, generator=gen)
-    y = torch.randn(args.batch, args.horizon, args.vds, outputs, generator=gen)
+    model = dict(model_section(args.config), arch=args.arch)
+    net, _, (x, mask, calendar, y) = random_problem(
+        model, args.vds, args.neighbours, args.batch, args.window, args.horizon
+    )
 
     def step() -> None:
         loss = (net(x * mask, mask, calendar).float() - y).abs().mean()
